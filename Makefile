@@ -1,0 +1,38 @@
+# Thin wrappers: each target is a line or two. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help run test check lint types bench screenshots audit reconcile orders browser clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --require-hashes -r requirements.lock && touch $@
+
+.env:
+	cp sample.env .env
+
+run: $(STAMP) .env ## Serve the shop on http://127.0.0.1:5000 (starts the local Stripe sandbox when no keys are set)
+	$(BIN)/python -m bookshop
+
+test: $(STAMP) browser ## Run the whole test suite
+	$(BIN)/pytest -q
+
+browser: ## Install Debian's Chromium for the browser tests if missing (needs root)
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "Could not install chromium: browser tests will be skipped (apt-get install chromium)"
+
+lint: $(STAMP) ## Ruff
+	$(BIN)/ruff check bookshop tests && $(BIN)/ruff format --check bookshop tests
+
+types: $(STAMP) ## Mypy, strict
+	$(BIN)/mypy
+
+check: lint types test ## Lint, types and tests
+
+clean: ## Remove the environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,6 @@
+"""Shared fixtures: each resource lives in its own plugin module under tests/fixtures."""
+
+pytest_plugins = [
+    "tests.fixtures.sandbox",
+    "tests.fixtures.browser",
+]
