@@ -1,0 +1,455 @@
+/*
+ * The card fields of the sandbox's Payment Element, running inside an iframe on the sandbox origin.
+ *
+ * Card data stays here: the frame validates it, sends it to the sandbox API itself (same origin) and
+ * tells the host page only whether the fields are complete and, after a confirm, the API's answer.
+ */
+(() => {
+  "use strict";
+
+  const MESSAGE_PREFIX = "stripe-sandbox:";
+  const FETCH_TIMEOUT_MS = 30000;
+
+  const form = document.getElementById("payment-form");
+  const fields = {
+    number: document.getElementById("card-number"),
+    expiry: document.getElementById("card-expiry"),
+    cvc: document.getElementById("card-cvc"),
+    postal: document.getElementById("postal-code"),
+  };
+  const order = ["number", "expiry", "cvc", "postal"];
+
+  const state = {
+    publishableKey: null,
+    clientSecret: null,
+    busy: false,
+    // A field shows its error once the shopper has left it, or once a submit asked for all errors.
+    touched: new Set(),
+    lastChange: "",
+  };
+
+  // The host page's origin, which mount() put in the URL. Where the browser can tell us who really
+  // frames us (Chromium's ancestorOrigins), a mismatch means someone else is framing the fields.
+  const parentOrigin = (() => {
+    const claimed = new URLSearchParams(window.location.search).get("origin");
+    let origin = null;
+    try {
+      origin = claimed ? new URL(claimed).origin : null;
+    } catch (_) {
+      origin = null;
+    }
+    const ancestors = window.location.ancestorOrigins;
+    if (origin && ancestors && ancestors.length && ancestors[0] !== origin) {
+      return null;
+    }
+    return origin;
+  })();
+  const framed = window.parent !== window && parentOrigin !== null;
+
+  function post(message) {
+    if (framed) {
+      window.parent.postMessage(MESSAGE_PREFIX + JSON.stringify(message), parentOrigin);
+    }
+  }
+
+  const digits = (value) => value.replace(/\D/g, "");
+
+  function brandOf(number) {
+    return /^3[47]/.test(number) ? "amex" : "other";
+  }
+
+  function luhnValid(number) {
+    let sum = 0;
+    for (let i = 0; i < number.length; i++) {
+      let d = Number(number[number.length - 1 - i]);
+      if (i % 2 === 1) {
+        d *= 2;
+        if (d > 9) {
+          d -= 9;
+        }
+      }
+      sum += d;
+    }
+    return sum % 10 === 0;
+  }
+
+  function parseExpiry(value) {
+    const d = digits(value);
+    return { d, month: Number(d.slice(0, 2)), year: 2000 + Number(d.slice(2, 4)) };
+  }
+
+  // Each validator returns null when the field is valid, else Stripe's code and message. `final`
+  // errors are certain even while the shopper is still typing (a full number failing Luhn).
+  const validators = {
+    number(value) {
+      const n = digits(value);
+      const length = brandOf(n) === "amex" ? 15 : 16;
+      if (n.length < length) {
+        return { code: "incomplete_number", message: "Your card number is incomplete." };
+      }
+      if (!luhnValid(n)) {
+        return { code: "invalid_number", message: "Your card number is invalid.", final: true };
+      }
+      return null;
+    },
+    expiry(value) {
+      const { d, month, year } = parseExpiry(value);
+      if (d.length >= 2 && (month < 1 || month > 12)) {
+        return {
+          code: "invalid_expiry_month",
+          message: "Your card's expiration date is invalid.",
+          final: true,
+        };
+      }
+      if (d.length < 4) {
+        return { code: "incomplete_expiry", message: "Your card's expiration date is incomplete." };
+      }
+      const now = new Date();
+      const thisYear = now.getFullYear();
+      if (year < thisYear) {
+        return {
+          code: "invalid_expiry_year_past",
+          message: "Your card's expiration year is in the past.",
+          final: true,
+        };
+      }
+      if (year === thisYear && month < now.getMonth() + 1) {
+        return {
+          code: "invalid_expiry_month_past",
+          message: "Your card's expiration date is in the past.",
+          final: true,
+        };
+      }
+      if (year > thisYear + 50) {
+        return { code: "invalid_expiry_year", message: "Your card's expiration year is invalid.", final: true };
+      }
+      return null;
+    },
+    cvc(value) {
+      const length = brandOf(digits(fields.number.value)) === "amex" ? 4 : 3;
+      if (digits(value).length < length) {
+        return { code: "incomplete_cvc", message: "Your card's security code is incomplete." };
+      }
+      return null;
+    },
+    postal(value) {
+      const v = value.trim();
+      const allDigits = /^\d+$/.test(v.replace(/-/g, ""));
+      const complete = allDigits
+        ? /^\d{5}(-?\d{4})?$/.test(v)
+        : /^[A-Za-z0-9][A-Za-z0-9 -]{1,8}[A-Za-z0-9]$/.test(v);
+      return complete ? null : { code: "incomplete_zip", message: "Your ZIP code is incomplete." };
+    },
+  };
+
+  // Formatting keeps the caret after the same number of digits, so editing mid-field works.
+  function reformat(input, format) {
+    const caret = input.selectionStart === null ? input.value.length : input.selectionStart;
+    const digitsBeforeCaret = digits(input.value.slice(0, caret)).length;
+    const formatted = format(input.value);
+    if (formatted === input.value) {
+      return;
+    }
+    input.value = formatted;
+    let position = 0;
+    let seen = 0;
+    while (position < formatted.length && seen < digitsBeforeCaret) {
+      if (/\d/.test(formatted[position])) {
+        seen++;
+      }
+      position++;
+    }
+    if (document.activeElement === input) {
+      input.setSelectionRange(position, position);
+    }
+  }
+
+  const formatters = {
+    number(value) {
+      const n = digits(value);
+      if (brandOf(n) === "amex") {
+        const d = n.slice(0, 15);
+        return [d.slice(0, 4), d.slice(4, 10), d.slice(10)].filter(Boolean).join(" ");
+      }
+      return (n.slice(0, 16).match(/.{1,4}/g) || []).join(" ");
+    },
+    expiry(value) {
+      let d = digits(value).slice(0, 4);
+      if (d.length === 1 && Number(d) > 1) {
+        d = "0" + d; // "4" can only mean April.
+      }
+      return d.length > 2 ? `${d.slice(0, 2)} / ${d.slice(2)}` : d;
+    },
+    cvc(value) {
+      return digits(value).slice(0, 4);
+    },
+    postal(value) {
+      return value.replace(/[^A-Za-z0-9 -]/g, "").slice(0, 10);
+    },
+  };
+
+  function showError(name, error) {
+    const input = fields[name];
+    const message = document.getElementById(input.getAttribute("aria-describedby"));
+    input.setAttribute("aria-invalid", error ? "true" : "false");
+    message.textContent = error ? error.message : "";
+  }
+
+  function refreshErrors(showAll) {
+    for (const name of order) {
+      const value = fields[name].value;
+      const error = validators[name](value);
+      const visible =
+        error && (showAll || error.final || (state.touched.has(name) && value.trim() !== ""));
+      showError(name, visible ? error : null);
+    }
+  }
+
+  function firstError() {
+    for (const name of order) {
+      const error = validators[name](fields[name].value);
+      if (error) {
+        return { name, error: { type: "validation_error", code: error.code, message: error.message } };
+      }
+    }
+    return null;
+  }
+
+  function reportChange() {
+    const complete = firstError() === null;
+    const empty = order.every((name) => fields[name].value.trim() === "");
+    const key = `${complete}/${empty}`;
+    if (key !== state.lastChange) {
+      state.lastChange = key;
+      post({ type: "change", complete, empty });
+    }
+  }
+
+  // Shows every error and focuses the first bad field, as Stripe's element does on submit.
+  function validateForSubmit() {
+    for (const name of order) {
+      state.touched.add(name);
+    }
+    refreshErrors(true);
+    const failure = firstError();
+    if (failure) {
+      fields[failure.name].focus();
+      return failure.error;
+    }
+    return null;
+  }
+
+  function setBusy(busy) {
+    state.busy = busy;
+    for (const name of order) {
+      fields[name].readOnly = busy;
+    }
+    form.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  // Flattens nested params into Stripe's bracket notation: a[b][c]=v.
+  function appendParams(params, value, prefix) {
+    if (value === null || value === undefined) {
+      return;
+    }
+    if (Array.isArray(value)) {
+      value.forEach((item, index) => appendParams(params, item, `${prefix}[${index}]`));
+    } else if (typeof value === "object") {
+      for (const [key, inner] of Object.entries(value)) {
+        appendParams(params, inner, prefix ? `${prefix}[${key}]` : key);
+      }
+    } else {
+      params.append(prefix, String(value));
+    }
+  }
+
+  function confirmBody(clientSecret, confirmParams) {
+    const { d: expiry } = parseExpiry(fields.expiry.value);
+    const extra = Object.assign({}, confirmParams);
+    const methodData = Object.assign({}, extra.payment_method_data);
+    delete extra.payment_method_data;
+    const billing = Object.assign({}, methodData.billing_details);
+    billing.address = Object.assign({}, billing.address, { postal_code: fields.postal.value.trim() });
+    methodData.billing_details = billing;
+    methodData.type = "card";
+    methodData.card = {
+      number: digits(fields.number.value),
+      exp_month: String(Number(expiry.slice(0, 2))),
+      exp_year: String(2000 + Number(expiry.slice(2, 4))),
+      cvc: digits(fields.cvc.value),
+    };
+
+    const params = new URLSearchParams();
+    params.append("key", state.publishableKey);
+    params.append("client_secret", clientSecret);
+    params.append("expected_payment_method_type", "card");
+    appendParams(params, methodData, "payment_method_data");
+    appendParams(params, extra, "");
+    return params;
+  }
+
+  async function confirm(clientSecret, confirmParams) {
+    const invalid = validateForSubmit();
+    if (invalid) {
+      return { validationError: invalid };
+    }
+    const match = /^(pi_[A-Za-z0-9]+)_secret_/.exec(clientSecret || "");
+    if (!match || !state.publishableKey) {
+      return { status: 400, body: { error: { type: "invalid_request_error", message: "Invalid client secret." } } };
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), FETCH_TIMEOUT_MS);
+    setBusy(true);
+    try {
+      const response = await fetch(`/v1/payment_intents/${match[1]}/confirm`, {
+        method: "POST",
+        body: confirmBody(clientSecret, confirmParams),
+        credentials: "omit",
+        signal: controller.signal,
+      });
+      let body = null;
+      try {
+        body = await response.json();
+      } catch (_) {
+        body = null;
+      }
+      return { status: response.status, body };
+    } catch (_) {
+      return { networkError: true };
+    } finally {
+      clearTimeout(timer);
+      setBusy(false);
+    }
+  }
+
+  function applyAppearance(appearance) {
+    const root = document.documentElement;
+    const variables = (appearance && appearance.variables) || {};
+    const mapping = {
+      colorPrimary: "--color-primary",
+      colorBackground: "--color-background",
+      colorText: "--color-text",
+      colorDanger: "--color-danger",
+      fontFamily: "--font-family",
+      borderRadius: "--border-radius",
+    };
+    for (const [name, property] of Object.entries(mapping)) {
+      if (typeof variables[name] === "string") {
+        root.style.setProperty(property, variables[name]);
+      }
+    }
+    root.classList.toggle("theme-night", Boolean(appearance && appearance.theme === "night"));
+  }
+
+  async function handle(message) {
+    switch (message.type) {
+      case "init":
+        state.publishableKey = message.publishableKey;
+        state.clientSecret = message.clientSecret;
+        applyAppearance(message.appearance);
+        post({ type: "ready" });
+        reportSize();
+        reportChange();
+        break;
+      case "appearance":
+        applyAppearance(message.appearance);
+        break;
+      case "focus":
+        fields.number.focus();
+        break;
+      case "blur":
+        if (document.activeElement instanceof HTMLElement) {
+          document.activeElement.blur();
+        }
+        break;
+      case "clear":
+        for (const name of order) {
+          fields[name].value = "";
+        }
+        state.touched.clear();
+        refreshErrors(false);
+        reportChange();
+        break;
+      case "intent":
+        form.dataset.amount = String(message.amount);
+        form.dataset.currency = String(message.currency);
+        break;
+      case "submit": {
+        const error = validateForSubmit();
+        post({ type: "reply", requestId: message.requestId, error });
+        break;
+      }
+      case "confirm": {
+        if (state.busy) {
+          const error = { type: "invalid_request_error", message: "A payment is already being confirmed." };
+          post({ type: "reply", requestId: message.requestId, status: 400, body: { error } });
+          break;
+        }
+        const result = await confirm(message.clientSecret || state.clientSecret, message.confirmParams);
+        post(Object.assign({ type: "reply", requestId: message.requestId }, result));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  window.addEventListener("message", (event) => {
+    // Only the page that framed us, at the origin it claimed, may drive the fields.
+    if (!framed || event.source !== window.parent || event.origin !== parentOrigin) {
+      return;
+    }
+    if (typeof event.data !== "string" || !event.data.startsWith(MESSAGE_PREFIX)) {
+      return;
+    }
+    let message;
+    try {
+      message = JSON.parse(event.data.slice(MESSAGE_PREFIX.length));
+    } catch (_) {
+      return;
+    }
+    handle(message);
+  });
+
+  for (const name of order) {
+    const input = fields[name];
+    input.addEventListener("input", () => {
+      reformat(input, formatters[name]);
+      refreshErrors(false);
+      reportChange();
+    });
+    input.addEventListener("blur", () => {
+      if (input.value.trim() !== "") {
+        state.touched.add(name);
+      }
+      refreshErrors(false);
+    });
+  }
+
+  form.addEventListener("submit", (event) => event.preventDefault());
+  form.addEventListener("focusin", (event) => {
+    if (!form.contains(event.relatedTarget)) {
+      post({ type: "focus" });
+    }
+  });
+  form.addEventListener("focusout", (event) => {
+    if (!form.contains(event.relatedTarget)) {
+      post({ type: "blur" });
+    }
+  });
+
+  let lastHeight = 0;
+  function reportSize() {
+    const height = Math.ceil(document.body.getBoundingClientRect().height);
+    if (height !== lastHeight) {
+      lastHeight = height;
+      post({ type: "resize", height });
+    }
+  }
+  new ResizeObserver(reportSize).observe(document.body);
+
+  if (!framed && window.parent !== window) {
+    form.textContent = "This payment form can only be used by the page that created it.";
+  }
+  post({ type: "loaded" });
+})();
