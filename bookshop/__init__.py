@@ -1,0 +1,37 @@
+"""The bookshop: an async storefront that takes card payments with Stripe."""
+
+from __future__ import annotations
+
+from quart import Quart
+
+from bookshop.config import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Quart:
+    """Build the shop; with no settings, read them from the environment (and .env)."""
+    if settings is None:
+        from dotenv import load_dotenv
+
+        load_dotenv()
+        settings = load_settings()
+
+    from bookshop import checkout, errors, shop
+    from bookshop.money import format_money
+
+    app = Quart(__name__, template_folder="../templates", static_folder="../static")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        TEMPLATES_AUTO_RELOAD=settings.env == "development",
+    )
+    app.extensions["settings"] = settings
+    app.jinja_env.filters["money"] = lambda amount: format_money(
+        amount, settings.currency, settings.locale
+    )
+    app.jinja_env.globals["settings"] = settings
+
+    errors.register_error_pages(app)
+    app.register_blueprint(shop.blueprint)
+    app.register_blueprint(checkout.blueprint)
+    return app

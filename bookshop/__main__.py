@@ -1,0 +1,94 @@
+"""`python -m bookshop`: serve the shop with Hypercorn, starting the local Stripe sandbox when no
+Stripe keys are configured (what `make run` does)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dotenv import load_dotenv
+from hypercorn.config import Config
+from hypercorn.run import run
+
+from bookshop.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("bookshop")
+
+
+@contextmanager
+def sandbox_process(settings: Settings) -> Iterator[None]:
+    """Run `python -m bookshop.sandbox` beside the shop, delivering webhooks to it."""
+    webhook_url = f"http://{settings.host}:{settings.port}/webhooks/stripe"
+    command = [
+        sys.executable,
+        "-m",
+        "bookshop.sandbox",
+        "--port",
+        str(settings.sandbox_port),
+        "--secret-key",
+        settings.stripe_secret_key,
+        "--publishable-key",
+        settings.stripe_publishable_key,
+        "--webhook",
+        f"{webhook_url}={settings.stripe_webhook_secret}",
+    ]
+    process = subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
+    try:
+        wait_until_healthy(f"{settings.stripe_api_base}/_sandbox/health", process)
+        log.info("Stripe sandbox running at %s", settings.stripe_api_base)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """Poll the sandbox until it answers, or fail with a readable message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("bookshop: the Stripe sandbox exited at start (is its port taken?)")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"bookshop: the Stripe sandbox did not answer at {url} in {timeout:.0f} s")
+
+
+def main() -> int:
+    """Check the settings, then serve."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    load_dotenv()
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as error:
+        # One line that says what to fix, not a traceback.
+        sys.exit(f"bookshop: {error}")
+    config = Config()
+    config.application_path = "bookshop:create_app()"
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.workers = settings.workers
+    config.accesslog = "-"
+    if settings.sandbox and settings.stripe_api_base == f"http://127.0.0.1:{settings.sandbox_port}":
+        with sandbox_process(settings):
+            log.info("Bookshop at http://%s:%s (test sandbox mode)", settings.host, settings.port)
+            return run(config)
+    log.info("Bookshop at http://%s:%s", settings.host, settings.port)
+    return run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

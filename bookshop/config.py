@@ -1,0 +1,183 @@
+"""Settings read from the environment, checked once at start-up."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from babel.core import Locale, UnknownLocaleError
+from babel.numbers import list_currencies
+
+from bookshop.sandbox.settings import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
+
+ENVIRONMENTS = ("development", "test", "production")
+DEVELOPMENT_SECRET = "dev-only-not-secret"  # noqa: S105 - refused outside development
+SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_0000000000000000"  # noqa: S105 - sandbox only
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
+
+
+class ConfigError(Exception):
+    """A setting is missing or inconsistent; the message says what to fix, in one line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the shop reads from its environment."""
+
+    env: str = "development"
+    secret_key: str = DEVELOPMENT_SECRET
+    stripe_secret_key: str = DEFAULT_SECRET_KEY
+    stripe_publishable_key: str = DEFAULT_PUBLISHABLE_KEY
+    stripe_webhook_secret: str = SANDBOX_WEBHOOK_SECRET
+    # None means Stripe itself; a URL means the local sandbox (or another stand-in).
+    stripe_api_base: str | None = "http://127.0.0.1:12111"
+    stripe_js_url: str = "http://127.0.0.1:12111/v3/"
+    stripe_pool_size: int = 64
+    stripe_timeout_seconds: float = 20.0
+    stripe_max_retries: int = 2
+    currency: str = "sgd"
+    locale: str = "en_SG"
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    sandbox_port: int = 12111
+    database_url: str = "sqlite+aiosqlite:///var/bookshop.sqlite3"
+    rate_limits: bool = True
+
+    @property
+    def sandbox(self) -> bool:
+        """True when the shop talks to the local Stripe sandbox instead of Stripe."""
+        return self.stripe_api_base is not None
+
+    @property
+    def live(self) -> bool:
+        """True when real money moves."""
+        return self.stripe_secret_key.startswith(("sk_live_", "rk_live_"))
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build and check the settings from an environment mapping (default: os.environ)."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(name, default).strip()
+
+    stage = get("SHOP_ENV", "development")
+    if stage not in ENVIRONMENTS:
+        raise ConfigError(f"SHOP_ENV is {stage!r}: use one of {', '.join(ENVIRONMENTS)}.")
+
+    secret = get("STRIPE_SECRET_KEY")
+    publishable = get("STRIPE_PUBLISHABLE_KEY")
+    api_base = get("STRIPE_API_BASE") or None
+    sandbox_port = _integer(get("SANDBOX_PORT", "12111"), "SANDBOX_PORT", 1, 65535)
+    if not secret and not publishable:
+        # No keys: the local sandbox stands in for Stripe.
+        secret, publishable = DEFAULT_SECRET_KEY, DEFAULT_PUBLISHABLE_KEY
+        api_base = api_base or f"http://127.0.0.1:{sandbox_port}"
+    _check_keys(secret, publishable, api_base)
+
+    js_url = get("STRIPE_JS_URL") or (f"{api_base.rstrip('/')}/v3/" if api_base else STRIPE_JS_URL)
+    webhook_secret = get("STRIPE_WEBHOOK_SECRET") or (SANDBOX_WEBHOOK_SECRET if api_base else "")
+    if webhook_secret and not webhook_secret.startswith("whsec_"):
+        raise ConfigError(
+            "STRIPE_WEBHOOK_SECRET must start with whsec_ (Stripe dashboard: Webhooks)."
+        )
+
+    cookie_secret = get("SHOP_SECRET_KEY")
+    if not cookie_secret:
+        if stage == "production":
+            raise ConfigError(
+                "SHOP_SECRET_KEY is empty: set a long random value "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+            )
+        cookie_secret = DEVELOPMENT_SECRET
+    if stage == "production" and cookie_secret == DEVELOPMENT_SECRET:
+        raise ConfigError("SHOP_SECRET_KEY is the development secret: set your own in production.")
+
+    currency = get("SHOP_CURRENCY", "sgd").lower()
+    locale = get("SHOP_LOCALE", "en_SG")
+    if currency.upper() not in list_currencies():
+        raise ConfigError(f"SHOP_CURRENCY {currency!r} is not an ISO 4217 currency code.")
+    try:
+        Locale.parse(locale)
+    except (UnknownLocaleError, ValueError):
+        raise ConfigError(f"SHOP_LOCALE {locale!r} is not a known locale (e.g. en_SG).") from None
+
+    return Settings(
+        env=stage,
+        secret_key=cookie_secret,
+        stripe_secret_key=secret,
+        stripe_publishable_key=publishable,
+        stripe_webhook_secret=webhook_secret,
+        stripe_api_base=api_base,
+        stripe_js_url=js_url,
+        stripe_pool_size=_integer(get("STRIPE_POOL_SIZE", "64"), "STRIPE_POOL_SIZE", 1, 1024),
+        stripe_timeout_seconds=float(
+            _integer(get("STRIPE_TIMEOUT_SECONDS", "20"), "STRIPE_TIMEOUT_SECONDS", 1, 120)
+        ),
+        stripe_max_retries=_integer(get("STRIPE_MAX_RETRIES", "2"), "STRIPE_MAX_RETRIES", 0, 5),
+        currency=currency,
+        locale=locale,
+        host=get("SHOP_HOST", "127.0.0.1"),
+        port=_integer(get("SHOP_PORT", "5000"), "SHOP_PORT", 1, 65535),
+        workers=_integer(get("SHOP_WORKERS", "1"), "SHOP_WORKERS", 1, 64),
+        sandbox_port=sandbox_port,
+        database_url=get("DATABASE_URL") or "sqlite+aiosqlite:///var/bookshop.sqlite3",
+        rate_limits=get("SHOP_RATE_LIMITS", "on").lower() not in ("off", "0", "false", "no"),
+    )
+
+
+def _check_keys(secret: str, publishable: str, api_base: str | None) -> None:
+    if secret and not publishable:
+        raise ConfigError(
+            "STRIPE_SECRET_KEY is set but STRIPE_PUBLISHABLE_KEY is empty: set both "
+            "(Stripe dashboard > Developers > API keys), or neither to use the local sandbox."
+        )
+    if publishable and not secret:
+        raise ConfigError(
+            "STRIPE_PUBLISHABLE_KEY is set but STRIPE_SECRET_KEY is empty: set both, "
+            "or neither to use the local sandbox."
+        )
+    if not secret.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+        raise ConfigError("STRIPE_SECRET_KEY must start with sk_test_ or sk_live_.")
+    if not publishable.startswith(("pk_test_", "pk_live_")):
+        raise ConfigError("STRIPE_PUBLISHABLE_KEY must start with pk_test_ or pk_live_.")
+    secret_live = "_live_" in secret[:8]
+    if secret_live != publishable.startswith("pk_live_"):
+        raise ConfigError(
+            "STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY mix test and live mode: "
+            "use both test keys or both live keys."
+        )
+    if api_base is None:
+        return
+    parts = urlsplit(api_base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"STRIPE_API_BASE {api_base!r} is not an http(s) URL.")
+    if parts.scheme == "http" and secret_live:
+        raise ConfigError("STRIPE_API_BASE uses http:// with a live key: live keys need https.")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            "STRIPE_API_BASE uses http:// off this machine: only a local sandbox may use http."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _integer(raw: str, name: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} is {raw!r}: use a whole number from {low} to {high}.") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} is {value}: use a whole number from {low} to {high}.")
+    return value

@@ -1,0 +1,54 @@
+"""The shop front: the book grid with search, the book covers and the health check."""
+
+from __future__ import annotations
+
+import hashlib
+import textwrap
+
+from quart import Blueprint, Response, current_app, render_template, request
+from werkzeug.exceptions import BadRequest, NotFound
+
+from bookshop.catalog import default_catalog
+from bookshop.htmx import render
+
+blueprint = Blueprint("shop", __name__)
+
+MAX_QUERY_LENGTH = 100
+
+
+@blueprint.get("/")
+async def index() -> Response:
+    """The shop: search form and the grid of (matching) books."""
+    query = request.args.get("q", "")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise BadRequest(f"Searches can be at most {MAX_QUERY_LENGTH} characters long.")
+    books = default_catalog().search(query)
+    return await render(
+        "shop/index.html", "shop/_search_results.html", query=query.strip(), books=books
+    )
+
+
+@blueprint.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness for load balancers and tests; touches nothing slow."""
+    return {"status": "ok"}
+
+
+@blueprint.get("/covers/<book_id>.svg")
+async def cover(book_id: str) -> Response:
+    """A generated cover: the book's title and author on a colour picked from its id."""
+    book = default_catalog().get(book_id)
+    if book is None:
+        raise NotFound("There is no cover for that book.")
+    hue = int(hashlib.sha256(book.id.encode()).hexdigest()[:4], 16) % 360
+    svg = await render_template(
+        "shop/cover.svg",
+        book=book,
+        hue=hue,
+        title_lines=textwrap.wrap(book.title, 16)[:5],
+        author_lines=textwrap.wrap(book.author, 22)[:2],
+    )
+    response = Response(svg, content_type="image/svg+xml; charset=utf-8")
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400 if not current_app.debug else 0
+    return response

@@ -1,0 +1,76 @@
+"""Settings: sandbox by default, one-line refusals for inconsistent settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from bookshop.config import ConfigError, load_settings
+
+TEST_KEYS = {"STRIPE_SECRET_KEY": "sk_test_abc", "STRIPE_PUBLISHABLE_KEY": "pk_test_abc"}
+
+
+def test_no_keys_means_the_local_sandbox() -> None:
+    settings = load_settings({})
+    assert settings.sandbox
+    assert settings.stripe_api_base == "http://127.0.0.1:12111"
+    assert settings.stripe_js_url == "http://127.0.0.1:12111/v3/"
+    assert settings.stripe_secret_key.startswith("sk_test_sandbox")
+    assert settings.currency == "sgd"
+    assert (settings.host, settings.port) == ("127.0.0.1", 5000)
+
+
+def test_real_keys_mean_stripe_and_its_hosted_stripe_js() -> None:
+    settings = load_settings(TEST_KEYS)
+    assert not settings.sandbox
+    assert settings.stripe_js_url == "https://js.stripe.com/v3/"
+
+
+def test_host_port_and_currency_are_configurable() -> None:
+    settings = load_settings(
+        {"SHOP_HOST": "127.0.0.2", "SHOP_PORT": "8080", "SHOP_CURRENCY": "JPY"}
+    )
+    assert (settings.host, settings.port, settings.currency) == ("127.0.0.2", 8080, "jpy")
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"STRIPE_SECRET_KEY": "sk_test_abc"}, "STRIPE_PUBLISHABLE_KEY is empty"),
+        ({"STRIPE_PUBLISHABLE_KEY": "pk_test_abc"}, "STRIPE_SECRET_KEY is empty"),
+        (
+            {"STRIPE_SECRET_KEY": "sk_test_abc", "STRIPE_PUBLISHABLE_KEY": "pk_live_abc"},
+            "mix test and live",
+        ),
+        (
+            {
+                "STRIPE_SECRET_KEY": "sk_live_abc",
+                "STRIPE_PUBLISHABLE_KEY": "pk_live_abc",
+                "STRIPE_API_BASE": "http://127.0.0.1:12111",
+            },
+            "http:// with a live key",
+        ),
+        ({**TEST_KEYS, "STRIPE_API_BASE": "http://stripe.example"}, "non-loopback"),
+        ({"SHOP_ENV": "production"}, "SHOP_SECRET_KEY is empty"),
+        (
+            {"SHOP_ENV": "production", "SHOP_SECRET_KEY": "dev-only-not-secret"},
+            "development secret",
+        ),
+        ({"SHOP_ENV": "staging"}, "SHOP_ENV"),
+        ({"SHOP_PORT": "http"}, "SHOP_PORT"),
+        ({"SHOP_CURRENCY": "xyz"}, "SHOP_CURRENCY"),
+        ({"STRIPE_SECRET_KEY": "abc", "STRIPE_PUBLISHABLE_KEY": "pk_test_abc"}, "sk_test_"),
+        ({**TEST_KEYS, "STRIPE_WEBHOOK_SECRET": "nope"}, "whsec_"),
+    ],
+)
+def test_inconsistent_settings_are_refused_with_one_line(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(environ)
+    assert message in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_production_with_its_own_secret_starts() -> None:
+    settings = load_settings({"SHOP_ENV": "production", "SHOP_SECRET_KEY": "x" * 40, **TEST_KEYS})
+    assert settings.env == "production"
