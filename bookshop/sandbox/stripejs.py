@@ -8,6 +8,7 @@ live in `/elements/payment-frame`, an iframe on the sandbox's origin, and 3D Sec
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from quart import Blueprint, Response, abort, current_app, render_template
 
@@ -45,8 +46,9 @@ def _frame_headers(response: Response) -> Response:
 @blueprint.get("/v3/")
 async def stripe_js() -> Response:
     """Serve the fake Stripe.js, revalidated on every load so edits show up at once."""
-    response = await current_app.send_static_file("stripejs/v3.js")
-    response.mimetype = "application/javascript"
+    # Read per request (a few kB) rather than streamed: no open file outlives the response.
+    script = (Path(current_app.static_folder or "") / "stripejs" / "v3.js").read_bytes()
+    response = Response(script, mimetype="application/javascript")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -1,0 +1,490 @@
+"""The sandbox's fake Stripe.js, driven in a real Chromium from a shop page on another origin.
+
+The shop page is served from its own loopback port with a strict CSP that allows scripts, frames
+and fetches only from the sandbox, like the real shop's policy for js.stripe.com.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import FrameLocator, Page, Route, expect
+
+FRAME = 'iframe[title="Secure payment input frame"]'
+TEST_CARDS_TSV = Path(__file__).resolve().parents[2].parent / "shared" / "stripe" / "test-cards.tsv"
+RECEIPT_EMAIL = "reader@example.com"
+
+SHOP_HTML = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Test shop checkout</title>
+  <script src="{sandbox}/v3/"></script>
+  <script src="/shop.js" defer></script>
+</head>
+<body data-config="{config}">
+  <h1>Checkout</h1>
+  <form id="payment-form">
+    <div id="payment-element"></div>
+    <button id="pay" type="submit">Pay</button>
+  </form>
+  <pre id="result"></pre>
+</body>
+</html>
+"""
+
+# The shop's checkout script as the bookshop writes it: submit, then confirm, then show the result.
+SHOP_JS = """
+const config = JSON.parse(document.body.dataset.config);
+const stripe = Stripe(config.publishableKey);
+const elements = stripe.elements({ clientSecret: config.clientSecret });
+const payment = elements.create("payment");
+const shop = { stripe, elements, payment, changes: [], ready: false };
+window.shop = shop;
+payment.on("change", (event) => shop.changes.push(event));
+payment.on("ready", () => { shop.ready = true; document.body.dataset.ready = "true"; });
+payment.mount("#payment-element");
+
+const result = document.getElementById("result");
+document.getElementById("payment-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  delete result.dataset.done;
+  const submitted = await elements.submit();
+  let outcome = submitted.error ? { submitError: submitted.error } : null;
+  if (!outcome) {
+    outcome = await stripe.confirmPayment({
+      elements,
+      confirmParams: { return_url: config.returnUrl, receipt_email: config.receiptEmail },
+      redirect: config.redirect,
+    });
+  }
+  result.textContent = JSON.stringify(outcome);
+  result.dataset.done = "true";
+});
+"""
+
+
+def _load_cards() -> list[dict[str, str]]:
+    with TEST_CARDS_TSV.open(encoding="utf-8", newline="") as tsv:
+        return list(csv.DictReader(tsv, delimiter="\t"))
+
+
+CARDS = _load_cards()
+DECLINES = [
+    row
+    for row in CARDS
+    if row["type"] == "card_error" and row["result"] == "requires_payment_method"
+]
+
+
+class _ShopHandler(BaseHTTPRequestHandler):
+    """Serves the test shop page; its config (keys, intent) comes in the query string."""
+
+    sandbox_url = ""
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/":
+            query = {key: values[0] for key, values in parse_qs(url.query).items()}
+            config = json.dumps(
+                {
+                    "publishableKey": query["pk"],
+                    "clientSecret": query["client_secret"],
+                    "redirect": query.get("redirect", "if_required"),
+                    "returnUrl": f"http://{self.headers['Host']}/return",
+                    "receiptEmail": RECEIPT_EMAIL,
+                }
+            )
+            html = SHOP_HTML.format(
+                sandbox=self.sandbox_url, config=config.replace("&", "&amp;").replace('"', "&quot;")
+            )
+            self._send(html, "text/html")
+        elif url.path == "/shop.js":
+            self._send(SHOP_JS, "application/javascript")
+        elif url.path == "/return":
+            self._send("<!doctype html><title>Order complete</title><p>Thanks", "text/html")
+        else:
+            self.send_error(HTTPStatus.NOT_FOUND)
+
+    def _send(self, body: str, content_type: str) -> None:
+        data = body.encode()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        sandbox = self.sandbox_url
+        self.send_header(
+            "Content-Security-Policy",
+            f"default-src 'self'; script-src 'self' {sandbox}; frame-src {sandbox}; "
+            f"connect-src {sandbox}; style-src 'self'; img-src 'self'",
+        )
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the test output quiet."""
+
+
+@pytest.fixture(scope="module")
+def shop_origin(sandbox_server: Any) -> Iterator[str]:
+    """A tiny shop on its own loopback port, so the sandbox's frames are cross-origin."""
+    handler = type("ShopHandler", (_ShopHandler,), {"sandbox_url": sandbox_server.url})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@dataclass
+class Checkout:
+    """The test shop's checkout page for one PaymentIntent, and what a shopper does on it."""
+
+    page: Page
+    sandbox: Any
+    intent_id: str
+    client_secret: str
+
+    @property
+    def frame(self) -> FrameLocator:
+        return self.page.frame_locator(FRAME)
+
+    def fill_card(
+        self, number: str, expiry: str = "12 / 34", cvc: str = "123", postal: str = "12345"
+    ) -> None:
+        self.frame.get_by_label("Card number").fill(number)
+        self.frame.get_by_label("Expiration date").fill(expiry)
+        self.frame.get_by_label("Security code").fill(cvc)
+        self.frame.get_by_label("ZIP code").fill(postal)
+
+    def pay(self) -> dict[str, Any]:
+        """Click Pay and return what submit()/confirmPayment() resolved to."""
+        self.page.get_by_role("button", name="Pay").click()
+        return self.result()
+
+    def result(self) -> dict[str, Any]:
+        done = self.page.locator("#result[data-done]")
+        done.wait_for()
+        outcome: dict[str, Any] = json.loads(done.text_content() or "null")
+        self.page.evaluate("delete document.getElementById('result').dataset.done")
+        return outcome
+
+    def server_intent(self) -> Any:
+        return self.sandbox.client().v1.payment_intents.retrieve(self.intent_id)
+
+    def authenticate(self, button: str) -> None:
+        """Answer the 3D Secure modal with "Complete authentication" or "Fail authentication"."""
+        challenge = self.page.frame_locator('iframe[title="3D Secure authentication"]')
+        expect(challenge.get_by_text("test sandbox", exact=False).first).to_be_visible()
+        challenge.get_by_role("button", name=button).click()
+
+
+@pytest.fixture
+def open_checkout(page: Page, sandbox: Any, shop_origin: str) -> Any:
+    """Create a PaymentIntent on the sandbox and open the shop's checkout page for it."""
+
+    def open_(amount: int = 2000, redirect: str = "if_required") -> Checkout:
+        intent = sandbox.client().v1.payment_intents.create(
+            params={"amount": amount, "currency": "usd"}
+        )
+        query = urlencode(
+            {
+                "pk": sandbox.publishable_key,
+                "client_secret": intent.client_secret,
+                "redirect": redirect,
+            }
+        )
+        page.goto(f"{shop_origin}/?{query}")
+        page.locator("body[data-ready=true]").wait_for()
+        return Checkout(page, sandbox, intent.id, intent.client_secret)
+
+    return open_
+
+
+def test_v3_is_served_as_javascript(sandbox: Any) -> None:
+    for path in ("/v3/", "/v3"):
+        response = httpx.get(f"{sandbox.url}{path}")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/javascript")
+        assert "no-cache" in response.headers["cache-control"]
+        assert "window.Stripe = Stripe" in response.text
+
+
+def test_framed_pages_load_only_their_own_scripts(sandbox: Any) -> None:
+    frame = httpx.get(f"{sandbox.url}/elements/payment-frame")
+    challenge = httpx.get(f"{sandbox.url}/3ds/challenge/pi_123?client_secret=pi_123_secret_4")
+    for response in (frame, challenge):
+        assert response.status_code == 200
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert "<script>" not in response.text
+    assert httpx.get(f"{sandbox.url}/3ds/challenge/not-an-intent").status_code == 404
+
+
+@pytest.mark.browser
+def test_visa_succeeds_and_intent_has_a_charge(open_checkout: Any, console_log: list[str]) -> None:
+    checkout = open_checkout()
+    checkout.fill_card("4242 4242 4242 4242")
+
+    outcome = checkout.pay()
+
+    assert outcome["paymentIntent"]["status"] == "succeeded"
+    assert outcome["paymentIntent"]["id"] == checkout.intent_id
+    intent = checkout.server_intent()
+    assert intent.status == "succeeded"
+    assert intent.latest_charge
+    assert intent.receipt_email == RECEIPT_EMAIL
+    assert not [line for line in console_log if "Content Security Policy" in line]
+
+
+@pytest.mark.browser
+def test_card_number_stays_inside_the_frame(open_checkout: Any) -> None:
+    checkout = open_checkout()
+    checkout.fill_card("5555555555554444")
+    number = checkout.frame.get_by_label("Card number")
+    expect(number).to_have_value("5555 5555 5555 4444")
+    expect(checkout.frame.get_by_label("Expiration date")).to_have_value("12 / 34")
+
+    outcome = checkout.pay()
+
+    assert outcome["paymentIntent"]["status"] == "succeeded"
+    html = checkout.page.content()
+    for leaked in ("5555555555554444", "5555 5555 5555 4444"):
+        assert leaked not in html
+    assert "4444" not in json.dumps(checkout.page.evaluate("window.shop.changes"))
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("card", DECLINES, ids=[row["scenario"] for row in DECLINES])
+def test_decline_resolves_stripejs_error(open_checkout: Any, card: dict[str, str]) -> None:
+    checkout = open_checkout()
+    checkout.fill_card(card["number"])
+
+    error = checkout.pay()["error"]
+
+    assert error["type"] == "card_error"
+    assert error["code"] == card["code"]
+    assert error.get("decline_code") == (
+        None if card["decline_code"] == "-" else card["decline_code"]
+    )
+    assert error["message"] == card["stripejs_message"]
+    assert error["payment_intent"]["id"] == checkout.intent_id
+    assert error["payment_intent"]["status"] == "requires_payment_method"
+    assert checkout.server_intent().status == "requires_payment_method"
+
+
+@pytest.mark.browser
+def test_declined_intent_can_be_paid_with_another_card(open_checkout: Any) -> None:
+    checkout = open_checkout()
+    checkout.fill_card("4000000000000002")
+    assert checkout.pay()["error"]["decline_code"] == "generic_decline"
+
+    checkout.fill_card("4242424242424242")
+    outcome = checkout.pay()
+
+    assert outcome["paymentIntent"]["status"] == "succeeded"
+    assert checkout.server_intent().status == "succeeded"
+
+
+@pytest.mark.browser
+def test_luhn_failure_is_caught_in_the_frame(open_checkout: Any, page: Page) -> None:
+    checkout = open_checkout()
+    api_calls: list[str] = []
+    page.on(
+        "request", lambda request: api_calls.append(request.url) if "/v1/" in request.url else None
+    )
+    checkout.fill_card("4242424242424241")
+
+    outcome = checkout.pay()
+
+    error = outcome["submitError"]
+    assert error["type"] == "validation_error"
+    assert error["message"] == "Your card number is invalid."
+    number = checkout.frame.get_by_label("Card number")
+    expect(number).to_have_attribute("aria-invalid", "true")
+    expect(checkout.frame.get_by_text("Your card number is invalid.")).to_be_visible()
+    assert api_calls == []
+    intent = checkout.server_intent()
+    assert intent.status == "requires_payment_method"
+    assert intent.last_payment_error is None
+    assert page.evaluate("window.shop.changes.at(-1).complete") is False
+
+
+@pytest.mark.browser
+def test_empty_form_reports_incomplete_fields(open_checkout: Any, page: Page) -> None:
+    checkout = open_checkout()
+
+    error = checkout.pay()["submitError"]
+
+    assert error == {
+        "type": "validation_error",
+        "code": "incomplete_number",
+        "message": "Your card number is incomplete.",
+    }
+    for label in ("Card number", "Expiration date", "Security code", "ZIP code"):
+        expect(checkout.frame.get_by_label(label)).to_have_attribute("aria-invalid", "true")
+    checkout.fill_card("4242424242424242")
+    expect(checkout.frame.get_by_label("Card number")).to_have_attribute("aria-invalid", "false")
+    last = page.evaluate("window.shop.changes.at(-1)")
+    assert last == {
+        "elementType": "payment",
+        "complete": True,
+        "empty": False,
+        "collapsed": False,
+        "value": {"type": "card"},
+    }
+
+
+@pytest.mark.browser
+def test_expiry_in_the_past_is_rejected(open_checkout: Any) -> None:
+    checkout = open_checkout()
+    checkout.fill_card("4242424242424242", expiry="01 / 20")
+
+    error = checkout.pay()["submitError"]
+
+    assert error["code"] == "invalid_expiry_year_past"
+    expect(checkout.frame.get_by_label("Expiration date")).to_have_attribute("aria-invalid", "true")
+
+
+@pytest.mark.browser
+def test_3ds_approved_succeeds(open_checkout: Any) -> None:
+    checkout = open_checkout()
+    checkout.fill_card("4000002500003155")
+    checkout.page.get_by_role("button", name="Pay").click()
+
+    checkout.authenticate("Complete authentication")
+    outcome = checkout.result()
+
+    assert outcome["paymentIntent"]["status"] == "succeeded"
+    expect(checkout.page.get_by_role("dialog")).to_have_count(0)
+    assert checkout.server_intent().status == "succeeded"
+
+
+@pytest.mark.browser
+def test_3ds_failure_then_retry_succeeds(open_checkout: Any) -> None:
+    checkout = open_checkout()
+    checkout.fill_card("4000002760003184")
+    checkout.page.get_by_role("button", name="Pay").click()
+    checkout.authenticate("Fail authentication")
+
+    error = checkout.result()["error"]
+
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] == "payment_intent_authentication_failure"
+    assert error["message"] == (
+        "We are unable to authenticate your payment method. "
+        "Please choose a different payment method and try again."
+    )
+    assert error["payment_intent"]["status"] == "requires_payment_method"
+    checkout.fill_card("4242424242424242")
+    assert checkout.pay()["paymentIntent"]["status"] == "succeeded"
+
+
+@pytest.mark.browser
+def test_3ds_then_insufficient_funds(open_checkout: Any) -> None:
+    checkout = open_checkout()
+    checkout.fill_card("4000008260003178")
+    checkout.page.get_by_role("button", name="Pay").click()
+    checkout.authenticate("Complete authentication")
+
+    error = checkout.result()["error"]
+
+    assert (error["type"], error["code"], error["decline_code"]) == (
+        "card_error",
+        "card_declined",
+        "insufficient_funds",
+    )
+    assert error["message"] == "Your card has insufficient funds."
+    assert checkout.server_intent().status == "requires_payment_method"
+
+
+@pytest.mark.browser
+def test_redirect_always_goes_to_return_url(open_checkout: Any, page: Page) -> None:
+    checkout = open_checkout(redirect="always")
+    checkout.fill_card("4242424242424242")
+
+    page.get_by_role("button", name="Pay").click()
+    page.wait_for_url("**/return?**")
+
+    query = parse_qs(urlsplit(page.url).query)
+    assert query == {
+        "payment_intent": [checkout.intent_id],
+        "payment_intent_client_secret": [checkout.client_secret],
+        "redirect_status": ["succeeded"],
+    }
+
+
+@pytest.mark.browser
+def test_fetch_updates_and_retrieve_see_a_new_amount(open_checkout: Any, page: Page) -> None:
+    checkout = open_checkout(amount=2000)
+    checkout.sandbox.client().v1.payment_intents.update(checkout.intent_id, params={"amount": 3150})
+
+    assert page.evaluate("shop.elements.fetchUpdates()") == {}
+    assert page.evaluate("shop.elements.amount") == 3150
+    retrieved = page.evaluate(
+        f"shop.stripe.retrievePaymentIntent({json.dumps(checkout.client_secret)})"
+    )
+    assert retrieved["paymentIntent"]["amount"] == 3150
+    assert retrieved["paymentIntent"]["status"] == "requires_payment_method"
+
+
+@pytest.mark.browser
+def test_network_failures_resolve_errors(open_checkout: Any, page: Page) -> None:
+    checkout = open_checkout()
+    retrieve = f"shop.stripe.retrievePaymentIntent({json.dumps(checkout.client_secret)})"
+
+    page.route("**/v1/payment_intents/**", lambda route: route.abort())
+    assert page.evaluate(retrieve)["error"]["type"] == "api_connection_error"
+    checkout.fill_card("4242424242424242")
+    assert checkout.pay()["error"]["type"] == "api_connection_error"
+
+    def server_error(route: Route) -> None:
+        route.fulfill(status=500, body="oops", headers={"Access-Control-Allow-Origin": "*"})
+
+    page.unroute("**/v1/payment_intents/**")
+    page.route("**/v1/payment_intents/**", server_error)
+    assert page.evaluate(retrieve)["error"]["type"] == "api_error"
+    assert checkout.pay()["error"]["type"] == "api_error"
+
+    page.unroute("**/v1/payment_intents/**")
+    assert checkout.pay()["paymentIntent"]["status"] == "succeeded"
+
+
+@pytest.mark.browser
+def test_element_fits_a_phone_screen(open_checkout: Any, page: Page) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    checkout = open_checkout()
+    frame = page.locator(FRAME)
+    expect(checkout.frame.get_by_text("Test sandbox")).to_be_visible()
+
+    box = frame.bounding_box()
+    assert box is not None and box["width"] <= 390
+    zip_code = checkout.frame.get_by_label("ZIP code")
+    zip_box = zip_code.bounding_box()
+    assert zip_box is not None
+    # The frame grew to its content: the last field is inside it, not cut off.
+    assert zip_box["y"] + zip_box["height"] <= box["y"] + box["height"]
+    for label, autocomplete in (
+        ("Card number", "cc-number"),
+        ("Expiration date", "cc-exp"),
+        ("Security code", "cc-csc"),
+        ("ZIP code", "postal-code"),
+    ):
+        field = checkout.frame.get_by_label(label)
+        expect(field).to_have_attribute("autocomplete", autocomplete)
+        expect(field).to_have_attribute("inputmode", "numeric")
