@@ -1,0 +1,145 @@
+"""Sandbox-only endpoints: health, faults, webhook endpoints, 3D Secure, dashboard, receipts."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from quart import Blueprint, Response, abort, render_template, request
+
+from bookshop.sandbox import api, errors, store
+from bookshop.sandbox.errors import StripeError
+from bookshop.sandbox.runtime import state
+from bookshop.sandbox.settings import SettingsError, parse_webhook
+from bookshop.sandbox.store import RequestContext
+
+blueprint = Blueprint("control", __name__)
+
+
+@blueprint.route("/_sandbox/health")
+async def health() -> Response:
+    """Readiness probe (no auth)."""
+    return api.json_response({"status": "ok"})
+
+
+async def _form() -> dict[str, Any]:
+    if request.is_json:
+        data = await request.get_json()
+        return dict(data) if isinstance(data, dict) else {}
+    form = await request.form
+    return {key: form[key] for key in form}
+
+
+def _require_secret_key() -> None:
+    sandbox = state()
+    kind = api.authenticate(sandbox, api.bearer_key(list(request.args.items())))
+    if kind is not api.KeyKind.SECRET:
+        raise errors.publishable_key_not_allowed()
+
+
+@blueprint.route("/_sandbox/faults", methods=["GET", "POST"])
+async def faults() -> Response:
+    """Read or change injected latency and failures (secret key)."""
+    try:
+        _require_secret_key()
+        if request.method == "POST":
+            data = await _form()
+            try:
+                state().faults.update(
+                    data.get("latency_ms"), data.get("fail_rate"), data.get("fail_mode")
+                )
+            except ValueError as exc:
+                raise errors.invalid_request(str(exc)) from None
+    except StripeError as error:
+        return api.error_response(error, None)
+    return api.json_response(state().faults.as_dict())
+
+
+@blueprint.route("/_sandbox/webhook_endpoints", methods=["GET", "POST"])
+async def webhook_endpoints() -> Response:
+    """List or add webhook endpoints (secret key)."""
+    sandbox = state()
+    try:
+        _require_secret_key()
+        if request.method == "POST":
+            data = await _form()
+            url, secret = str(data.get("url", "")), str(data.get("secret", ""))
+            try:
+                endpoint = parse_webhook(f"{url}={secret}")
+            except SettingsError as exc:
+                raise errors.invalid_request(str(exc), param="url") from None
+            sandbox.dispatcher.add_endpoint(endpoint)
+    except StripeError as error:
+        return api.error_response(error, None)
+    return api.json_response(
+        {"object": "list", "data": [{"url": e.url} for e in sandbox.dispatcher.endpoints]}
+    )
+
+
+@blueprint.route("/_sandbox/webhook_attempts")
+async def webhook_attempts() -> Response:
+    """Recent webhook delivery attempts, newest first (no auth: it holds no secrets)."""
+    attempts = list(state().dispatcher.attempts)[::-1][:200]
+    return api.json_response(
+        {
+            "object": "list",
+            "data": [
+                {
+                    "event": a.event_id,
+                    "type": a.event_type,
+                    "url": a.url,
+                    "attempt": a.number,
+                    "at": int(a.at),
+                    "status": a.status,
+                    "error": a.error,
+                    "ok": a.ok,
+                }
+                for a in attempts
+            ],
+        }
+    )
+
+
+@blueprint.route("/_sandbox/3ds/<intent_id>", methods=["POST"])
+async def three_d_secure(intent_id: str) -> Response:
+    """The challenge page's verdict, authorised by the client secret alone."""
+    sandbox = state()
+    try:
+        data = await _form()
+        intent = sandbox.store.payment_intent(intent_id)
+        secret = data.get("client_secret")
+        if not secret:
+            raise errors.missing_param("client_secret")
+        api.check_client_secret(intent, str(secret))
+        result = data.get("result")
+        if result not in ("approve", "fail"):
+            raise errors.invalid_request("result must be approve or fail", param="result")
+        ctx = RequestContext(api.request_id(), None, api.origin())
+        intent = sandbox.store.resolve_three_d_secure(intent, result == "approve", ctx)
+    except StripeError as error:
+        return api.error_response(error, None)
+    return api.json_response({key: intent[key] for key in store.PUBLISHABLE_FIELDS})
+
+
+@blueprint.route("/")
+async def dashboard() -> str:
+    """A read-only page of recent PaymentIntents and events."""
+    sandbox = state()
+    return await render_template(
+        "dashboard.html",
+        intents=sandbox.store.payment_intents.recent(50),
+        events=sandbox.store.events.recent(50),
+        attempts=sandbox.dispatcher.last_attempt,
+        endpoints=sandbox.dispatcher.endpoints,
+        faults=sandbox.faults,
+        now=time.time(),
+    )
+
+
+@blueprint.route("/receipts/<charge_id>")
+async def receipt(charge_id: str) -> str:
+    """The page a Charge's receipt_url points to."""
+    charge = state().store.charges.get(charge_id)
+    if charge is None or charge["status"] != "succeeded":
+        abort(404)
+    return await render_template("receipt.html", charge=charge)

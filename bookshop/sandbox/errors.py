@@ -1,0 +1,167 @@
+"""Stripe's error bodies and the HTTP statuses that make stripe-python raise the right class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+JSON = dict[str, Any]
+
+NO_KEY_MESSAGE = (
+    "You did not provide an API key. You need to provide your API key in the Authorization "
+    "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
+    "https://stripe.com/docs/api#authentication for details, or we can help at "
+    "https://support.stripe.com/."
+)
+PUBLISHABLE_KEY_MESSAGE = (
+    "This API call cannot be made with a publishable API key. Please use a secret API key. "
+    "You can find a list of your API keys at https://dashboard.stripe.com/account/apikeys."
+)
+
+
+class StripeError(Exception):
+    """An API error: raised anywhere in a handler, rendered as Stripe's JSON error body."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        decline_code: str | None = None,
+        extra: JSON | None = None,
+        doc_url: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.decline_code = decline_code
+        self.extra = extra or {}
+        self.doc_url = doc_url
+
+    def body(self, request_id: str | None) -> JSON:
+        """The `{"error": {...}}` body, keys as Stripe sends them (absent ones left out)."""
+        error: JSON = {}
+        for key, value in (
+            ("code", self.code),
+            ("decline_code", self.decline_code),
+            ("doc_url", doc_url(self.code) if self.doc_url and self.code else None),
+            ("message", self.message),
+            ("param", self.param),
+        ):
+            if value is not None:
+                error[key] = value
+        error.update(self.extra)
+        if request_id is not None and self.status not in (401,):
+            error["request_log_url"] = request_log_url(request_id)
+        error["type"] = self.type
+        return {"error": error}
+
+
+def doc_url(code: str) -> str:
+    """Stripe's documentation page for an error code."""
+    return f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
+
+
+def request_log_url(request_id: str) -> str:
+    """Where the Dashboard would show this request's log."""
+    return f"https://dashboard.stripe.com/test/logs/{request_id}?t=0"
+
+
+def invalid_request(
+    message: str, *, param: str | None = None, code: str | None = None
+) -> StripeError:
+    """400 invalid_request_error (stripe.InvalidRequestError)."""
+    return StripeError(400, message, param=param, code=code)
+
+
+def missing_param(param: str) -> StripeError:
+    """400 parameter_missing."""
+    return StripeError(
+        400, f"Missing required param: {param}.", param=param, code="parameter_missing"
+    )
+
+
+def invalid_integer(param: str, value: object) -> StripeError:
+    """400 parameter_invalid_integer."""
+    return StripeError(
+        400, f"Invalid integer: {value}", param=param, code="parameter_invalid_integer"
+    )
+
+
+def invalid_enum(param: str, value: object, allowed: tuple[str, ...]) -> StripeError:
+    """400 for a value outside an enumeration."""
+    return StripeError(
+        400,
+        f"Invalid {param}: must be one of {', '.join(allowed)}",
+        param=param,
+        code="parameter_invalid_empty" if value == "" else None,
+    )
+
+
+def no_such(
+    kind: str, object_id: str, *, param: str | None = None, status: int = 404
+) -> StripeError:
+    """404 resource_missing, `No such payment_intent: 'pi_...'`."""
+    return StripeError(
+        status, f"No such {kind}: '{object_id}'", param=param, code="resource_missing"
+    )
+
+
+def invalid_api_key(key: str) -> StripeError:
+    """401 for a key the sandbox does not know; the key is masked as Stripe masks it."""
+    return StripeError(401, f"Invalid API Key provided: {mask_key(key)}", doc_url=False)
+
+
+def no_api_key() -> StripeError:
+    """401 when no key was sent."""
+    return StripeError(401, NO_KEY_MESSAGE, doc_url=False)
+
+
+def publishable_key_not_allowed() -> StripeError:
+    """401 for a publishable key where only a secret key works."""
+    return StripeError(401, PUBLISHABLE_KEY_MESSAGE, doc_url=False)
+
+
+def api_error() -> StripeError:
+    """500 api_error (stripe.APIError), as for a fault on Stripe's side."""
+    return StripeError(
+        500,
+        "An unknown error occurred while processing your request. Please try again.",
+        type="api_error",
+        doc_url=False,
+    )
+
+
+def unrecognized_url(method: str, path: str) -> StripeError:
+    """404 for a path the API does not have."""
+    return StripeError(
+        404,
+        f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs or "
+        "we can help at https://support.stripe.com/.",
+        doc_url=False,
+    )
+
+
+def idempotency_mismatch(key: str) -> StripeError:
+    """400 idempotency_error (stripe.IdempotencyError)."""
+    return StripeError(
+        400,
+        "Keys for idempotent requests can only be used with the same parameters they were first "
+        f"used with. Try using a key other than '{key}' if you meant to execute a different "
+        "request.",
+        type="idempotency_error",
+        doc_url=False,
+    )
+
+
+def mask_key(key: str) -> str:
+    """`sk_test_****...1234`: the prefix and the last four characters, as Stripe shows them."""
+    if len(key) <= 12:
+        return "*" * len(key)
+    prefix = key[:8]
+    return prefix + "*" * (len(key) - 12) + key[-4:]

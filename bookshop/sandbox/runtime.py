@@ -1,0 +1,30 @@
+"""The sandbox's live state, shared by its blueprints through the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quart import current_app
+
+from bookshop.sandbox.faults import Faults
+from bookshop.sandbox.idempotency import IdempotencyCache
+from bookshop.sandbox.settings import SandboxSettings
+from bookshop.sandbox.store import Store
+from bookshop.sandbox.webhooks import Dispatcher
+
+
+@dataclass
+class SandboxState:
+    """Everything one running sandbox holds; a restart starts clean."""
+
+    settings: SandboxSettings
+    store: Store
+    faults: Faults
+    idempotency: IdempotencyCache
+    dispatcher: Dispatcher
+
+
+def state() -> SandboxState:
+    """The current app's sandbox state."""
+    result: SandboxState = current_app.extensions["sandbox"]
+    return result

@@ -1,0 +1,919 @@
+"""In-memory Stripe objects and the PaymentIntent state machine."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from bookshop.sandbox import cards, money
+from bookshop.sandbox.errors import (
+    StripeError,
+    invalid_integer,
+    invalid_request,
+    missing_param,
+    no_such,
+)
+
+JSON = dict[str, Any]
+API_VERSION = "2026-10-28.endive"
+_ALPHABET = string.ascii_letters + string.digits
+
+UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
+CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
+# Stripe.js reads only these PaymentIntent fields with a publishable key and the client secret.
+PUBLISHABLE_FIELDS = (
+    "id",
+    "object",
+    "amount",
+    "amount_details",
+    "automatic_payment_methods",
+    "canceled_at",
+    "cancellation_reason",
+    "capture_method",
+    "client_secret",
+    "confirmation_method",
+    "created",
+    "currency",
+    "description",
+    "excluded_payment_method_types",
+    "last_payment_error",
+    "livemode",
+    "next_action",
+    "payment_method",
+    "payment_method_configuration_details",
+    "payment_method_types",
+    "processing",
+    "receipt_email",
+    "setup_future_usage",
+    "shipping",
+    "source",
+    "status",
+)
+
+
+def new_id(prefix: str, length: int = 24) -> str:
+    """A Stripe-like id: prefix, underscore, random base62."""
+    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def snapshot(obj: JSON) -> JSON:
+    """A deep copy that later changes to the object cannot reach (JSON round trip is fastest)."""
+    result: JSON = json.loads(json.dumps(obj))
+    return result
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who asked: recorded on events and used to shape responses."""
+
+    request_id: str | None
+    idempotency_key: str | None = None
+    origin: str = "http://127.0.0.1:12111"
+
+
+class CardDeclined(Exception):
+    """A confirmation reached the card network and was declined; state is already saved."""
+
+    def __init__(self, intent: JSON, decline: cards.Decline, charge: JSON, method: JSON) -> None:
+        super().__init__(decline.message)
+        self.intent = intent
+        self.decline = decline
+        self.charge = charge
+        self.method = method
+
+
+@dataclass
+class Collection:
+    """Objects of one kind, in creation order, with O(1) lookup by id."""
+
+    items: list[JSON] = field(default_factory=list)
+    by_id: dict[str, JSON] = field(default_factory=dict)
+    position: dict[str, int] = field(default_factory=dict)
+
+    def add(self, obj: JSON) -> JSON:
+        """Keep a new object."""
+        self.position[obj["id"]] = len(self.items)
+        self.items.append(obj)
+        self.by_id[obj["id"]] = obj
+        return obj
+
+    def get(self, object_id: str) -> JSON | None:
+        """The object with this id, if any."""
+        return self.by_id.get(object_id)
+
+    def recent(self, count: int) -> list[JSON]:
+        """The newest objects first."""
+        return self.items[::-1][:count]
+
+
+EventListener = Callable[[JSON], None]
+
+
+class Store:
+    """All sandbox state. Methods never await, so each runs atomically on the event loop."""
+
+    def __init__(self) -> None:
+        self.payment_intents = Collection()
+        self.charges = Collection()
+        self.payment_methods = Collection()
+        self.refunds = Collection()
+        self.events = Collection()
+        self._card_numbers: dict[str, cards.CardDetails] = {}
+        self._charges_by_intent: dict[str, list[str]] = {}
+        self.listeners: list[EventListener] = []
+
+    def emit(self, event_type: str, obj: JSON, ctx: RequestContext, pending: int = 0) -> JSON:
+        """Record an event holding a snapshot of `obj` and hand it to the listeners."""
+        event: JSON = {
+            "id": new_id("evt"),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": int(time.time()),
+            "data": {"object": snapshot(obj)},
+            "livemode": False,
+            "pending_webhooks": pending,
+            "request": {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key},
+            "type": event_type,
+        }
+        self.events.add(event)
+        for listener in self.listeners:
+            listener(event)
+        return event
+
+    def payment_intent(self, intent_id: str) -> JSON:
+        """The PaymentIntent, or Stripe's 404."""
+        intent = self.payment_intents.get(intent_id)
+        if intent is None:
+            raise no_such("payment_intent", intent_id, param="intent")
+        return intent
+
+    def create_payment_intent(self, params: JSON, ctx: RequestContext) -> JSON:
+        """POST /v1/payment_intents."""
+        amount = parse_amount(params.get("amount"))
+        currency = parse_currency(params.get("currency"))
+        check_minimum(amount, currency)
+        types = params.get("payment_method_types")
+        automatic = params.get("automatic_payment_methods")
+        if isinstance(automatic, dict):
+            automatic_value: JSON | None = {
+                "allow_redirects": automatic.get("allow_redirects", "always"),
+                "enabled": parse_bool(
+                    automatic.get("enabled", "true"), "automatic_payment_methods[enabled]"
+                ),
+            }
+        elif types is None:
+            # Since 2023-08-16 Stripe turns on automatic payment methods when none are named.
+            automatic_value = {"allow_redirects": "always", "enabled": True}
+        else:
+            automatic_value = None
+        if types is not None and (not isinstance(types, list) or not types):
+            raise invalid_request("Invalid array", param="payment_method_types")
+        intent_id = new_id("pi")
+        intent: JSON = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_details": {"tip": {}},
+            "amount_received": 0,
+            "application": None,
+            "application_fee_amount": None,
+            "automatic_payment_methods": automatic_value,
+            "canceled_at": None,
+            "cancellation_reason": None,
+            "capture_method": params.get("capture_method", "automatic_async"),
+            "client_secret": f"{intent_id}_secret_{new_id('x', 25)[2:]}",
+            "confirmation_method": "automatic",
+            "created": int(time.time()),
+            "currency": currency,
+            "customer": None,
+            "customer_account": None,
+            "description": params.get("description") or None,
+            "excluded_payment_method_types": None,
+            "last_payment_error": None,
+            "latest_charge": None,
+            "livemode": False,
+            "managed_payments": {"enabled": False},
+            "metadata": merge_metadata({}, params.get("metadata")),
+            "next_action": None,
+            "on_behalf_of": None,
+            "payment_method": None,
+            "payment_method_configuration_details": None,
+            "payment_method_options": {
+                "card": {
+                    "installments": None,
+                    "mandate_options": None,
+                    "network": None,
+                    "request_three_d_secure": "automatic",
+                }
+            },
+            "payment_method_types": list(types) if types else ["card"],
+            "processing": None,
+            "receipt_email": params.get("receipt_email") or None,
+            "review": None,
+            "setup_future_usage": params.get("setup_future_usage") or None,
+            "shipping": None,
+            "source": None,
+            "statement_descriptor": params.get("statement_descriptor") or None,
+            "statement_descriptor_suffix": params.get("statement_descriptor_suffix") or None,
+            "status": "requires_payment_method",
+            "transfer_data": None,
+            "transfer_group": None,
+        }
+        self.payment_intents.add(intent)
+        self.emit("payment_intent.created", intent, ctx)
+        if "payment_method" in params:
+            self._attach_payment_method(intent, params)
+        if parse_bool(params.get("confirm", "false"), "confirm"):
+            self.confirm_payment_intent(intent, params, ctx)
+        return intent
+
+    def update_payment_intent(self, intent: JSON, params: JSON, ctx: RequestContext) -> JSON:
+        """POST /v1/payment_intents/:id (amount and currency only while it is still payable)."""
+        fields = [key for key in params if key not in ("expand",)]
+        money_fields = [
+            key
+            for key in fields
+            if key in ("amount", "currency", "payment_method", "payment_method_types")
+        ]
+        blocked = fields if intent["status"] == "canceled" else money_fields
+        if blocked and intent["status"] not in UPDATABLE:
+            raise unexpected_state_update(intent, blocked[0])
+        amount = parse_amount(params["amount"]) if "amount" in params else intent["amount"]
+        currency = (
+            parse_currency(params["currency"]) if "currency" in params else intent["currency"]
+        )
+        if "amount" in params or "currency" in params:
+            check_minimum(amount, currency)
+        intent["amount"] = amount
+        intent["currency"] = currency
+        if "metadata" in params:
+            intent["metadata"] = merge_metadata(intent["metadata"], params["metadata"])
+        for key in ("description", "receipt_email", "setup_future_usage", "statement_descriptor"):
+            if key in params:
+                intent[key] = params[key] or None
+        if "payment_method" in params:
+            self._attach_payment_method(intent, params)
+        return intent
+
+    def _attach_payment_method(self, intent: JSON, params: JSON) -> None:
+        method = self.resolve_payment_method(str(params["payment_method"]))
+        intent["payment_method"] = method["id"]
+        if intent["status"] == "requires_payment_method":
+            intent["status"] = "requires_confirmation"
+
+    def confirm_payment_intent(self, intent: JSON, params: JSON, ctx: RequestContext) -> JSON:
+        """POST /v1/payment_intents/:id/confirm: charge the card, or ask for 3D Secure."""
+        if intent["status"] not in CONFIRMABLE:
+            raise unexpected_state_confirm(intent)
+        if "payment_method_data" in params:
+            method = self.create_payment_method(params["payment_method_data"])
+        elif params.get("payment_method"):
+            method = self.resolve_payment_method(str(params["payment_method"]))
+        elif intent["payment_method"]:
+            method = self.payment_methods.by_id[intent["payment_method"]]
+        else:
+            raise StripeError(
+                400,
+                "You cannot confirm this PaymentIntent because it's missing a payment method. You "
+                "can either update the PaymentIntent with a payment method and then confirm it "
+                "again, or confirm it again directly with a payment method.",
+                code="payment_intent_unexpected_state",
+                extra={"payment_intent": intent},
+            )
+        for key in ("receipt_email",):
+            if key in params:
+                intent[key] = params[key] or None
+        intent["payment_method"] = method["id"]
+        intent["last_payment_error"] = None
+        intent["next_action"] = None
+        card = cards.lookup(self._card_numbers[method["id"]].number)
+        if card.behaviour is cards.Behaviour.THREE_DS:
+            intent["status"] = "requires_action"
+            intent["next_action"] = {
+                "type": "use_stripe_sdk",
+                "use_stripe_sdk": {
+                    "type": "three_d_secure_redirect",
+                    "stripe_js": f"{ctx.origin}/3ds/challenge/{intent['id']}"
+                    f"?client_secret={intent['client_secret']}",
+                },
+            }
+            self.emit("payment_intent.requires_action", intent, ctx)
+            return intent
+        return self._charge(intent, method, card.decline, ctx, three_d_secure=False)
+
+    def resolve_three_d_secure(self, intent: JSON, approve: bool, ctx: RequestContext) -> JSON:
+        """Finish a 3D Secure challenge: charge the card, or record the failed authentication."""
+        if intent["status"] != "requires_action":
+            raise unexpected_state_confirm(intent)
+        method = self.payment_methods.by_id[intent["payment_method"]]
+        intent["next_action"] = None
+        if approve:
+            card = cards.lookup(self._card_numbers[method["id"]].number)
+            try:
+                return self._charge(intent, method, card.decline, ctx, three_d_secure=True)
+            except CardDeclined as declined:
+                return declined.intent
+        intent["status"] = "requires_payment_method"
+        intent["payment_method"] = None
+        intent["last_payment_error"] = {
+            "code": "payment_intent_authentication_failure",
+            "doc_url": "https://stripe.com/docs/error-codes/payment-intent-authentication-failure",
+            "message": cards.AUTHENTICATION_FAILED_MESSAGE,
+            "payment_method": method,
+            "type": "invalid_request_error",
+        }
+        self.emit("payment_intent.payment_failed", intent, ctx)
+        return intent
+
+    def _charge(
+        self,
+        intent: JSON,
+        method: JSON,
+        decline: cards.Decline | None,
+        ctx: RequestContext,
+        *,
+        three_d_secure: bool,
+    ) -> JSON:
+        charge = self._new_charge(intent, method, decline, ctx, three_d_secure)
+        intent["latest_charge"] = charge["id"]
+        if decline is None:
+            intent["status"] = "succeeded"
+            intent["amount_received"] = intent["amount"]
+            self.emit("charge.succeeded", charge, ctx)
+            self.emit("payment_intent.succeeded", intent, ctx)
+            return intent
+        intent["status"] = "requires_payment_method"
+        intent["payment_method"] = None
+        error: JSON = {
+            "charge": charge["id"],
+            "code": decline.code,
+            "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
+            "message": decline.message,
+            "payment_method": method,
+            "type": "card_error",
+        }
+        if decline.decline_code:
+            error["decline_code"] = decline.decline_code
+        if decline.param:
+            error["param"] = decline.param
+        intent["last_payment_error"] = error
+        self.emit("charge.failed", charge, ctx)
+        self.emit("payment_intent.payment_failed", intent, ctx)
+        raise CardDeclined(intent, decline, charge, method)
+
+    def _new_charge(
+        self,
+        intent: JSON,
+        method: JSON,
+        decline: cards.Decline | None,
+        ctx: RequestContext,
+        three_d_secure: bool,
+    ) -> JSON:
+        card = method["card"]
+        charge_id = new_id("ch")
+        succeeded = decline is None
+        if succeeded:
+            outcome: JSON = {
+                "advice_code": None,
+                "network_advice_code": None,
+                "network_decline_code": None,
+                "network_status": "approved_by_network",
+                "reason": None,
+                "risk_level": "normal",
+                "risk_score": 32,
+                "seller_message": "Payment complete.",
+                "type": "authorized",
+            }
+        else:
+            assert decline is not None
+            outcome = {
+                "advice_code": None,
+                "network_advice_code": None,
+                "network_decline_code": None,
+                "network_status": decline.network_status,
+                "reason": decline.outcome_reason(),
+                "risk_level": decline.risk_level,
+                "risk_score": 85 if decline.risk_level == "highest" else 32,
+                "seller_message": decline.outcome_seller_message(),
+                "type": decline.outcome_type,
+            }
+        charge: JSON = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_captured": intent["amount"] if succeeded else 0,
+            "amount_refunded": 0,
+            "application": None,
+            "application_fee": None,
+            "application_fee_amount": None,
+            "balance_transaction": new_id("txn") if succeeded else None,
+            "billing_details": method["billing_details"],
+            "calculated_statement_descriptor": "SANDBOX BOOKSHOP",
+            "captured": succeeded,
+            "created": int(time.time()),
+            "currency": intent["currency"],
+            "customer": None,
+            "description": intent["description"],
+            "disputed": False,
+            "failure_balance_transaction": None,
+            "failure_code": None if succeeded else decline.code if decline else None,
+            "failure_message": None if succeeded else decline.message if decline else None,
+            "fraud_details": {},
+            "livemode": False,
+            "metadata": dict(intent["metadata"]),
+            "on_behalf_of": None,
+            "outcome": outcome,
+            "paid": succeeded,
+            "payment_intent": intent["id"],
+            "payment_method": method["id"],
+            "payment_method_details": {
+                "card": {
+                    "amount_authorized": intent["amount"] if succeeded else None,
+                    "authorization_code": None,
+                    "brand": card["brand"],
+                    "checks": card["checks"],
+                    "country": card["country"],
+                    "exp_month": card["exp_month"],
+                    "exp_year": card["exp_year"],
+                    "extended_authorization": {"status": "disabled"},
+                    "fingerprint": card["fingerprint"],
+                    "funding": card["funding"],
+                    "incremental_authorization": {"status": "unavailable"},
+                    "installments": None,
+                    "last4": card["last4"],
+                    "mandate": None,
+                    "multicapture": {"status": "unavailable"},
+                    "network": card["brand"],
+                    "network_token": {"used": False},
+                    "network_transaction_id": None,
+                    "overcapture": {
+                        "maximum_amount_capturable": intent["amount"],
+                        "status": "unavailable",
+                    },
+                    "regulated_status": "unregulated",
+                    "three_d_secure": {
+                        "authentication_flow": "challenge",
+                        "electronic_commerce_indicator": "05",
+                        "exemption_indicator": None,
+                        "result": "authenticated",
+                        "result_reason": None,
+                        "transaction_id": new_id("tds", 16),
+                        "version": "2.2.0",
+                    }
+                    if three_d_secure
+                    else None,
+                    "transaction_link_id": None,
+                    "wallet": None,
+                },
+                "type": "card",
+            },
+            "receipt_email": intent["receipt_email"],
+            "receipt_number": None,
+            "receipt_url": f"{ctx.origin}/receipts/{charge_id}" if succeeded else None,
+            "refunded": False,
+            "refunds": {
+                "object": "list",
+                "data": [],
+                "has_more": False,
+                "total_count": 0,
+                "url": f"/v1/charges/{charge_id}/refunds",
+            },
+            "review": None,
+            "shipping": None,
+            "source": None,
+            "source_transfer": None,
+            "statement_descriptor": None,
+            "statement_descriptor_suffix": None,
+            "status": "succeeded" if succeeded else "failed",
+            "transfer_data": None,
+            "transfer_group": None,
+        }
+        self.charges.add(charge)
+        self._charges_by_intent.setdefault(intent["id"], []).append(charge_id)
+        return charge
+
+    def cancel_payment_intent(self, intent: JSON, params: JSON, ctx: RequestContext) -> JSON:
+        """POST /v1/payment_intents/:id/cancel."""
+        if intent["status"] not in CANCELABLE:
+            raise StripeError(
+                400,
+                f"You cannot cancel this PaymentIntent because it has a status of "
+                f"{intent['status']}. Only a PaymentIntent with one of the following statuses may "
+                f"be canceled: {', '.join(CANCELABLE)}.",
+                code="payment_intent_unexpected_state",
+                extra={"payment_intent": intent},
+            )
+        reason = params.get("cancellation_reason")
+        if reason is not None and reason not in CANCELLATION_REASONS:
+            raise invalid_request(
+                f"Invalid cancellation_reason: must be one of {', '.join(CANCELLATION_REASONS)}",
+                param="cancellation_reason",
+            )
+        intent["status"] = "canceled"
+        intent["canceled_at"] = int(time.time())
+        intent["cancellation_reason"] = reason
+        intent["next_action"] = None
+        self.emit("payment_intent.canceled", intent, ctx)
+        return intent
+
+    def create_payment_method(self, params: JSON) -> JSON:
+        """POST /v1/payment_methods (and confirm's payment_method_data)."""
+        if not isinstance(params, dict):
+            raise invalid_request("Invalid hash", param="payment_method_data")
+        kind = params.get("type")
+        if not kind:
+            raise missing_param("type")
+        if kind != "card":
+            raise invalid_request(
+                f"The payment method type provided: {kind} is invalid. The sandbox supports: card.",
+                param="type",
+            )
+        card_params = params.get("card")
+        if not isinstance(card_params, dict):
+            raise missing_param("card")
+        details = cards.validate(
+            card_params.get("number"),
+            card_params.get("exp_month"),
+            card_params.get("exp_year"),
+            card_params.get("cvc"),
+        )
+        return self._store_method(details, params.get("billing_details"), params.get("metadata"))
+
+    def _store_method(self, details: cards.CardDetails, billing: Any, metadata: Any) -> JSON:
+        billing = billing if isinstance(billing, dict) else {}
+        address = billing.get("address") if isinstance(billing.get("address"), dict) else {}
+        card_brand = cards.brand(details.number)
+        method: JSON = {
+            "id": new_id("pm"),
+            "object": "payment_method",
+            "allow_redisplay": "unspecified",
+            "billing_details": {
+                "address": {
+                    key: address.get(key) or None
+                    for key in ("city", "country", "line1", "line2", "postal_code", "state")
+                },
+                "email": billing.get("email") or None,
+                "name": billing.get("name") or None,
+                "phone": billing.get("phone") or None,
+                "tax_id": None,
+            },
+            "card": {
+                "brand": card_brand,
+                "checks": {
+                    "address_line1_check": None,
+                    "address_postal_code_check": "pass" if address.get("postal_code") else None,
+                    "cvc_check": "pass" if details.cvc else None,
+                },
+                "country": "US",
+                "display_brand": card_brand,
+                "exp_month": details.exp_month,
+                "exp_year": details.exp_year,
+                "fingerprint": cards.fingerprint(details.number),
+                "funding": "credit",
+                "generated_from": None,
+                "last4": details.number[-4:],
+                "networks": {"available": [card_brand], "preferred": None},
+                "regulated_status": "unregulated",
+                "three_d_secure_usage": {"supported": True},
+                "wallet": None,
+            },
+            "created": int(time.time()),
+            "customer": None,
+            "customer_account": None,
+            "livemode": False,
+            "metadata": merge_metadata({}, metadata),
+            "type": "card",
+        }
+        self._card_numbers[method["id"]] = details
+        return self.payment_methods.add(method)
+
+    def resolve_payment_method(self, method_id: str) -> JSON:
+        """An existing PaymentMethod, or a fresh one for Stripe's `pm_card_*` test tokens."""
+        number = cards.TEST_PAYMENT_METHODS.get(method_id)
+        if number is not None:
+            year = time.gmtime().tm_year + 3
+            return self._store_method(cards.CardDetails(number, 12, year, "123"), None, None)
+        method = self.payment_methods.get(method_id)
+        if method is None:
+            raise no_such("PaymentMethod", method_id, param="payment_method", status=400)
+        return method
+
+    def charge(self, charge_id: str) -> JSON:
+        """The Charge, or Stripe's 404."""
+        charge = self.charges.get(charge_id)
+        if charge is None:
+            raise no_such("charge", charge_id, param="id")
+        return charge
+
+    def charges_for_intent(self, intent_id: str) -> list[JSON]:
+        """Charges of one PaymentIntent, oldest first."""
+        return [self.charges.by_id[c] for c in self._charges_by_intent.get(intent_id, [])]
+
+    def create_refund(self, params: JSON, ctx: RequestContext) -> JSON:
+        """POST /v1/refunds, by charge or payment_intent, in full or in part."""
+        if params.get("charge"):
+            charge = self.charges.get(str(params["charge"]))
+            if charge is None:
+                raise no_such("charge", str(params["charge"]), param="charge", status=400)
+        elif params.get("payment_intent"):
+            intent = self.payment_intents.get(str(params["payment_intent"]))
+            if intent is None:
+                raise no_such(
+                    "payment_intent",
+                    str(params["payment_intent"]),
+                    param="payment_intent",
+                    status=400,
+                )
+            if intent["status"] != "succeeded" or not intent["latest_charge"]:
+                raise StripeError(
+                    400,
+                    f"This PaymentIntent ({intent['id']}) does not have a successful charge to "
+                    "refund.",
+                    param="payment_intent",
+                    code="charge_not_refundable" if intent["latest_charge"] else None,
+                )
+            charge = self.charges.by_id[intent["latest_charge"]]
+        else:
+            raise invalid_request(
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge."
+            )
+        if charge["status"] != "succeeded":
+            raise invalid_request(
+                f"Charge {charge['id']} has not been captured or has failed, so it cannot be "
+                "refunded.",
+                param="charge",
+                code="charge_not_refundable",
+            )
+        remaining = charge["amount"] - charge["amount_refunded"]
+        if remaining <= 0:
+            raise invalid_request(
+                f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+            )
+        amount = parse_amount(params["amount"]) if "amount" in params else remaining
+        if amount <= 0:
+            raise invalid_request("Invalid positive integer", param="amount")
+        if amount > remaining:
+            currency = charge["currency"]
+            raise invalid_request(
+                f"Refund amount ({money.format_amount(amount, currency)}) is greater than "
+                f"unrefunded amount on charge ({money.format_amount(remaining, currency)})",
+                param="amount",
+                code="amount_too_large",
+            )
+        reason = params.get("reason")
+        refund: JSON = {
+            "id": new_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "balance_transaction": new_id("txn"),
+            "charge": charge["id"],
+            "created": int(time.time()),
+            "currency": charge["currency"],
+            "customer": None,
+            "customer_account": None,
+            "destination_details": {
+                "card": {
+                    "reference_status": "pending",
+                    "reference_type": "acquirer_reference_number",
+                    "type": "refund",
+                },
+                "type": "card",
+            },
+            "metadata": merge_metadata({}, params.get("metadata")),
+            "payment_intent": charge["payment_intent"],
+            "payment_method": charge["payment_method"],
+            "reason": reason or None,
+            "receipt_number": None,
+            "source_transfer_reversal": None,
+            "status": "succeeded",
+            "transfer_reversal": None,
+        }
+        self.refunds.add(refund)
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        charge["refunds"]["data"].insert(0, refund)
+        charge["refunds"]["total_count"] += 1
+        self.emit("charge.refunded", charge, ctx)
+        return refund
+
+    def refund(self, refund_id: str) -> JSON:
+        """The Refund, or Stripe's 404."""
+        refund = self.refunds.get(refund_id)
+        if refund is None:
+            raise no_such("refund", refund_id, param="id")
+        return refund
+
+
+def paginate(
+    collection: Collection,
+    params: JSON,
+    url: str,
+    matches: Callable[[JSON], bool] | None = None,
+) -> JSON:
+    """A Stripe list object, newest first, honouring limit, starting_after and ending_before."""
+    limit = parse_limit(params.get("limit"))
+    created = params.get("created")
+    test = _created_filter(created) if created is not None else None
+
+    def wanted(obj: JSON) -> bool:
+        return (test is None or test(obj["created"])) and (matches is None or matches(obj))
+
+    items = collection.items
+    if params.get("ending_before"):
+        start = _cursor(collection, str(params["ending_before"]), "ending_before")
+        newer = (obj for obj in items[start + 1 :] if wanted(obj))
+        page, has_more = _take(newer, limit)
+        page.reverse()
+    else:
+        end = len(items)
+        if params.get("starting_after"):
+            end = _cursor(collection, str(params["starting_after"]), "starting_after")
+        older = (items[i] for i in range(end - 1, -1, -1) if wanted(items[i]))
+        page, has_more = _take(older, limit)
+    return {"object": "list", "data": page, "has_more": has_more, "url": url}
+
+
+def _take(source: Iterator[JSON], limit: int) -> tuple[list[JSON], bool]:
+    page: list[JSON] = []
+    for obj in source:
+        if len(page) == limit:
+            return page, True
+        page.append(obj)
+    return page, False
+
+
+def _cursor(collection: Collection, object_id: str, param: str) -> int:
+    position = collection.position.get(object_id)
+    if position is None:
+        kind = collection.items[0]["object"] if collection.items else "object"
+        raise no_such(kind, object_id, param=param, status=400)
+    return position
+
+
+def _created_filter(created: Any) -> Callable[[int], bool]:
+    if isinstance(created, str):
+        exact = parse_int(created, "created")
+        return lambda value: value == exact
+    if not isinstance(created, dict):
+        raise invalid_request("Invalid hash", param="created")
+    bounds = {
+        op: parse_int(created[op], f"created[{op}]")
+        for op in ("gt", "gte", "lt", "lte")
+        if op in created
+    }
+    unknown = set(created) - set(bounds)
+    if unknown:
+        raise invalid_request(
+            f"Received unknown parameter: created[{sorted(unknown)[0]}]",
+            param=f"created[{sorted(unknown)[0]}]",
+        )
+
+    def test(value: int) -> bool:
+        return (
+            ("gt" not in bounds or value > bounds["gt"])
+            and ("gte" not in bounds or value >= bounds["gte"])
+            and ("lt" not in bounds or value < bounds["lt"])
+            and ("lte" not in bounds or value <= bounds["lte"])
+        )
+
+    return test
+
+
+def parse_int(value: Any, param: str) -> int:
+    """An integer parameter, or Stripe's invalid-integer error."""
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    raise invalid_integer(param, value)
+
+
+def parse_limit(value: Any) -> int:
+    """`limit`: 1 to 100, default 10."""
+    if value is None:
+        return 10
+    limit = parse_int(value, "limit")
+    if not 1 <= limit <= 100:
+        raise invalid_request(
+            "This value must be greater than or equal to 1 and less than or equal to 100.",
+            param="limit",
+        )
+    return limit
+
+
+def parse_amount(value: Any) -> int:
+    """A required, non-negative integer amount."""
+    if value is None:
+        raise missing_param("amount")
+    amount = parse_int(value, "amount")
+    if amount < 0:
+        raise invalid_request("This value must be greater than or equal to 0.", param="amount")
+    if amount > money.MAXIMUM_AMOUNT:
+        raise invalid_request(
+            "Amount must be no more than $999,999.99", param="amount", code="amount_too_large"
+        )
+    return amount
+
+
+def parse_currency(value: Any) -> str:
+    """A required, supported, lower-case three-letter currency."""
+    if value is None or value == "":
+        raise missing_param("currency")
+    currency = str(value).lower()
+    if currency not in money.SUPPORTED:
+        raise invalid_request(
+            f"Invalid currency: {value}. Stripe currently supports these currencies: "
+            f"{money.supported_list()}",
+            param="currency",
+        )
+    return currency
+
+
+def check_minimum(amount: int, currency: str) -> None:
+    """Stripe refuses charges below the currency's minimum."""
+    minimum = money.minimum_amount(currency)
+    if amount < minimum:
+        raise invalid_request(
+            f"Amount must be at least {money.format_amount(minimum, currency)} {currency}",
+            param="amount",
+            code="amount_too_small",
+        )
+
+
+def parse_bool(value: Any, param: str) -> bool:
+    """`true`/`false` as stripe-python sends booleans."""
+    if value in ("true", True):
+        return True
+    if value in ("false", False):
+        return False
+    raise invalid_request(f"Invalid boolean: {value}", param=param)
+
+
+def merge_metadata(current: JSON, update: Any) -> JSON:
+    """Stripe's metadata rules: keys merge, an empty value deletes a key, `metadata=` clears all."""
+    if update is None:
+        return dict(current)
+    if update == "":
+        return {}
+    if not isinstance(update, dict):
+        raise invalid_request("Invalid hash", param="metadata")
+    merged = dict(current)
+    for key, value in update.items():
+        if not isinstance(value, str):
+            raise invalid_request("Invalid hash", param=f"metadata[{key}]")
+        if len(key) > 40:
+            raise invalid_request(
+                f"Metadata keys can have up to 40 characters: {key}", param=f"metadata[{key}]"
+            )
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if len(merged) > 50:
+        raise invalid_request("Metadata can have up to 50 keys.", param="metadata")
+    return merged
+
+
+def unexpected_state_confirm(intent: JSON) -> StripeError:
+    """400 payment_intent_unexpected_state for confirming a finished PaymentIntent."""
+    status = intent["status"]
+    if status == "succeeded":
+        message = (
+            "You cannot confirm this PaymentIntent because it has already succeeded after being "
+            "previously confirmed."
+        )
+    else:
+        message = (
+            f"You cannot confirm this PaymentIntent because it has a status of {status}. Only a "
+            "PaymentIntent with one of the following statuses may be confirmed: "
+            "requires_confirmation, requires_payment_method, requires_action."
+        )
+    return StripeError(
+        400, message, code="payment_intent_unexpected_state", extra={"payment_intent": intent}
+    )
+
+
+def unexpected_state_update(intent: JSON, field_name: str) -> StripeError:
+    """400 payment_intent_unexpected_state for changing what can no longer change."""
+    return StripeError(
+        400,
+        f"This PaymentIntent's {field_name} could not be updated because it has a status of "
+        f"{intent['status']}. You may only update the {field_name} of a PaymentIntent with one of "
+        f"the following statuses: {', '.join(UPDATABLE)}.",
+        code="payment_intent_unexpected_state",
+        param=field_name,
+        extra={"payment_intent": intent},
+    )
