@@ -50,7 +50,8 @@ def parse_pairs(pairs: Iterable[tuple[str, str]]) -> Params:
             node.append(value)
         else:
             node[last] = value
-    return _listify(root)
+    result: Params = _listify(root)
+    return result
 
 
 def _listify(node: Any) -> Any:

@@ -60,8 +60,8 @@ class SandboxSettings:
             raise SettingsError(f"fail_mode must be one of {', '.join(FAIL_MODES)}")
         if not self.allow_non_loopback and not is_loopback(self.host):
             raise SettingsError(
-                f"refusing to listen on non-loopback address {self.host!r}: the sandbox has no real "
-                "security; pass --allow-non-loopback if you really mean it"
+                f"refusing to listen on non-loopback address {self.host!r}: the sandbox has no "
+                "real security; pass --allow-non-loopback if you really mean it"
             )
 
     @classmethod
