@@ -1,0 +1,54 @@
+"""Shared helpers for the sandbox tests: card data, fixture keys, an intent in a given state."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import stripe
+
+SHARED = Path(__file__).parents[2].parent / "shared" / "stripe"
+FIXTURES = SHARED / "fixtures3-subset.json"
+TEST_CARDS = SHARED / "test-cards.tsv"
+
+
+@cache
+def fixture_keys(resource: str) -> set[str]:
+    """Keys of Stripe's own example object (payment_intent, charge, payment_method, ...)."""
+    data = json.loads(FIXTURES.read_text())
+    return set(data["resources"][resource])
+
+
+def assert_has_stripe_keys(obj: Any, resource: str) -> None:
+    """Every key of Stripe's example object is present."""
+    data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    missing = fixture_keys(resource) - set(data)
+    assert not missing, f"{resource} lacks {sorted(missing)}"
+
+
+def card_data(number: str, **extra: Any) -> dict[str, Any]:
+    """`payment_method_data` as Stripe.js sends it for a card."""
+    return {
+        "type": "card",
+        "card": {"number": number, "exp_month": "12", "exp_year": "2034", "cvc": "123", **extra},
+        "billing_details": {"name": "Ada Reader", "email": "ada@example.com"},
+    }
+
+
+def new_intent(
+    client: stripe.StripeClient, amount: int = 2000, **params: Any
+) -> stripe.PaymentIntent:
+    """A fresh PaymentIntent in requires_payment_method."""
+    return client.v1.payment_intents.create({"amount": amount, "currency": "usd", **params})
+
+
+def browser_confirm(
+    pk_client: stripe.StripeClient, intent: stripe.PaymentIntent, number: str
+) -> stripe.PaymentIntent:
+    """Confirm as Stripe.js does: publishable key, client secret, raw card data."""
+    return pk_client.v1.payment_intents.confirm(
+        intent.id,
+        {"client_secret": intent.client_secret, "payment_method_data": card_data(number)},  # type: ignore[typeddict-unknown-key]
+    )
