@@ -1,4 +1,4 @@
-"""PaymentIntents through the real stripe-python client: create, read, update, confirm, cancel, list."""
+"""PaymentIntents through the real stripe-python: create, read, update, confirm, cancel, list."""
 
 from __future__ import annotations
 
