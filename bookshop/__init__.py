@@ -17,6 +17,7 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     from bookshop import checkout, errors, shop
     from bookshop.money import format_money
+    from bookshop.payments import Payments
 
     app = Quart(__name__, template_folder="../templates", static_folder="../static")
     app.config.update(
@@ -29,7 +30,17 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.jinja_env.filters["money"] = lambda amount: format_money(
         amount, settings.currency, settings.locale
     )
+    app.jinja_env.filters["money_in"] = lambda amount, currency: format_money(
+        amount, currency, settings.locale
+    )
     app.jinja_env.globals["settings"] = settings
+
+    gateway = Payments(settings)
+    app.extensions["payments"] = gateway
+
+    @app.after_serving
+    async def stop_payments() -> None:
+        gateway.close()
 
     errors.register_error_pages(app)
     app.register_blueprint(shop.blueprint)

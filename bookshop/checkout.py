@@ -1,18 +1,47 @@
-"""Checkout: the summary of one book at a chosen quantity, and the quantity form."""
+"""Checkout: the summary, the quantity form, paying, and the payment result."""
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, redirect, request, url_for
-from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any, cast
+
+from quart import Blueprint, Response, current_app, redirect, request, session, url_for
+from werkzeug.exceptions import BadRequest, Conflict, NotFound, UnprocessableEntity
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from bookshop.catalog import Book, default_catalog
 from bookshop.htmx import render, wants_fragment
+from bookshop.payments import (
+    CheckoutIntent,
+    IntentLocked,
+    Outcome,
+    PaymentNotFound,
+    Payments,
+    PaymentsUnavailable,
+)
 
 blueprint = Blueprint("checkout", __name__)
 
 MIN_QUANTITY = 1
 MAX_QUANTITY = 10
+# Deliberately simple: one @, a dot in the domain, no spaces. Stripe validates receipt_email too.
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+MAX_EMAIL_LENGTH = 254
+
+
+@dataclass
+class CheckoutState:
+    """What the browser session remembers about one book's checkout."""
+
+    id: str
+    intent_id: str | None = None
+
+
+def payments() -> Payments:
+    """The app's Stripe gateway."""
+    return cast(Payments, current_app.extensions["payments"])
 
 
 def parse_quantity(raw: str | None) -> int:
@@ -30,6 +59,16 @@ def parse_quantity(raw: str | None) -> int:
     return quantity
 
 
+def parse_email(raw: str | None) -> str:
+    """A receipt address, or a 422 that says what is wrong with it."""
+    email = (raw or "").strip()
+    if not email:
+        raise UnprocessableEntity("Enter your email address for the receipt.")
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL.match(email):
+        raise UnprocessableEntity("Enter a valid email address, like name@example.com.")
+    return email
+
+
 def find_book(book_id: str) -> Book:
     """The catalog's book, or a 404 that says so."""
     book = default_catalog().get(book_id)
@@ -38,20 +77,53 @@ def find_book(book_id: str) -> Book:
     return book
 
 
+def load_state(book: Book) -> CheckoutState:
+    """This browser session's checkout of the book, started if new."""
+    saved = session.get("checkouts", {}).get(book.id)
+    if isinstance(saved, dict) and isinstance(saved.get("id"), str):
+        return CheckoutState(id=saved["id"], intent_id=saved.get("intent"))
+    return CheckoutState(id=secrets.token_urlsafe(12))
+
+
+def save_state(book: Book, state: CheckoutState) -> None:
+    """Remember the checkout in the signed session cookie (ids only, never the client secret)."""
+    checkouts = dict(session.get("checkouts", {}))
+    checkouts[book.id] = {"id": state.id, "intent": state.intent_id}
+    session["checkouts"] = checkouts
+
+
+async def open_intent(book: Book, quantity: int) -> CheckoutIntent:
+    """The session's intent for this book, at this quantity (reused, updated or replaced)."""
+    state = load_state(book)
+    try:
+        intent = await payments().open_checkout(book, quantity, state.id, state.intent_id)
+    except IntentLocked:
+        raise Conflict(
+            "A payment for this book is being processed, so the quantity can't change now."
+        ) from None
+    if intent.id != state.intent_id:
+        state.intent_id = intent.id
+        save_state(book, state)
+    return intent
+
+
 @blueprint.get("/checkout")
 async def legacy_checkout() -> WerkzeugResponse:
     """The starter's `/checkout?item=<id>` URL, kept working for old links."""
-    item = request.args.get("item", "")
-    book = find_book(item)
+    book = find_book(request.args.get("item", ""))
     return redirect(url_for("checkout.page", book_id=book.id), code=301)
 
 
 @blueprint.get("/checkout/<book_id>")
 async def page(book_id: str) -> Response:
-    """The checkout page for one book."""
+    """The checkout page for one book, with its PaymentIntent ready for the Payment Element."""
     book = find_book(book_id)
     quantity = parse_quantity(request.args.get("quantity"))
-    return await render_summary(book, quantity)
+    try:
+        intent: CheckoutIntent | None = await open_intent(book, quantity)
+    except PaymentsUnavailable:
+        intent = None
+    return await render_checkout(book, quantity, intent, status=200 if intent else 503)
 
 
 @blueprint.post("/checkout/<book_id>/quantity")
@@ -62,20 +134,99 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
     quantity = parse_quantity(form.get("quantity"))
     page_url = url_for("checkout.page", book_id=book.id, quantity=quantity)
     if not wants_fragment():
-        return redirect(page_url, code=303)
-    response = await render_summary(book, quantity)
-    # Keep the address bar in step, so a reload shows the same quantity.
+        return redirect(page_url, code=303)  # the page itself updates the intent
+    try:
+        intent: CheckoutIntent | None = await open_intent(book, quantity)
+    except PaymentsUnavailable:
+        intent = None
+    response = await render_checkout(book, quantity, intent)
+    # Keep the address bar in step so a reload shows the same quantity, and tell the Payment
+    # Element to pick up the new amount.
     response.headers["HX-Replace-Url"] = page_url
+    response.headers["HX-Trigger"] = "checkout:amount-changed"
     return response
 
 
-async def render_summary(book: Book, quantity: int) -> Response:
+@blueprint.post("/checkout/<book_id>/pay")
+async def prepare_payment(book_id: str) -> Response:
+    """Just before the browser confirms: check the amount against the page and set the email."""
+    book = find_book(book_id)
+    form = await request.form
+    quantity = parse_quantity(form.get("quantity"))
+    email = parse_email(form.get("email"))
+    state = load_state(book)
+    if state.intent_id is None:
+        raise Conflict("This checkout has expired. Reload the page to start again.")
+    try:
+        # The shopper pays for what their page shows, even if another tab changed the quantity.
+        intent = await payments().open_checkout(book, quantity, state.id, state.intent_id)
+        if intent.id != state.intent_id:
+            raise Conflict("This checkout has changed. Reload the page to see it as it is now.")
+        await payments().set_receipt_email(intent.id, email)
+    except (IntentLocked, PaymentNotFound):
+        raise Conflict(
+            "This payment can't be changed any more. Reload the page to see where it stands."
+        ) from None
+    except PaymentsUnavailable:
+        return await render_outcome(None, status=503)
+    return Response(status=204)
+
+
+@blueprint.get("/payment/status")
+@blueprint.get("/success", endpoint="success")
+async def payment_status() -> Response:
+    """The payment result, read on the server: a fragment for htmx, a full page otherwise."""
+    intent_id = request.args.get("payment_intent", "")
+    client_secret = request.args.get("payment_intent_client_secret", "")
+    if not intent_id or not client_secret:
+        raise BadRequest("This payment link is incomplete: it needs the payment reference.")
+    if len(intent_id) > 100 or len(client_secret) > 200:
+        raise NotFound("We couldn't find that payment.")
+    try:
+        outcome = await payments().outcome(intent_id, client_secret)
+    except PaymentNotFound:
+        raise NotFound("We couldn't find that payment.") from None
+    except PaymentsUnavailable:
+        return await render_outcome(None, status=503, intent_id=intent_id, secret=client_secret)
+    response = await render_outcome(outcome, intent_id=intent_id, secret=client_secret)
+    if outcome.kind == "succeeded" and wants_fragment():
+        # The receipt replaces the payment area; a reload of the pushed URL shows it again.
+        response.headers["HX-Retarget"] = "#payment"
+        response.headers["HX-Reswap"] = "innerHTML"
+        response.headers["HX-Push-Url"] = url_for(
+            "checkout.success", payment_intent=intent_id, payment_intent_client_secret=client_secret
+        )
+    return response
+
+
+async def render_checkout(
+    book: Book, quantity: int, intent: CheckoutIntent | None, status: int = 200
+) -> Response:
     """The checkout page, or just its summary for htmx."""
     return await render(
         "checkout/page.html",
         "checkout/_summary.html",
+        status=status,
         book=book,
         quantity=quantity,
         quantities=range(MIN_QUANTITY, MAX_QUANTITY + 1),
         total=book.price * quantity,
+        intent=intent,
+        payments=payments(),
     )
+
+
+async def render_outcome(
+    outcome: Outcome | None, status: int = 200, intent_id: str = "", secret: str = ""
+) -> Response:
+    """A payment result; no outcome means the payment provider could not be reached."""
+    context: dict[str, Any] = {
+        "outcome": outcome,
+        "book": default_catalog().get(outcome.book_id) if outcome else None,
+        "status_url": url_for(
+            "checkout.payment_status", payment_intent=intent_id, payment_intent_client_secret=secret
+        )
+        if intent_id
+        else None,
+    }
+    return await render("checkout/result.html", "checkout/_result.html", status=status, **context)

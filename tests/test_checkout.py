@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
 
-from tests.fixtures.app import HTMX, Client
+from bookshop.config import Settings
+from tests.fixtures.app import HTMX, Client, confirm_like_stripe_js, intents_of_checkout
+from tests.fixtures.sandbox import SandboxServer
 
 
 async def test_checkout_page_shows_the_summary(client: Client) -> None:
@@ -79,3 +84,205 @@ async def test_starters_checkout_url_with_unknown_item_is_404(client: Client) ->
 async def test_buy_link_in_the_grid_opens_the_checkout(client: Client) -> None:
     body = await (await client.get("/")).get_data(as_text=True)
     assert 'href="/checkout/art-of-doing-science"' in body
+
+
+def client_secret_in(body: str) -> str:
+    match = re.search(r'data-client-secret="([^"]+)"', body)
+    assert match, "the page carries the client secret for the Payment Element"
+    return match.group(1)
+
+
+async def open_checkout(client: Client, url: str) -> tuple[str, str]:
+    body = await (await client.get(url)).get_data(as_text=True)
+    secret = client_secret_in(body)
+    return secret.split("_secret_")[0], secret
+
+
+async def test_reloading_the_checkout_ten_times_leaves_one_intent(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    intent_ids = {(await open_checkout(client, "/checkout/code"))[0] for _ in range(10)}
+    assert len(intent_ids) == 1
+    intent = sandbox.client().v1.payment_intents.retrieve(intent_ids.pop())
+    assert len(intents_of_checkout(sandbox, intent.metadata["checkout"])) == 1
+
+
+async def test_page_carries_the_client_secret_and_nothing_else_secret(
+    client: Client, settings: Settings
+) -> None:
+    body = await (await client.get("/checkout/code")).get_data(as_text=True)
+    assert settings.stripe_secret_key not in body
+    assert settings.stripe_publishable_key in body
+    assert f'src="{settings.stripe_js_url}"' in body
+
+
+@pytest.mark.parametrize("path", ["htmx", "plain", "url"])
+async def test_intent_amount_equals_the_page_total_however_the_quantity_changes(
+    client: Client, sandbox: SandboxServer, path: str
+) -> None:
+    intent_id, _ = await open_checkout(client, "/checkout/code")
+    if path == "htmx":
+        response = await client.post(
+            "/checkout/code/quantity", form={"quantity": "3"}, headers=HTMX
+        )
+        assert response.headers["HX-Trigger"] == "checkout:amount-changed"
+        body = await response.get_data(as_text=True)
+    elif path == "plain":
+        response = await client.post("/checkout/code/quantity", form={"quantity": "3"})
+        body = await (await client.get(response.headers["Location"])).get_data(as_text=True)
+    else:
+        body = await (await client.get("/checkout/code?quantity=3")).get_data(as_text=True)
+    total = int(re.search(r'data-amount="(\d+)"', body).group(1))  # type: ignore[union-attr]
+    assert total == 3 * 2900
+    intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
+    assert intent.amount == total
+    assert intent.metadata["quantity"] == "3"
+
+
+async def test_checkout_page_says_unavailable_when_stripe_is_down(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    sandbox.set_faults(fail_rate=1.0)
+    response = await client.get("/checkout/code")
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "couldn't reach our payment provider" in body
+    assert "You have not been charged" in body
+    assert "data-client-secret" not in body
+
+
+async def test_prepare_payment_sets_the_receipt_email(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    intent_id, _ = await open_checkout(client, "/checkout/code")
+    response = await client.post(
+        "/checkout/code/pay", form={"email": "a@example.com", "quantity": "1"}, headers=HTMX
+    )
+    assert response.status_code == 204
+    assert sandbox.client().v1.payment_intents.retrieve(intent_id).receipt_email == "a@example.com"
+
+
+async def test_prepare_payment_charges_what_this_page_shows(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    # Another tab changed the quantity to 5; the page where Pay was pressed shows 2.
+    intent_id, _ = await open_checkout(client, "/checkout/code?quantity=5")
+    await client.post("/checkout/code/pay", form={"email": "a@example.com", "quantity": "2"})
+    assert sandbox.client().v1.payment_intents.retrieve(intent_id).amount == 2 * 2900
+
+
+@pytest.mark.parametrize(
+    "email", ["", "not-an-email", "a@b", "a @example.com", "x" * 250 + "@e.com"]
+)
+async def test_prepare_payment_refuses_a_bad_email(client: Client, email: str) -> None:
+    await open_checkout(client, "/checkout/code")
+    response = await client.post(
+        "/checkout/code/pay", form={"email": email, "quantity": "1"}, headers=HTMX
+    )
+    assert response.status_code == 422
+    assert "email" in (await response.get_data(as_text=True)).lower()
+
+
+async def test_prepare_payment_without_a_checkout_is_a_conflict(client: Client) -> None:
+    response = await client.post("/checkout/code/pay", form={"email": "a@example.com"})
+    assert response.status_code == 409
+
+
+async def test_paid_result_shows_the_receipt_on_both_paths(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    intent_id, secret = await open_checkout(client, "/checkout/working-in-public?quantity=2")
+    confirm_like_stripe_js(sandbox, secret, "4242424242424242", "reader@example.com")
+    query = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
+
+    fragment = await client.get(f"/payment/status?{query}", headers=HTMX)
+    body = await fragment.get_data(as_text=True)
+    assert fragment.status_code == 200
+    assert "<html" not in body
+    charge = sandbox.client().v1.payment_intents.retrieve(intent_id).latest_charge
+    assert charge and str(charge) in body
+    assert "56.00\xa0SGD" in body and "Visa ending 4242" in body
+    assert "reader@example.com" in body
+    assert fragment.headers["HX-Push-Url"] == f"/success?{query}"
+    assert fragment.headers["HX-Retarget"] == "#payment"
+
+    for url in (f"/payment/status?{query}", f"/success?{query}"):
+        page = await client.get(url)
+        page_body = await page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert "<html" in page_body and str(charge) in page_body
+        assert "Thank you for your order" in page_body
+
+
+async def test_declined_result_is_a_fragment_with_the_reason(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    intent_id, secret = await open_checkout(client, "/checkout/code")
+    confirm_like_stripe_js(sandbox, secret, "4000000000009995")
+    query = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
+    fragment = await client.get(f"/payment/status?{query}", headers=HTMX)
+    body = await fragment.get_data(as_text=True)
+    assert fragment.status_code == 200
+    assert 'data-outcome="declined"' in body and "insufficient funds" in body
+    assert "HX-Push-Url" not in fragment.headers
+    page = await (await client.get(f"/payment/status?{query}")).get_data(as_text=True)
+    assert "<html" in page and "insufficient funds" in page
+
+
+async def test_result_is_503_with_a_retry_when_stripe_is_down(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    intent_id, secret = await open_checkout(client, "/checkout/code")
+    sandbox.set_faults(fail_rate=1.0, fail_mode="drop")
+    query = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
+    for headers in ({}, HTMX):
+        response = await client.get(f"/payment/status?{query}", headers=headers)
+        body = await response.get_data(as_text=True)
+        assert response.status_code == 503
+        assert "couldn't reach our payment provider. You have not been charged." in body
+        assert "Check again" in body
+
+
+async def test_result_for_a_wrong_secret_or_unknown_intent_is_404(client: Client) -> None:
+    intent_id, secret = await open_checkout(client, "/checkout/code")
+    for query in (
+        f"payment_intent={intent_id}&payment_intent_client_secret={intent_id}_secret_forged",
+        "payment_intent=pi_nope&payment_intent_client_secret=pi_nope_secret_x",
+        f"payment_intent=pi_nope&payment_intent_client_secret={secret}",
+    ):
+        response = await client.get(f"/payment/status?{query}")
+        assert response.status_code == 404
+        assert "couldn&#39;t find that payment" in await response.get_data(as_text=True)
+
+
+async def test_result_without_its_references_is_400(client: Client) -> None:
+    assert (await client.get("/payment/status")).status_code == 400
+    assert (await client.get("/success?payment_intent=pi_x")).status_code == 400
+
+
+async def test_redirect_status_from_the_browser_is_ignored(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    intent_id, secret = await open_checkout(client, "/checkout/code")
+    body = await (
+        await client.get(
+            f"/success?payment_intent={intent_id}&payment_intent_client_secret={secret}"
+            "&redirect_status=succeeded"
+        )
+    ).get_data(as_text=True)
+    assert "Payment received" not in body
+    assert 'data-outcome="open"' in body
+
+
+async def test_event_loop_stays_free_while_checkouts_wait_on_stripe(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    sandbox.set_faults(latency_ms=1000)
+    checkouts = [asyncio.ensure_future(client.get("/checkout/code")) for _ in range(50)]
+    await asyncio.sleep(0.2)  # every checkout is now waiting on the sandbox
+    health = await client.get("/healthz")
+    assert health.status_code == 200
+    # /healthz answered while all 50 checkouts were still waiting on Stripe.
+    assert not any(task.done() for task in checkouts)
+    responses = await asyncio.gather(*checkouts)
+    assert all(response.status_code == 200 for response in responses)

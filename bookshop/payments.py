@@ -1,0 +1,318 @@
+"""Stripe, behind the shop's own types: the only module that imports `stripe`.
+
+Every call runs in a dedicated thread pool so the event loop never waits on Stripe, and every Stripe
+error becomes one of a few outcomes the views know how to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal, TypeVar
+
+import stripe
+
+from bookshop.catalog import Book
+from bookshop.config import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+INTENT_ID = re.compile(r"^pi_[A-Za-z0-9]{1,64}$")
+CLIENT_SECRET = re.compile(r"^(pi_[A-Za-z0-9]{1,64})_secret_[A-Za-z0-9]{1,128}$")
+PAYABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
+
+# What the shopper reads for each decline, chosen by code/decline_code, never by Stripe's message.
+DECLINE_MESSAGES = {
+    "insufficient_funds": "Your card has insufficient funds. Try another card.",
+    "expired_card": "Your card has expired. Check the expiry date or try another card.",
+    "incorrect_cvc": "The security code (CVC) is incorrect. Check it and try again.",
+    "processing_error": (
+        "An error occurred while processing your card. Try again in a moment, or use another card."
+    ),
+    "payment_intent_authentication_failure": (
+        "We couldn't verify the payment with your bank. Try again, or use another card."
+    ),
+}
+GENERIC_DECLINE = "Your card was declined. Try another card, or contact your bank."
+
+
+class PaymentsUnavailable(Exception):
+    """Stripe (or the sandbox) could not be reached or failed; nothing was charged by this call."""
+
+
+class PaymentNotFound(Exception):
+    """No such payment for this shopper: unknown id, or a client secret that does not match."""
+
+
+class IntentLocked(Exception):
+    """The intent can no longer change (it is paid, processing or canceled)."""
+
+
+@dataclass(frozen=True)
+class CheckoutIntent:
+    """A checkout's PaymentIntent, as much of it as the checkout page needs."""
+
+    id: str
+    client_secret: str
+    amount: int
+    currency: str
+    status: str
+    book_id: str
+    quantity: int
+
+    @property
+    def payable(self) -> bool:
+        """True while the shopper can still pay (or retry) on this intent."""
+        return self.status in PAYABLE
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the shopper sees after paying, read on the server with the secret key."""
+
+    intent_id: str
+    book_id: str
+    quantity: int
+    amount: int
+    currency: str
+    charge_id: str
+    card_brand: str
+    card_last4: str
+    email: str | None
+    receipt_url: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a payment stands, in the shop's words."""
+
+    kind: Literal["succeeded", "declined", "needs_action", "processing", "open", "canceled"]
+    intent_id: str
+    book_id: str
+    quantity: int
+    receipt: Receipt | None = None
+    message: str | None = None
+    code: str | None = None
+
+
+def decline_message(code: str | None, decline_code: str | None) -> str:
+    """A kind message for a decline; lost, stolen, fraudulent and the rest get a generic one."""
+    return (
+        DECLINE_MESSAGES.get(decline_code or "")
+        or DECLINE_MESSAGES.get(code or "")
+        or GENERIC_DECLINE
+    )
+
+
+def intent_id_from_secret(client_secret: str) -> str | None:
+    """The PaymentIntent id a client secret belongs to, or None when it is malformed."""
+    match = CLIENT_SECRET.match(client_secret)
+    return match.group(1) if match else None
+
+
+class Payments:
+    """The shop's gateway to Stripe: one client, one sized pool, the shop's own outcomes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.currency = settings.currency
+        self.publishable_key = settings.stripe_publishable_key
+        self.js_url = settings.stripe_js_url
+        self.sandbox = settings.sandbox
+        http_client = stripe.RequestsClient(timeout=(5.0, settings.stripe_timeout_seconds))
+        self._client = stripe.StripeClient(
+            settings.stripe_secret_key,
+            base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
+            max_network_retries=settings.stripe_max_retries,
+            http_client=http_client,
+        )
+        # Stripe calls are I/O bound: size the pool for many waiting calls, not for the cores.
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.stripe_pool_size, thread_name_prefix="stripe"
+        )
+
+    def close(self) -> None:
+        """Stop the pool (waiting for calls in flight)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, partial(function, *args, **kwargs))
+        except (stripe.AuthenticationError, stripe.PermissionError) as error:
+            # A bad or restricted key: the shopper sees "unavailable"; the shopkeeper must act.
+            log.critical(
+                "Stripe refused the shop's API key (%s, request %s): check STRIPE_SECRET_KEY",
+                type(error).__name__,
+                error.request_id,
+            )
+            raise PaymentsUnavailable from None
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+            log.warning(
+                "Stripe unavailable: %s (status %s, request %s)",
+                type(error).__name__,
+                error.http_status,
+                error.request_id,
+            )
+            raise PaymentsUnavailable from None
+
+    async def open_checkout(
+        self, book: Book, quantity: int, checkout_id: str, intent_id: str | None
+    ) -> CheckoutIntent:
+        """The checkout's intent at this quantity: reused while payable, updated, or replaced."""
+        if intent_id:
+            try:
+                current: CheckoutIntent | None = await self._retrieve(intent_id)
+            except PaymentNotFound:
+                current = None
+            if current is not None and current.book_id == book.id:
+                if current.payable:
+                    if current.amount == book.price * quantity and current.quantity == quantity:
+                        return current
+                    return await self.change_quantity(current.id, book, quantity)
+                if current.status == "processing":
+                    if current.quantity != quantity:
+                        raise IntentLocked
+                    return current
+        intent = await self._call(
+            self._client.v1.payment_intents.create,
+            params={
+                "amount": book.price * quantity,
+                "currency": self.currency,
+                "automatic_payment_methods": {"enabled": True},
+                "description": f"{book.title} (quantity {quantity})",
+                "metadata": {"book": book.id, "quantity": str(quantity), "checkout": checkout_id},
+            },
+            # Derived from the checkout (and the intent it replaces), so a retried request replays
+            # the first answer instead of creating a second intent.
+            options={
+                "idempotency_key": f"bookshop-{checkout_id}-{intent_id or 'first'}-{quantity}"
+            },
+        )
+        return _checkout_intent(intent)
+
+    async def change_quantity(self, intent_id: str, book: Book, quantity: int) -> CheckoutIntent:
+        """Set the intent's amount (from the catalog) and quantity; refused once it can't change."""
+        try:
+            intent = await self._call(
+                self._client.v1.payment_intents.update,
+                intent_id,
+                params={
+                    "amount": book.price * quantity,
+                    "description": f"{book.title} (quantity {quantity})",
+                    "metadata": {"quantity": str(quantity)},
+                },
+            )
+        except stripe.InvalidRequestError as error:
+            if error.code == "payment_intent_unexpected_state":
+                raise IntentLocked from None
+            if error.http_status == 404:
+                raise PaymentNotFound from None
+            raise
+        return _checkout_intent(intent)
+
+    async def set_receipt_email(self, intent_id: str, email: str) -> CheckoutIntent:
+        """Record where Stripe sends the receipt, before the browser confirms."""
+        try:
+            intent = await self._call(
+                self._client.v1.payment_intents.update,
+                intent_id,
+                params={"receipt_email": email},
+            )
+        except stripe.InvalidRequestError as error:
+            if error.code == "payment_intent_unexpected_state":
+                raise IntentLocked from None
+            raise PaymentNotFound from None
+        return _checkout_intent(intent)
+
+    async def _retrieve(self, intent_id: str, expand: list[str] | None = None) -> CheckoutIntent:
+        intent = await self._retrieve_raw(intent_id, expand)
+        return _checkout_intent(intent)
+
+    async def _retrieve_raw(
+        self, intent_id: str, expand: list[str] | None = None
+    ) -> stripe.PaymentIntent:
+        if not INTENT_ID.match(intent_id):
+            raise PaymentNotFound
+        try:
+            return await self._call(
+                self._client.v1.payment_intents.retrieve,
+                intent_id,
+                params={"expand": expand} if expand else None,
+            )
+        except stripe.InvalidRequestError:
+            raise PaymentNotFound from None
+
+    async def outcome(self, intent_id: str, client_secret: str) -> Outcome:
+        """Where the shopper's payment stands, read with the secret key; 404-worthy on mismatch."""
+        if not INTENT_ID.match(intent_id) or intent_id_from_secret(client_secret) != intent_id:
+            raise PaymentNotFound
+        intent = await self._retrieve_raw(intent_id, expand=["latest_charge"])
+        if not hmac.compare_digest(intent.client_secret or "", client_secret):
+            raise PaymentNotFound
+        metadata: dict[str, str] = _metadata(intent)
+        book_id = metadata.get("book", "")
+        quantity = int(metadata.get("quantity", "1") or 1)
+        outcome = partial(Outcome, intent_id=intent.id, book_id=book_id, quantity=quantity)
+        if intent.status == "succeeded":
+            return outcome(kind="succeeded", receipt=_receipt(intent, book_id, quantity))
+        if intent.status == "processing":
+            return outcome(kind="processing")
+        if intent.status == "requires_action":
+            return outcome(kind="needs_action")
+        if intent.status == "canceled":
+            return outcome(kind="canceled")
+        error = intent.last_payment_error
+        if error is not None:
+            decline_code = getattr(error, "decline_code", None)
+            return outcome(
+                kind="declined",
+                message=decline_message(error.code, decline_code),
+                code=decline_code or error.code,
+            )
+        return outcome(kind="open")
+
+
+def _metadata(intent: stripe.PaymentIntent) -> dict[str, str]:
+    metadata = intent.metadata
+    return {str(key): str(value) for key, value in metadata.to_dict().items()} if metadata else {}
+
+
+def _checkout_intent(intent: stripe.PaymentIntent) -> CheckoutIntent:
+    metadata: dict[str, str] = _metadata(intent)
+    return CheckoutIntent(
+        id=intent.id,
+        client_secret=intent.client_secret or "",
+        amount=intent.amount,
+        currency=intent.currency,
+        status=intent.status,
+        book_id=metadata.get("book", ""),
+        quantity=int(metadata.get("quantity", "0") or 0),
+    )
+
+
+def _receipt(intent: stripe.PaymentIntent, book_id: str, quantity: int) -> Receipt:
+    charge = intent.latest_charge
+    if not isinstance(charge, stripe.Charge):
+        raise PaymentsUnavailable  # a succeeded intent always has a charge; treat as transient
+    details = charge.payment_method_details
+    card = details.card if details is not None else None
+    return Receipt(
+        intent_id=intent.id,
+        book_id=book_id,
+        quantity=quantity,
+        amount=charge.amount,
+        currency=charge.currency,
+        charge_id=charge.id,
+        card_brand=(card.brand or "card") if card is not None else "card",
+        card_last4=(card.last4 or "") if card is not None else "",
+        email=intent.receipt_email or charge.receipt_email,
+        receipt_url=charge.receipt_url,
+    )

@@ -1,0 +1,224 @@
+"""payments.py against the sandbox: intents, outcomes and messages, failures, the thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bookshop.catalog import default_catalog
+from bookshop.config import Settings
+from bookshop.payments import (
+    GENERIC_DECLINE,
+    PaymentNotFound,
+    Payments,
+    PaymentsUnavailable,
+    decline_message,
+)
+from tests.fixtures.app import confirm_like_stripe_js, intents_of_checkout
+from tests.fixtures.sandbox import SandboxServer
+
+BOOK = default_catalog().get("working-in-public")
+assert BOOK is not None
+
+
+@pytest.fixture
+def payments(settings: Settings) -> Iterator[Payments]:
+    gateway = Payments(settings)
+    yield gateway
+    gateway.close()
+
+
+def checkout_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+async def test_new_checkout_creates_an_intent_priced_from_the_catalog(
+    payments: Payments, sandbox: SandboxServer
+) -> None:
+    checkout = checkout_id()
+    intent = await payments.open_checkout(BOOK, 3, checkout, None)
+    assert intent.amount == 3 * 2800
+    assert intent.currency == "sgd"
+    assert intent.status == "requires_payment_method"
+    assert intent.client_secret.startswith(intent.id + "_secret_")
+    stored = sandbox.client().v1.payment_intents.retrieve(intent.id)
+    assert stored.metadata["book"] == BOOK.id
+    assert stored.metadata["quantity"] == "3"
+    assert stored.metadata["checkout"] == checkout
+    assert "Working in Public" in (stored.description or "")
+
+
+async def test_reopening_reuses_the_intent(payments: Payments, sandbox: SandboxServer) -> None:
+    checkout = checkout_id()
+    first = await payments.open_checkout(BOOK, 1, checkout, None)
+    for _ in range(3):
+        again = await payments.open_checkout(BOOK, 1, checkout, first.id)
+        assert again.id == first.id
+    assert len(intents_of_checkout(sandbox, checkout)) == 1
+
+
+async def test_a_retried_create_replays_instead_of_creating_a_second_intent(
+    payments: Payments, sandbox: SandboxServer
+) -> None:
+    # The first answer was lost (the cookie never reached the browser): same checkout, same key.
+    checkout = checkout_id()
+    first = await payments.open_checkout(BOOK, 2, checkout, None)
+    second = await payments.open_checkout(BOOK, 2, checkout, None)
+    assert second.id == first.id
+    assert len(intents_of_checkout(sandbox, checkout)) == 1
+
+
+async def test_changing_the_quantity_updates_the_same_intent(
+    payments: Payments, sandbox: SandboxServer
+) -> None:
+    checkout = checkout_id()
+    first = await payments.open_checkout(BOOK, 1, checkout, None)
+    changed = await payments.open_checkout(BOOK, 4, checkout, first.id)
+    assert changed.id == first.id
+    assert changed.amount == 4 * 2800
+    assert sandbox.client().v1.payment_intents.retrieve(first.id).amount == 4 * 2800
+
+
+async def test_a_paid_intent_is_replaced_by_a_new_one(
+    payments: Payments, sandbox: SandboxServer
+) -> None:
+    checkout = checkout_id()
+    first = await payments.open_checkout(BOOK, 1, checkout, None)
+    assert (
+        confirm_like_stripe_js(sandbox, first.client_secret, "4242424242424242").status_code == 200
+    )
+    second = await payments.open_checkout(BOOK, 1, checkout, first.id)
+    assert second.id != first.id
+    assert second.status == "requires_payment_method"
+
+
+async def test_outcome_of_a_paid_intent_is_a_receipt_read_with_the_secret_key(
+    payments: Payments, sandbox: SandboxServer
+) -> None:
+    intent = await payments.open_checkout(BOOK, 2, checkout_id(), None)
+    confirm_like_stripe_js(sandbox, intent.client_secret, "5555555555554444", "reader@example.com")
+    outcome = await payments.outcome(intent.id, intent.client_secret)
+    assert outcome.kind == "succeeded"
+    receipt = outcome.receipt
+    assert receipt is not None
+    assert receipt.charge_id.startswith("ch_")
+    assert (receipt.amount, receipt.currency) == (5600, "sgd")
+    assert (receipt.card_brand, receipt.card_last4) == ("mastercard", "4444")
+    assert receipt.email == "reader@example.com"
+    assert (receipt.book_id, receipt.quantity) == (BOOK.id, 2)
+
+
+DECLINES = [
+    ("4000000000000002", "generic_decline", GENERIC_DECLINE),
+    ("4000000000009995", "insufficient_funds", "insufficient funds"),
+    ("4000000000009987", "lost_card", GENERIC_DECLINE),
+    ("4000000000009979", "stolen_card", GENERIC_DECLINE),
+    ("4100000000000019", "fraudulent", GENERIC_DECLINE),
+    ("4000000000000069", "expired_card", "expired"),
+    ("4000000000000127", "incorrect_cvc", "security code"),
+    ("4000000000000119", "processing_error", "error occurred while processing"),
+]
+
+
+@pytest.mark.parametrize(("card", "code", "message"), DECLINES)
+async def test_each_decline_has_its_own_kind_message_and_the_intent_stays_payable(
+    payments: Payments, sandbox: SandboxServer, card: str, code: str, message: str
+) -> None:
+    intent = await payments.open_checkout(BOOK, 1, checkout_id(), None)
+    assert confirm_like_stripe_js(sandbox, intent.client_secret, card).status_code == 402
+    outcome = await payments.outcome(intent.id, intent.client_secret)
+    assert outcome.kind == "declined"
+    assert outcome.code == code
+    assert outcome.message is not None and message in outcome.message
+    # Same intent, another card: paid.
+    assert (
+        confirm_like_stripe_js(sandbox, intent.client_secret, "4242424242424242").status_code == 200
+    )
+    assert (await payments.outcome(intent.id, intent.client_secret)).kind == "succeeded"
+
+
+def test_decline_messages_are_chosen_by_code_never_by_stripes_text() -> None:
+    assert decline_message("card_declined", "insufficient_funds").startswith("Your card has insuff")
+    assert decline_message("card_declined", "do_not_honor") == GENERIC_DECLINE
+    assert decline_message(None, None) == GENERIC_DECLINE
+    assert "bank" in decline_message("payment_intent_authentication_failure", None)
+
+
+async def test_three_d_secure_card_needs_action_until_authenticated(
+    payments: Payments, sandbox: SandboxServer
+) -> None:
+    intent = await payments.open_checkout(BOOK, 1, checkout_id(), None)
+    confirm_like_stripe_js(sandbox, intent.client_secret, "4000002500003155")
+    assert (await payments.outcome(intent.id, intent.client_secret)).kind == "needs_action"
+
+
+async def test_outcome_refuses_a_foreign_or_malformed_secret(
+    payments: Payments,
+) -> None:
+    mine = await payments.open_checkout(BOOK, 1, checkout_id(), None)
+    other = await payments.open_checkout(BOOK, 1, checkout_id(), None)
+    for intent_id, secret in [
+        (mine.id, other.client_secret),
+        (mine.id, mine.client_secret[:-1] + ("x" if mine.client_secret[-1] != "x" else "y")),
+        (mine.id, "nonsense"),
+        ("pi_doesnotexist", "pi_doesnotexist_secret_abc"),
+        ("../../v1/charges", mine.client_secret),
+    ]:
+        with pytest.raises(PaymentNotFound):
+            await payments.outcome(intent_id, secret)
+
+
+@pytest.mark.parametrize("mode", ["error", "drop"])
+async def test_sandbox_failures_become_unavailable(
+    payments: Payments, sandbox: SandboxServer, mode: str
+) -> None:
+    sandbox.set_faults(fail_rate=1.0, fail_mode=mode)
+    with pytest.raises(PaymentsUnavailable):
+        await payments.open_checkout(BOOK, 1, checkout_id(), None)
+
+
+async def test_a_slow_provider_times_out_as_unavailable(
+    settings: Settings, sandbox: SandboxServer
+) -> None:
+    gateway = Payments(dataclasses.replace(settings, stripe_timeout_seconds=1))
+    sandbox.set_faults(latency_ms=2500)
+    try:
+        with pytest.raises(PaymentsUnavailable):
+            await gateway.open_checkout(BOOK, 1, checkout_id(), None)
+    finally:
+        gateway.close()
+
+
+async def test_a_refused_key_is_logged_loudly_without_the_key(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = "sk_test_wrong_" + "x" * 24
+    gateway = Payments(dataclasses.replace(settings, stripe_secret_key=wrong))
+    try:
+        with pytest.raises(PaymentsUnavailable):
+            await gateway.open_checkout(BOOK, 1, checkout_id(), None)
+    finally:
+        gateway.close()
+    critical = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert critical and "STRIPE_SECRET_KEY" in critical[0].getMessage()
+    assert all(wrong not in r.getMessage() for r in caplog.records)
+
+
+async def test_slow_calls_run_in_parallel_in_the_pool(
+    payments: Payments, sandbox: SandboxServer
+) -> None:
+    sandbox.set_faults(latency_ms=500)
+    started = time.monotonic()
+    intents = await asyncio.gather(
+        *(payments.open_checkout(BOOK, 1, checkout_id(), None) for _ in range(20))
+    )
+    elapsed = time.monotonic() - started
+    assert len({intent.id for intent in intents}) == 20
+    # Serially this would take 10 s; in the pool, about one call's latency.
+    assert elapsed < 3.0
