@@ -26,6 +26,21 @@ test: $(STAMP) browser ## Run the whole test suite
 browser: ## Install Debian's Chromium for the browser tests if missing (needs root)
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "Could not install chromium: browser tests will be skipped (apt-get install chromium)"
 
+bench: $(STAMP) ## Benchmark the shop under load against a slow (250 ms) sandbox; see docs/performance.md
+	$(BIN)/python -m tests.perf.bench
+
+screenshots: $(STAMP) browser ## Save screenshots of the shop, checkout, decline and receipt to docs/
+	$(BIN)/python -m tests.e2e.screenshots
+
+orders: $(STAMP) ## Print recent orders, paid ones to ship first
+	$(BIN)/quart --app bookshop orders
+
+reconcile: $(STAMP) ## Repair the orders ledger from Stripe's PaymentIntents (SINCE=2026-11-01 to go back further)
+	$(BIN)/quart --app bookshop reconcile $(if $(SINCE),--since $(SINCE))
+
+audit: $(STAMP) ## Check the locked dependencies for known vulnerabilities
+	$(BIN)/pip-audit --strict --require-hashes --disable-pip -r requirements.lock
+
 lint: $(STAMP) ## Ruff
 	$(BIN)/ruff check bookshop tests && $(BIN)/ruff format --check bookshop tests
 
