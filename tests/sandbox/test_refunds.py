@@ -1,0 +1,75 @@
+"""Refunds: full and partial, by charge or PaymentIntent, and Stripe's refusal to over-refund."""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+
+from tests.fixtures.sandbox import SandboxServer
+from tests.sandbox.helpers import assert_has_stripe_keys, new_intent
+
+
+@pytest.fixture
+def client(sandbox: SandboxServer) -> stripe.StripeClient:
+    return sandbox.client()
+
+
+def paid_intent(client: stripe.StripeClient, amount: int = 5000) -> stripe.PaymentIntent:
+    intent = new_intent(client, amount)
+    return client.v1.payment_intents.confirm(intent.id, {"payment_method": "pm_card_visa"})
+
+
+def test_partial_then_full_refund_updates_the_charge(
+    sandbox: SandboxServer, client: stripe.StripeClient
+) -> None:
+    intent = paid_intent(client)
+    partial = client.v1.refunds.create({"payment_intent": intent.id, "amount": 1200})
+    assert partial.id.startswith("re_")
+    assert (partial.amount, partial.status, partial.charge) == (
+        1200,
+        "succeeded",
+        intent.latest_charge,
+    )
+    assert_has_stripe_keys(partial, "refund")
+    charge = client.v1.charges.retrieve(intent.latest_charge)  # type: ignore[arg-type]
+    assert (charge.amount_refunded, charge.refunded) == (1200, False)
+    rest = client.v1.refunds.create({"charge": charge.id})
+    assert rest.amount == 3800
+    charge = client.v1.charges.retrieve(charge.id)
+    assert (charge.amount_refunded, charge.refunded) == (5000, True)
+    assert client.v1.refunds.retrieve(rest.id).id == rest.id
+    refunded_events = [
+        e for e in sandbox.events("charge.refunded") if e["data"]["object"]["id"] == charge.id
+    ]
+    assert [e["data"]["object"]["amount_refunded"] for e in refunded_events] == [5000, 1200]
+
+
+def test_refunding_more_than_remains_is_refused(client: stripe.StripeClient) -> None:
+    intent = paid_intent(client, 1000)
+    client.v1.refunds.create({"payment_intent": intent.id, "amount": 600})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.refunds.create({"payment_intent": intent.id, "amount": 500})
+    assert caught.value.param == "amount"
+    client.v1.refunds.create({"payment_intent": intent.id})
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        client.v1.refunds.create({"payment_intent": intent.id})
+    assert again.value.code == "charge_already_refunded"
+
+
+def test_unpaid_intent_cannot_be_refunded(client: stripe.StripeClient) -> None:
+    intent = new_intent(client)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.refunds.create({"payment_intent": intent.id})
+
+
+def test_receipt_url_serves_a_receipt_page(
+    sandbox: SandboxServer, client: stripe.StripeClient
+) -> None:
+    import httpx
+
+    intent = paid_intent(client, 2599)
+    charge = client.v1.charges.retrieve(intent.latest_charge)  # type: ignore[arg-type]
+    assert charge.receipt_url == f"{sandbox.url}/receipts/{charge.id}"
+    page = httpx.get(charge.receipt_url)
+    assert page.status_code == 200
+    assert "2599" in page.text and "4242" in page.text and "no real money" in page.text
