@@ -55,9 +55,9 @@ async def faults() -> Response:
     return api.json_response(state().faults.as_dict())
 
 
-@blueprint.route("/_sandbox/webhook_endpoints", methods=["GET", "POST"])
+@blueprint.route("/_sandbox/webhook_endpoints", methods=["GET", "POST", "DELETE"])
 async def webhook_endpoints() -> Response:
-    """List or add webhook endpoints (secret key)."""
+    """List, add or remove (`DELETE ?url=`) webhook endpoints (secret key)."""
     sandbox = state()
     try:
         _require_secret_key()
@@ -69,6 +69,10 @@ async def webhook_endpoints() -> Response:
             except SettingsError as exc:
                 raise errors.invalid_request(str(exc), param="url") from None
             sandbox.dispatcher.add_endpoint(endpoint)
+        elif request.method == "DELETE":
+            url = request.args.get("url", "")
+            if not sandbox.dispatcher.remove_endpoint(url):
+                raise errors.no_such("webhook endpoint", url, param="url")
     except StripeError as error:
         return api.error_response(error, None)
     return api.json_response(

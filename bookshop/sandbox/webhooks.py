@@ -81,6 +81,20 @@ class Dispatcher:
         state.worker = asyncio.create_task(self._run(state))
         self._endpoints.append(state)
 
+    def remove_endpoint(self, url: str) -> bool:
+        """Stop delivering to `url` (queued events and retries for it are dropped)."""
+        found = False
+        for state in [e for e in self._endpoints if e.config.url == url]:
+            if state.worker is not None:
+                state.worker.cancel()
+            self._endpoints.remove(state)
+            found = True
+        for task in [t for t in self._tasks if t.get_name() == url]:
+            task.cancel()
+        before = len(self._pending)
+        self._pending = [e for e in self._pending if e.url != url]
+        return found or len(self._pending) != before
+
     async def start(self) -> None:
         """Open the HTTP client and start one worker per endpoint."""
         self._client = httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False)
@@ -113,7 +127,9 @@ class Dispatcher:
             event = await endpoint.queue.get()
             if not await self._attempt(endpoint.config, event, 1):
                 # Later events must not wait behind a failing one: retry it on the side.
-                task = asyncio.create_task(self._retry(endpoint.config, event))
+                task = asyncio.create_task(
+                    self._retry(endpoint.config, event), name=endpoint.config.url
+                )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
