@@ -1,0 +1,39 @@
+"""The sandbox's own pages: health, dashboard and the params decoder behind the API."""
+
+from __future__ import annotations
+
+import httpx
+
+from bookshop.sandbox.params import parse_query
+from tests.fixtures.sandbox import SandboxServer
+from tests.sandbox.helpers import new_intent
+
+
+def test_health_needs_no_key(sandbox: SandboxServer) -> None:
+    response = httpx.get(f"{sandbox.url}/_sandbox/health")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_dashboard_lists_recent_intents_and_says_test_mode(sandbox: SandboxServer) -> None:
+    intent = new_intent(sandbox.client(), 4321)
+    page = httpx.get(f"{sandbox.url}/")
+    assert page.status_code == 200
+    assert "Stripe sandbox — test mode, no real money" in page.text
+    assert intent.id in page.text and "4321" in page.text
+    assert "payment_intent.created" in page.text
+
+
+def test_params_decode_brackets_lists_and_nesting() -> None:
+    decoded = parse_query(
+        "amount=100&metadata[book]=x&expand[]=a&expand[]=b&items[0]=p&items[1]=q"
+        "&payment_method_data[card][number]=4242&created[gte]=5&empty="
+    )
+    assert decoded == {
+        "amount": "100",
+        "metadata": {"book": "x"},
+        "expand": ["a", "b"],
+        "items": ["p", "q"],
+        "payment_method_data": {"card": {"number": "4242"}},
+        "created": {"gte": "5"},
+        "empty": "",
+    }
