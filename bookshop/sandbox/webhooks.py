@@ -142,7 +142,7 @@ class Dispatcher:
 
     async def _attempt(self, endpoint: WebhookEndpoint, event: JSON, number: int) -> bool:
         assert self._client is not None
-        payload = json.dumps(event, indent=2).encode()
+        payload = json.dumps(event).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Stripe-Signature": sign(payload, endpoint.secret),
