@@ -66,6 +66,16 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: floa
     raise SystemExit(f"bookshop: the Stripe sandbox did not answer at {url} in {timeout:.0f} s")
 
 
+def hypercorn_config(settings: Settings, application: str = "bookshop:create_app()") -> Config:
+    """How the shop is served; the benchmark serves its bare baseline app the same way."""
+    config = Config()
+    config.application_path = application
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.workers = settings.workers
+    config.accesslog = "-"
+    return config
+
+
 def main() -> int:
     """Check the settings, then serve."""
     logging.basicConfig(
@@ -77,11 +87,7 @@ def main() -> int:
     except ConfigError as error:
         # One line that says what to fix, not a traceback.
         sys.exit(f"bookshop: {error}")
-    config = Config()
-    config.application_path = "bookshop:create_app()"
-    config.bind = [f"{settings.host}:{settings.port}"]
-    config.workers = settings.workers
-    config.accesslog = "-"
+    config = hypercorn_config(settings)
     if settings.sandbox and settings.stripe_api_base == f"http://127.0.0.1:{settings.sandbox_port}":
         with sandbox_process(settings):
             log.info("Bookshop at http://%s:%s (test sandbox mode)", settings.host, settings.port)
