@@ -73,6 +73,8 @@ def hypercorn_config(settings: Settings, application: str = "bookshop:create_app
     config.bind = [f"{settings.host}:{settings.port}"]
     config.workers = settings.workers
     config.accesslog = "-"
+    # Path without query string or Referer: result URLs carry a client secret, never logged.
+    config.access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)ss'
     return config
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ from babel.numbers import list_currencies
 
 from bookshop.sandbox.settings import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 
+RATE = re.compile(r"^\s*([1-9]\d*)\s*/\s*(second|minute|hour)\s*$")
 ENVIRONMENTS = ("development", "test", "production")
 DEVELOPMENT_SECRET = "dev-only-not-secret"  # noqa: S105 - refused outside development
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_0000000000000000"  # noqa: S105 - sandbox only
@@ -46,6 +48,9 @@ class Settings:
     sandbox_port: int = 12111
     database_url: str = "sqlite+aiosqlite:///var/bookshop.sqlite3"
     rate_limits: bool = True
+    rate_limit_checkout: str = "30/minute"
+    rate_limit_checkout_all: str = "600/minute"
+    rate_limit_status: str = "120/minute"
 
     @property
     def sandbox(self) -> bool:
@@ -127,6 +132,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sandbox_port=sandbox_port,
         database_url=get("DATABASE_URL") or "sqlite+aiosqlite:///var/bookshop.sqlite3",
         rate_limits=get("SHOP_RATE_LIMITS", "on").lower() not in ("off", "0", "false", "no"),
+        rate_limit_checkout=_rate(
+            get("SHOP_RATE_LIMIT_CHECKOUT", "30/minute"), "SHOP_RATE_LIMIT_CHECKOUT"
+        ),
+        rate_limit_checkout_all=_rate(
+            get("SHOP_RATE_LIMIT_CHECKOUT_ALL", "600/minute"), "SHOP_RATE_LIMIT_CHECKOUT_ALL"
+        ),
+        rate_limit_status=_rate(
+            get("SHOP_RATE_LIMIT_STATUS", "120/minute"), "SHOP_RATE_LIMIT_STATUS"
+        ),
     )
 
 
@@ -171,6 +185,14 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _rate(raw: str, name: str) -> str:
+    if not RATE.match(raw):
+        raise ConfigError(
+            f"{name} is {raw!r}: use a rate like 30/minute (per second, minute or hour)."
+        )
+    return raw
 
 
 def _integer(raw: str, name: str, low: int, high: int) -> int:

@@ -19,6 +19,7 @@ TITLES = {
     404: "We couldn't find that page",
     405: "That isn't allowed here",
     413: "That request is too large",
+    414: "That address is too long",
     422: "We can't do that",
     429: "Too many requests",
     431: "That request is too large",
@@ -52,8 +53,11 @@ def register_error_pages(app: Quart) -> None:
             message=error.description,
             status_code=status,
         )
-        if status == 405 and error.get_response().headers.get("Allow"):
-            response.headers["Allow"] = error.get_response().headers["Allow"]
+        # Keep the headers that tell a client what to do next (405 Allow, 429 Retry-After).
+        for name in ("Allow", "Retry-After"):
+            value = error.get_response().headers.get(name)
+            if value:
+                response.headers[name] = value
         return response
 
     @app.errorhandler(Exception)

@@ -49,7 +49,7 @@ def test_host_port_and_currency_are_configurable() -> None:
             },
             "http:// with a live key",
         ),
-        ({**TEST_KEYS, "STRIPE_API_BASE": "http://stripe.example"}, "non-loopback"),
+        ({**TEST_KEYS, "STRIPE_API_BASE": "http://stripe.example"}, "off this machine"),
         ({"SHOP_ENV": "production"}, "SHOP_SECRET_KEY is empty"),
         (
             {"SHOP_ENV": "production", "SHOP_SECRET_KEY": "dev-only-not-secret"},

@@ -1,0 +1,171 @@
+"""Defences every response and request gets: CSRF tokens, security headers, size limits and rate
+limits on the routes card testers hammer."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from quart import Quart, Response, request, session
+from quart_rate_limiter import RateLimit, RateLimiter, rate_limit
+from werkzeug.exceptions import Forbidden, RequestURITooLarge
+
+from bookshop.config import RATE, Settings
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_QUERY_BYTES = 2048
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Signed by Stripe instead: a CSRF token could never be sent with it.
+CSRF_EXEMPT = frozenset({"webhooks.stripe_webhook"})
+# Pages that carry a client secret or a receipt: never cached, never referred elsewhere.
+PRIVATE_ENDPOINTS = frozenset(
+    {
+        "checkout.page",
+        "checkout.change_quantity",
+        "checkout.prepare_payment",
+        "checkout.payment_status",
+        "checkout.success",
+    }
+)
+# Creating checkouts (each one a PaymentIntent) and polling results is what card testers hammer.
+CHECKOUT_ENDPOINTS = ("checkout.page", "checkout.change_quantity", "checkout.prepare_payment")
+STATUS_ENDPOINTS = ("checkout.payment_status", "checkout.success")
+PERIODS = {
+    "second": timedelta(seconds=1),
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+}
+
+
+def csrf_token() -> str:
+    """This session's CSRF token, created on first use."""
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def parse_rate(text: str, key_function: Callable[[], Awaitable[str]]) -> RateLimit:
+    """'30/minute' -> a RateLimit of 30 requests a minute, counted per key."""
+    match = RATE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a rate like 30/minute")
+    return RateLimit(int(match.group(1)), PERIODS[match.group(2)], key_function)
+
+
+async def client_key() -> str:
+    """The connecting address: X-Forwarded-For is not trusted, since anyone can send it."""
+    return request.remote_addr or "unknown"
+
+
+async def everyone_key() -> str:
+    """One bucket for all clients: caps the whole shop when many addresses attack at once."""
+    return "everyone"
+
+
+def content_security_policy(settings: Settings) -> str:
+    """The CSP: the shop's own origin plus exactly what Stripe.js (or the sandbox) needs."""
+    if settings.sandbox:
+        parts = urlsplit(settings.stripe_js_url)
+        stripe_origin = f"{parts.scheme}://{parts.netloc}"
+        scripts = frames = connect = stripe_origin
+    else:
+        scripts = "https://js.stripe.com https://*.js.stripe.com"
+        frames = "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com"
+        connect = "https://api.stripe.com"
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' {scripts}",
+            f"frame-src {frames}",
+            f"connect-src 'self' {connect}",
+            "img-src 'self' data:",
+            "style-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def install(app: Quart, settings: Settings) -> None:
+    """Attach CSRF checks, limits, headers and rate limits to the app."""
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES,
+        MAX_FORM_PARTS=50,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # Production runs behind HTTPS; plain http is for development on this machine.
+        SESSION_COOKIE_SECURE=settings.env == "production",
+    )
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    policy = content_security_policy(settings)
+
+    @app.before_request
+    async def check_request() -> None:
+        if len(request.query_string) > MAX_QUERY_BYTES:
+            raise RequestURITooLarge("That address is too long.")
+        # Unknown routes and wrong methods get their own 404/405 first.
+        routed = request.routing_exception is None
+        if routed and request.method in UNSAFE_METHODS and request.endpoint not in CSRF_EXEMPT:
+            await check_csrf()
+
+    @app.after_request
+    async def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers["Content-Security-Policy"] = policy
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        private = request.endpoint in PRIVATE_ENDPOINTS
+        # A client secret in the URL must never travel to another site in a Referer.
+        headers["Referrer-Policy"] = "no-referrer" if private else "strict-origin-when-cross-origin"
+        if private:
+            headers["Cache-Control"] = "no-store"
+        if request.scheme == "https":
+            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        return response
+
+    RateLimiter(app, enabled=settings.rate_limits)
+    checkout_limits = [
+        parse_rate(settings.rate_limit_checkout, client_key),
+        parse_rate(settings.rate_limit_checkout_all, everyone_key),
+    ]
+    status_limits = [parse_rate(settings.rate_limit_status, client_key)]
+    for endpoint in CHECKOUT_ENDPOINTS:
+        limit_endpoint(app, endpoint, checkout_limits)
+    for endpoint in STATUS_ENDPOINTS:
+        limit_endpoint(app, endpoint, status_limits)
+
+
+async def check_csrf() -> None:
+    """Refuse a state-changing request without this session's token (header or form field)."""
+    expected = session.get("csrf")
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        sent = (await request.form).get(CSRF_FIELD)
+    if not isinstance(expected, str) or not sent or not hmac.compare_digest(sent, expected):
+        raise Forbidden(
+            "This form has expired or didn't come from our shop. Reload the page and try again."
+        )
+
+
+def limit_endpoint(app: Quart, endpoint: str, limits: list[RateLimit]) -> None:
+    """Rate-limit one endpoint of this app only (views are shared between apps, so wrap them)."""
+    view = cast(Callable[..., Awaitable[Any]], app.view_functions[endpoint])
+
+    @wraps(view)
+    async def limited(*args: Any, **kwargs: Any) -> Any:
+        return await view(*args, **kwargs)
+
+    app.view_functions[endpoint] = rate_limit(limits=limits)(limited)
