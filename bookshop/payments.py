@@ -10,9 +10,10 @@ import asyncio
 import hmac
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any, Literal, TypeVar
 
@@ -22,6 +23,8 @@ from bookshop.catalog import Book
 from bookshop.config import Settings
 
 log = logging.getLogger(__name__)
+# stripe-python logs whole response bodies (client secrets included) at debug level: never that.
+logging.getLogger("stripe").setLevel(logging.INFO)
 
 T = TypeVar("T")
 
@@ -54,6 +57,10 @@ class PaymentNotFound(Exception):
 
 class IntentLocked(Exception):
     """The intent can no longer change (it is paid, processing or canceled)."""
+
+
+class InvalidWebhook(Exception):
+    """A webhook body that is not signed with the endpoint secret, or is not a Stripe event."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,39 @@ class Outcome:
     receipt: Receipt | None = None
     message: str | None = None
     code: str | None = None
+
+
+@dataclass(frozen=True)
+class IntentState:
+    """A PaymentIntent as the orders ledger needs it (from an event snapshot or a fresh read)."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    book_id: str
+    quantity: int
+    created: int
+    charge_id: str | None = None
+    email: str | None = None
+    decline_code: str | None = None
+    # Known only when the latest charge came expanded (a re-read), else 0/False.
+    amount_refunded: int = 0
+    refunded: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified Stripe event, reduced to what the ledger acts on."""
+
+    id: str
+    type: str
+    created: int
+    intent_id: str | None
+    intent: IntentState | None = None
+    charge_id: str | None = None
+    amount_refunded: int = 0
+    refunded: bool = False
 
 
 def decline_message(code: str | None, decline_code: str | None) -> str:
@@ -250,6 +290,37 @@ class Payments:
         except stripe.InvalidRequestError:
             raise PaymentNotFound from None
 
+    def verify_webhook(self, payload: bytes, signature: str, secret: str) -> WebhookEvent:
+        """Check `Stripe-Signature` on the raw body and read the event, or raise InvalidWebhook."""
+        try:
+            event = self._client.construct_event(payload, signature, secret)
+            return _webhook_event(event.to_dict())
+        except stripe.SignatureVerificationError:
+            raise InvalidWebhook("bad or missing signature") from None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # Signed but not an event we can read (bad JSON, wrong shapes): Stripe never sends it.
+            raise InvalidWebhook("not a readable Stripe event") from None
+
+    async def intent_state(self, intent_id: str) -> IntentState:
+        """The PaymentIntent as Stripe has it now, with its latest charge."""
+        intent = await self._retrieve_raw(intent_id, expand=["latest_charge"])
+        return _intent_state(intent.to_dict())
+
+    async def list_intents(self, since: datetime) -> list[IntentState]:
+        """Every PaymentIntent created since `since`, newest first (all pages)."""
+
+        def every_page() -> list[IntentState]:
+            pages = self._client.v1.payment_intents.list(
+                params={
+                    "created": {"gte": int(since.timestamp())},
+                    "limit": 100,
+                    "expand": ["data.latest_charge"],
+                }
+            )
+            return [_intent_state(intent.to_dict()) for intent in pages.auto_paging_iter()]
+
+        return await self._call(every_page)
+
     async def outcome(self, intent_id: str, client_secret: str) -> Outcome:
         """Where the shopper's payment stands, read with the secret key; 404-worthy on mismatch."""
         if not INTENT_ID.match(intent_id) or intent_id_from_secret(client_secret) != intent_id:
@@ -283,6 +354,46 @@ class Payments:
 def _metadata(intent: stripe.PaymentIntent) -> dict[str, str]:
     metadata = intent.metadata
     return {str(key): str(value) for key, value in metadata.to_dict().items()} if metadata else {}
+
+
+def _intent_state(data: Mapping[str, Any]) -> IntentState:
+    metadata = data.get("metadata") or {}
+    charge = data.get("latest_charge")
+    error = data.get("last_payment_error") or {}
+    quantity = str(metadata.get("quantity") or "0")
+    return IntentState(
+        id=str(data["id"]),
+        status=str(data["status"]),
+        amount=int(data["amount"]),
+        currency=str(data["currency"]),
+        book_id=str(metadata.get("book") or ""),
+        quantity=int(quantity) if quantity.isdigit() else 0,
+        created=int(data.get("created") or 0),
+        charge_id=str(charge["id"]) if isinstance(charge, Mapping) else charge or None,
+        email=data.get("receipt_email")
+        or (charge.get("receipt_email") if isinstance(charge, Mapping) else None),
+        decline_code=error.get("decline_code") or error.get("code"),
+        amount_refunded=int(charge.get("amount_refunded") or 0)
+        if isinstance(charge, Mapping)
+        else 0,
+        refunded=bool(charge.get("refunded")) if isinstance(charge, Mapping) else False,
+    )
+
+
+def _webhook_event(data: Mapping[str, Any]) -> WebhookEvent:
+    obj = data["data"]["object"]
+    event = partial(WebhookEvent, str(data["id"]), str(data["type"]), int(data["created"]))
+    if obj.get("object") == "payment_intent":
+        intent = _intent_state(obj)
+        return event(intent_id=intent.id, intent=intent, charge_id=intent.charge_id)
+    if obj.get("object") == "charge":
+        return event(
+            intent_id=obj.get("payment_intent") or None,
+            charge_id=str(obj["id"]),
+            amount_refunded=int(obj.get("amount_refunded") or 0),
+            refunded=bool(obj.get("refunded")),
+        )
+    return event(intent_id=None)
 
 
 def _checkout_intent(intent: stripe.PaymentIntent) -> CheckoutIntent:
