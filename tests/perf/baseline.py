@@ -1,0 +1,75 @@
+"""The yardstick for the shop page: a bare Quart app rendering the same templates with the same
+data, served by the same Hypercorn settings, without the shop's layers (error pages, request ids,
+sessions, payments). `python -m tests.perf.baseline` serves it; the benchmark starts it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+
+from hypercorn.run import run
+from quart import Blueprint, Quart, render_template, request
+
+from bookshop.__main__ import hypercorn_config
+from bookshop.catalog import default_catalog
+from bookshop.config import load_settings
+from bookshop.money import format_money
+
+shop = Blueprint("shop", __name__)
+checkout = Blueprint("checkout", __name__)
+
+
+@shop.get("/")
+async def index() -> str:
+    """The shop page, or just the grid for htmx: what the template needs, nothing more."""
+    query = request.args.get("q", "")
+    books = default_catalog().search(query)
+    partial = request.headers.get("HX-Request") == "true"
+    template = "shop/_search_results.html" if partial else "shop/index.html"
+    return await render_template(template, partial=partial, query=query.strip(), books=books)
+
+
+@shop.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Answers once the worker is up."""
+    return {"status": "ok"}
+
+
+@shop.get("/covers/<book_id>.svg")
+async def cover(book_id: str) -> tuple[str, int]:
+    """Only here so the template's url_for() finds the endpoint."""
+    return "", 404
+
+
+@checkout.get("/checkout/<book_id>")
+async def page(book_id: str) -> tuple[str, int]:
+    """Only here so the template's url_for() finds the endpoint."""
+    return "", 404
+
+
+def create_app() -> Quart:
+    """The bare app, with the template globals and filters the shop's templates use."""
+    settings = load_settings(os.environ)
+    app = Quart(__name__, template_folder="../../templates", static_folder="../../static")
+    app.jinja_env.filters["money"] = lambda amount: format_money(
+        amount, settings.currency, settings.locale
+    )
+    app.jinja_env.globals["settings"] = settings
+    # Same length as the shop's token; the shop's session work to keep one is a layer it pays for.
+    token = secrets.token_urlsafe(32)
+    app.jinja_env.globals["csrf_token"] = lambda: token
+    app.register_blueprint(shop)
+    app.register_blueprint(checkout)
+    return app
+
+
+def main() -> int:
+    """Serve the baseline on SHOP_HOST:SHOP_PORT with SHOP_WORKERS, like `python -m bookshop`."""
+    logging.basicConfig(level=logging.INFO)
+    return run(hypercorn_config(load_settings(os.environ), "tests.perf.baseline:create_app()"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

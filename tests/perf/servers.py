@@ -1,0 +1,161 @@
+"""The processes under test: started on free loopback ports, measured, and always stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class ProcessMemory:
+    """One process of a server's tree and its peak resident memory (VmHWM)."""
+
+    pid: int
+    role: str
+    peak_mb: float
+
+
+@dataclass
+class Server:
+    """A Python server run as `python -m <module>` in its own process group."""
+
+    name: str
+    module: str
+    port: int
+    health_path: str
+    args: list[str] = field(default_factory=list)
+    env: Mapping[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Where the server listens."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> None:
+        """Start the process and wait until its health URL answers 200."""
+        log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module, *self.args],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own group, so stopping it also stops the Hypercorn workers it spawned.
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.url + self.health_path, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not answer at {self.url} in {timeout:.0f} s")
+
+    def memory(self) -> list[ProcessMemory]:
+        """Peak memory of the server's process and of every descendant still running."""
+        if self.process is None:
+            return []
+        return [
+            ProcessMemory(pid, _role(pid, self.process.pid), _peak_mb(pid))
+            for pid in _tree(self.process.pid)
+        ]
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's process and its descendants."""
+        if self.process is None:
+            return 0.0
+        return sum(_cpu_seconds(pid) for pid in _tree(self.process.pid))
+
+    def stop(self) -> None:
+        """Stop the whole process group: politely first, then for sure."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        group = os.getpgid(self.process.pid)
+        os.killpg(group, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(group, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        # Workers left behind by a master that died first.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+
+
+def _tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses; fields resume after the last ')'.
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, queue = [root], [root]
+    while queue:
+        parent = queue.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found.extend(children)
+        queue.extend(children)
+    return found
+
+
+def _role(pid: int, root: int) -> str:
+    if pid == root:
+        return "main"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "gone"
+    if "resource_tracker" in command:
+        return "resource tracker"
+    if "spawn_main" in command:
+        return "worker"
+    return command.strip()[:40]
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime, fields 14 and 15 of stat(5), counted from the state field (3).
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _peak_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
