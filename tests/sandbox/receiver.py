@@ -34,7 +34,7 @@ class Receiver:
         with self.lock:
             return [d for d in self.deliveries if d.status == 200]
 
-    def wait_for(self, predicate: Any, timeout: float = 10.0) -> list[Delivery]:
+    def wait_for(self, predicate: Any, timeout: float = 20.0) -> list[Delivery]:
         """Poll until `predicate(accepted deliveries)` holds, or fail after `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
