@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import FrameLocator, Page, Route, expect
+from playwright.sync_api import FrameLocator, Page, expect
 
 FRAME = 'iframe[title="Secure payment input frame"]'
 TEST_CARDS_TSV = Path(__file__).resolve().parents[2].parent / "shared" / "stripe" / "test-cards.tsv"
@@ -441,24 +441,21 @@ def test_fetch_updates_and_retrieve_see_a_new_amount(open_checkout: Any, page: P
 
 
 @pytest.mark.browser
-def test_network_failures_resolve_errors(open_checkout: Any, page: Page) -> None:
+@pytest.mark.parametrize(
+    ("fail_mode", "error_type"), [("error", "api_error"), ("drop", "api_connection_error")]
+)
+def test_api_failures_resolve_errors_not_rejections(
+    open_checkout: Any, page: Page, sandbox: Any, fail_mode: str, error_type: str
+) -> None:
     checkout = open_checkout()
+    checkout.fill_card("4242424242424242")
     retrieve = f"shop.stripe.retrievePaymentIntent({json.dumps(checkout.client_secret)})"
 
-    page.route("**/v1/payment_intents/**", lambda route: route.abort())
-    assert page.evaluate(retrieve)["error"]["type"] == "api_connection_error"
-    checkout.fill_card("4242424242424242")
-    assert checkout.pay()["error"]["type"] == "api_connection_error"
+    sandbox.set_faults(fail_rate=1.0, fail_mode=fail_mode)
+    assert page.evaluate(retrieve)["error"]["type"] == error_type
+    assert checkout.pay()["error"]["type"] == error_type
 
-    def server_error(route: Route) -> None:
-        route.fulfill(status=500, body="oops", headers={"Access-Control-Allow-Origin": "*"})
-
-    page.unroute("**/v1/payment_intents/**")
-    page.route("**/v1/payment_intents/**", server_error)
-    assert page.evaluate(retrieve)["error"]["type"] == "api_error"
-    assert checkout.pay()["error"]["type"] == "api_error"
-
-    page.unroute("**/v1/payment_intents/**")
+    sandbox.set_faults()
     assert checkout.pay()["paymentIntent"]["status"] == "succeeded"
 
 
