@@ -15,8 +15,9 @@ def create_app(settings: Settings | None = None) -> Quart:
         load_dotenv()
         settings = load_settings()
 
-    from bookshop import checkout, errors, shop
+    from bookshop import checkout, cli, errors, shop, webhooks
     from bookshop.money import format_money
+    from bookshop.orders import Ledger
     from bookshop.payments import Payments
 
     app = Quart(__name__, template_folder="../templates", static_folder="../static")
@@ -38,11 +39,23 @@ def create_app(settings: Settings | None = None) -> Quart:
     gateway = Payments(settings)
     app.extensions["payments"] = gateway
 
+    orders = Ledger(settings.database_url)
+    app.extensions["ledger"] = orders
+
+    @app.before_serving
+    async def open_ledger() -> None:
+        await orders.open()
+
     @app.after_serving
     async def stop_payments() -> None:
         gateway.close()
+        await orders.close()
 
     errors.register_error_pages(app)
     app.register_blueprint(shop.blueprint)
     app.register_blueprint(checkout.blueprint)
+    # No secret, no endpoint: an unverified webhook would let anyone mark orders paid.
+    if settings.stripe_webhook_secret:
+        app.register_blueprint(webhooks.blueprint)
+    cli.register(app, settings)
     return app

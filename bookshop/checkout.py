@@ -13,6 +13,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from bookshop.catalog import Book, default_catalog
 from bookshop.htmx import render, wants_fragment
+from bookshop.orders import ledger
 from bookshop.payments import (
     CheckoutIntent,
     IntentLocked,
@@ -101,6 +102,7 @@ async def open_intent(book: Book, quantity: int) -> CheckoutIntent:
         raise Conflict(
             "A payment for this book is being processed, so the quantity can't change now."
         ) from None
+    await ledger().record_checkout(intent)
     if intent.id != state.intent_id:
         state.intent_id = intent.id
         save_state(book, state)
@@ -163,6 +165,7 @@ async def prepare_payment(book_id: str) -> Response:
         if intent.id != state.intent_id:
             raise Conflict("This checkout has changed. Reload the page to see it as it is now.")
         await payments().set_receipt_email(intent.id, email)
+        await ledger().record_email(intent.id, email)
     except (IntentLocked, PaymentNotFound):
         raise Conflict(
             "This payment can't be changed any more. Reload the page to see where it stands."
@@ -188,6 +191,8 @@ async def payment_status() -> Response:
         raise NotFound("We couldn't find that payment.") from None
     except PaymentsUnavailable:
         return await render_outcome(None, status=503, intent_id=intent_id, secret=client_secret)
+    if outcome.receipt is not None:
+        await ledger().mark_paid(outcome.receipt)  # the receipt and the ledger never disagree
     response = await render_outcome(outcome, intent_id=intent_id, secret=client_secret)
     if outcome.kind == "succeeded" and wants_fragment():
         # The receipt replaces the payment area; a reload of the pushed URL shows it again.

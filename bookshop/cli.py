@@ -1,0 +1,117 @@
+"""Shopkeeper commands: `quart --app bookshop orders` and `quart --app bookshop reconcile`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import click
+from quart import Quart
+
+from bookshop.catalog import default_catalog
+from bookshop.config import Settings
+from bookshop.money import format_money
+from bookshop.orders import Change, Ledger, Order
+from bookshop.payments import Payments, PaymentsUnavailable
+
+DEFAULT_RECONCILE_DAYS = 7
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What one reconcile run looked at and changed."""
+
+    since: datetime
+    checked: int
+    changes: list[Change]
+
+
+def register(app: Quart, settings: Settings) -> None:
+    """Add the shopkeeper's commands to the app's `quart` CLI."""
+
+    @app.cli.command("orders")
+    @click.option("--limit", default=50, show_default=True, help="How many orders to show.")
+    def orders_command(limit: int) -> None:
+        """Print recent orders, paid ones (to ship) first."""
+        click.echo(format_orders(asyncio.run(recent_orders(settings, limit)), settings))
+
+    @app.cli.command("reconcile")
+    @click.option(
+        "--since",
+        type=click.DateTime(formats=DATE_FORMATS),
+        help=f"Check payments created since this date, UTC (default: {DEFAULT_RECONCILE_DAYS} "
+        "days ago).",
+    )
+    def reconcile_command(since: datetime | None) -> None:
+        """Repair the orders ledger from Stripe's PaymentIntents, printing each change."""
+        start = (
+            since.replace(tzinfo=UTC)
+            if since is not None
+            else datetime.now(UTC) - timedelta(days=DEFAULT_RECONCILE_DAYS)
+        )
+        try:
+            result = asyncio.run(reconcile(settings, start))
+        except PaymentsUnavailable:
+            raise click.ClickException(
+                "Stripe could not be reached, so nothing was changed; try again later."
+            ) from None
+        for change in result.changes:
+            click.echo(f"{change.intent_id}: {change.before or 'missing'} -> {change.after}")
+        summary = f"Checked {result.checked} payments since {start:%Y-%m-%d %H:%M} UTC"
+        if result.changes:
+            click.echo(f"{summary}: repaired {len(result.changes)} orders.")
+        else:
+            click.echo(f"{summary}: nothing to change.")
+
+
+async def recent_orders(settings: Settings, limit: int) -> list[Order]:
+    """The newest orders from the ledger the settings name."""
+    ledger = Ledger(settings.database_url)
+    await ledger.open()
+    try:
+        return await ledger.recent(limit)
+    finally:
+        await ledger.close()
+
+
+async def reconcile(settings: Settings, since: datetime) -> Reconciliation:
+    """Apply every PaymentIntent Stripe has since `since` to the ledger, with the same updates."""
+    payments = Payments(settings)
+    ledger = Ledger(settings.database_url)
+    try:
+        intents = await payments.list_intents(since)
+        await ledger.open()
+        changes = [change for state in intents if (change := await ledger.apply_state(state))]
+    finally:
+        payments.close()
+        await ledger.close()
+    return Reconciliation(since=since, checked=len(intents), changes=changes)
+
+
+def format_orders(orders: list[Order], settings: Settings) -> str:
+    """The orders as a plain-text table, or a line saying there are none."""
+    if not orders:
+        return "No orders yet."
+    catalog = default_catalog()
+    header = ("STATUS", "BOOK", "QTY", "AMOUNT", "EMAIL", "TIME (UTC)", "PAYMENT")
+    rows = [header]
+    for order in orders:
+        book = catalog.get(order.book_id)
+        rows.append(
+            (
+                order.status,
+                book.title if book is not None else order.book_id,
+                str(order.quantity),
+                format_money(order.amount, order.currency, settings.locale),
+                order.email or "-",
+                f"{order.created_at.astimezone(UTC):%Y-%m-%d %H:%M}",
+                order.intent_id,
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )

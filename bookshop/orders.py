@@ -1,0 +1,645 @@
+"""The orders ledger: the shop's own record of every payment, kept true by idempotent updates.
+
+Every path that learns something about a payment (the checkout, the result page, webhooks, the
+reconcile command) writes through the same conditional updates. A status only moves forward
+(open/failed -> paid -> refunded, open/failed -> canceled), so each path can run twice, late, or in
+any order, and the ledger ends the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from quart import current_app
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    case,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from bookshop.config import ConfigError
+from bookshop.payments import CheckoutIntent, IntentState, Receipt, WebhookEvent
+
+log = logging.getLogger(__name__)
+
+OPEN, PAID, FAILED, CANCELED, REFUNDED = "open", "paid", "failed", "canceled", "refunded"
+STATUSES = (OPEN, PAID, FAILED, CANCELED, REFUNDED)
+# The statuses a shopper can still pay from: a checkout may change these orders' quantity.
+PAYABLE = (OPEN, FAILED)
+# Arbitrary but fixed: serialises schema migrations across shop processes on one PostgreSQL.
+MIGRATION_LOCK_KEY = 0x626F6F6B73686F70
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+metadata = MetaData()
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("intent_id", String(255), primary_key=True),
+    Column("book_id", String(255), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("email", String(254)),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("decline_code", String(255)),
+    Column("charge_id", String(255)),
+    Column("amount_refunded", BigInteger, nullable=False),
+    Column("stripe_seen", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("type", String(255), nullable=False),
+    Column("intent_id", String(255)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _create_v1(connection: Connection) -> None:
+    # A frozen copy of the first schema: later changes are new steps (ALTER ...), never edits here,
+    # so a fresh database and an upgraded one end up alike.
+    v1 = MetaData()
+    Table(
+        "orders",
+        v1,
+        Column("intent_id", String(255), primary_key=True),
+        Column("book_id", String(255), nullable=False),
+        Column("quantity", Integer, nullable=False),
+        Column("amount", BigInteger, nullable=False),
+        Column("currency", String(3), nullable=False),
+        Column("email", String(254)),
+        Column("status", String(16), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("decline_code", String(255)),
+        Column("charge_id", String(255)),
+        Column("amount_refunded", BigInteger, nullable=False),
+        Column("stripe_seen", BigInteger, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+    Table(
+        "webhook_events",
+        v1,
+        Column("id", String(255), primary_key=True),
+        Column("type", String(255), nullable=False),
+        Column("intent_id", String(255)),
+        Column("received_at", DateTime(timezone=True), nullable=False),
+    )
+    v1.create_all(connection)
+    connection.execute(text("CREATE INDEX orders_by_status ON orders (status, created_at)"))
+
+
+# Applied in order, each once per database; the list index + 1 is the schema version.
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_v1,)
+
+
+@dataclass(frozen=True)
+class Order:
+    """One checkout's payment as the shop records it."""
+
+    intent_id: str
+    book_id: str
+    quantity: int
+    amount: int
+    currency: str
+    email: str | None
+    status: str
+    attempts: int
+    decline_code: str | None
+    charge_id: str | None
+    amount_refunded: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one repair did to one order (printed by `reconcile`)."""
+
+    intent_id: str
+    before: str | None
+    after: str
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """How the ledger took a webhook event."""
+
+    replay: bool
+    # The event was older than what the ledger knows: re-read the intent (off the request path).
+    stale: bool = False
+
+
+def normalise_database_url(url: str) -> str:
+    """The URL with its async driver: postgresql:// -> +asyncpg, sqlite:/// -> +aiosqlite."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"DATABASE_URL {url!r} is not a database URL "
+            "(sqlite:///var/bookshop.sqlite3 or postgresql://user:pass@host/db)."
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    raise ConfigError(f"DATABASE_URL uses {backend!r}: use sqlite:/// or postgresql://.")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the ledger only ever writes UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _order(row: Any) -> Order:
+    return Order(
+        intent_id=row.intent_id,
+        book_id=row.book_id,
+        quantity=row.quantity,
+        amount=row.amount,
+        currency=row.currency,
+        email=row.email,
+        status=row.status,
+        attempts=row.attempts,
+        decline_code=row.decline_code,
+        charge_id=row.charge_id,
+        amount_refunded=row.amount_refunded,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )
+
+
+def target_status(state: IntentState) -> str:
+    """The ledger status a PaymentIntent's current state means."""
+    if state.status == "succeeded":
+        return REFUNDED if state.refunded else PAID
+    if state.status == "canceled":
+        return CANCELED
+    if state.status == "requires_payment_method" and state.decline_code:
+        return FAILED
+    return OPEN
+
+
+class Ledger:
+    """The orders table behind one async engine: SQLite by default, PostgreSQL to scale out."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = normalise_database_url(database_url)
+        self.dialect = make_url(self.url).get_backend_name()
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The open engine (after `open()`)."""
+        if self._engine is None:
+            raise RuntimeError("the ledger is not open: call Ledger.open() first")
+        return self._engine
+
+    async def open(self) -> None:
+        """Connect (creating the SQLite file's folder) and bring the schema up to date."""
+        if self._engine is not None:
+            return
+        if self.dialect == "sqlite":
+            self._engine = self._sqlite_engine()
+        else:
+            # Connections are checked before use: a PostgreSQL restart must not fail requests.
+            self._engine = create_async_engine(self.url, pool_pre_ping=True)
+        await self.migrate()
+
+    def _sqlite_engine(self) -> AsyncEngine:
+        database = make_url(self.url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(self.url)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def configure(dbapi_connection: Any, _record: Any) -> None:
+            # WAL lets readers work beside the writer; writers wait for each other, not fail.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def begin(connection: Connection) -> None:
+            # Take the write lock up front: a deferred transaction that reads and then writes can
+            # fail with "database is locked" without waiting for busy_timeout.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as connection:
+            yield connection
+
+    async def migrate(self) -> int:
+        """Apply the migration steps this database lacks; returns the schema version."""
+        async with self._transaction() as connection:
+            if self.dialect == "postgresql":
+                # Two shop processes starting at once: the second waits here, then finds it done.
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+            await connection.run_sync(lambda sync: schema_version.create(sync, checkfirst=True))
+            current = (
+                await connection.execute(
+                    select(func.coalesce(func.max(schema_version.c.version), 0))
+                )
+            ).scalar_one()
+            for version, step in enumerate(MIGRATIONS, start=1):
+                if version <= current:
+                    continue
+                await connection.run_sync(step)
+                await connection.execute(
+                    insert(schema_version).values(version=version, applied_at=_now())
+                )
+                log.info("orders ledger: schema migrated to version %s", version)
+            return len(MIGRATIONS)
+
+    def _insert(self, table: Table) -> Any:
+        # ON CONFLICT is spelled alike in both, but each dialect has its own insert construct.
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def get(self, intent_id: str) -> Order | None:
+        """The order for a PaymentIntent, if the ledger has it."""
+        async with self._transaction() as connection:
+            row = (
+                await connection.execute(select(orders).where(orders.c.intent_id == intent_id))
+            ).first()
+        return _order(row) if row is not None else None
+
+    async def recent(self, limit: int = 50) -> list[Order]:
+        """The newest orders, paid ones (to ship) first."""
+        to_ship_first = case((orders.c.status == PAID, 0), else_=1)
+        query = (
+            select(orders)
+            .order_by(to_ship_first, orders.c.created_at.desc(), orders.c.intent_id)
+            .limit(limit)
+        )
+        async with self._transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_order(row) for row in rows]
+
+    async def event_seen(self, event_id: str) -> bool:
+        """True once a webhook event id has been recorded."""
+        async with self._transaction() as connection:
+            found = await connection.execute(
+                select(webhook_events.c.id).where(webhook_events.c.id == event_id)
+            )
+            return found.first() is not None
+
+    async def record_checkout(self, intent: CheckoutIntent) -> None:
+        """Write the checkout's order when its intent is created, or its new quantity/amount."""
+        now = _now()
+        statement = self._insert(orders).values(
+            intent_id=intent.id,
+            book_id=intent.book_id,
+            quantity=intent.quantity,
+            amount=intent.amount,
+            currency=intent.currency,
+            status=OPEN,
+            attempts=0,
+            amount_refunded=0,
+            stripe_seen=0,
+            created_at=now,
+            updated_at=now,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[orders.c.intent_id],
+            set_={"quantity": intent.quantity, "amount": intent.amount, "updated_at": now},
+            # A paid order's quantity is what was paid for: a stale page can't change it.
+            where=orders.c.status.in_(PAYABLE)
+            & ((orders.c.quantity != intent.quantity) | (orders.c.amount != intent.amount)),
+        )
+        async with self._transaction() as connection:
+            await connection.execute(statement)
+
+    async def record_email(self, intent_id: str, email: str) -> None:
+        """Remember the receipt address the shopper gave just before paying."""
+        async with self._transaction() as connection:
+            await connection.execute(
+                update(orders)
+                .where(orders.c.intent_id == intent_id, orders.c.status.in_(PAYABLE))
+                .values(email=email, updated_at=_now())
+            )
+
+    async def mark_paid(self, receipt: Receipt) -> bool:
+        """The result page saw the payment succeed; True when this changed the order."""
+        async with self._transaction() as connection:
+            await self._ensure(
+                connection,
+                receipt.intent_id,
+                receipt.book_id,
+                receipt.quantity,
+                receipt.amount,
+                receipt.currency,
+                receipt.email,
+            )
+            return await self._to_paid(
+                connection, receipt.intent_id, receipt.charge_id, receipt.amount, receipt.email
+            )
+
+    async def apply_event(self, event: WebhookEvent) -> EventResult:
+        """Record a verified webhook event once and apply it; a replay changes nothing."""
+        async with self._transaction() as connection:
+            recorded = await connection.execute(
+                self._insert(webhook_events)
+                .values(id=event.id, type=event.type, intent_id=event.intent_id, received_at=_now())
+                .on_conflict_do_nothing(index_elements=[webhook_events.c.id])
+                .returning(webhook_events.c.id)
+            )
+            if recorded.first() is None:
+                return EventResult(replay=True)
+            if event.intent_id is None:
+                return EventResult(replay=False)
+            known = (
+                await connection.execute(
+                    select(orders.c.stripe_seen).where(orders.c.intent_id == event.intent_id)
+                )
+            ).first()
+            if known is not None and event.created < known.stripe_seen:
+                return EventResult(replay=False, stale=True)
+            return await self._apply_event(connection, event, known is not None)
+
+    async def _apply_event(
+        self, connection: AsyncConnection, event: WebhookEvent, known: bool
+    ) -> EventResult:
+        intent = event.intent
+        intent_id = cast(str, event.intent_id)
+        if intent is not None:
+            if not intent.book_id and not known:
+                return EventResult(replay=False)  # not one of the shop's checkouts
+            await self._ensure(
+                connection,
+                intent.id,
+                intent.book_id,
+                intent.quantity,
+                intent.amount,
+                intent.currency,
+                intent.email,
+                intent.created,
+            )
+        elif not known:
+            # A charge event for an order the ledger lacks: only the intent can say what was bought.
+            return EventResult(replay=False, stale=True)
+        await self._seen(connection, intent_id, event.created)
+        if event.type == "payment_intent.succeeded" and intent is not None:
+            await self._to_paid(
+                connection, intent_id, intent.charge_id, intent.amount, intent.email
+            )
+        elif event.type == "payment_intent.payment_failed" and intent is not None:
+            await self._attempt_failed(connection, intent_id, intent.decline_code)
+        elif event.type == "payment_intent.canceled":
+            await self._to_canceled(connection, intent_id)
+        elif event.type == "charge.refunded":
+            await self._refund(connection, intent_id, event.charge_id, event.amount_refunded)
+            if event.refunded:
+                await self._to_refunded(connection, intent_id, event.charge_id)
+        return EventResult(replay=False)
+
+    async def apply_state(self, state: IntentState) -> Change | None:
+        """Bring the order in line with the intent as Stripe has it now (reconcile, re-reads)."""
+        target = target_status(state)
+        async with self._transaction() as connection:
+            before = (
+                await connection.execute(
+                    select(orders.c.status).where(orders.c.intent_id == state.id)
+                )
+            ).scalar_one_or_none()
+            if before is None and not state.book_id:
+                return None  # not one of the shop's checkouts
+            if before is None:
+                await self._ensure(
+                    connection,
+                    state.id,
+                    state.book_id,
+                    state.quantity,
+                    state.amount,
+                    state.currency,
+                    state.email,
+                    state.created,
+                )
+            await self._seen(connection, state.id, int(time.time()))
+            changed = before is None
+            if target in PAYABLE:
+                changed |= await self._sync_payable(connection, state)
+            if target == FAILED:
+                changed |= await self._failed_since(connection, state.id, state.decline_code)
+            elif target in (PAID, REFUNDED):
+                changed |= await self._to_paid(
+                    connection, state.id, state.charge_id, state.amount, state.email
+                )
+                if state.amount_refunded:
+                    changed |= await self._refund(
+                        connection, state.id, state.charge_id, state.amount_refunded
+                    )
+                if target == REFUNDED:
+                    changed |= await self._to_refunded(connection, state.id, state.charge_id)
+            elif target == CANCELED:
+                changed |= await self._to_canceled(connection, state.id)
+            if not changed:
+                return None
+            after = (
+                await connection.execute(
+                    select(orders.c.status).where(orders.c.intent_id == state.id)
+                )
+            ).scalar_one()
+            return Change(intent_id=state.id, before=before, after=after)
+
+    async def _ensure(
+        self,
+        connection: AsyncConnection,
+        intent_id: str,
+        book_id: str,
+        quantity: int,
+        amount: int,
+        currency: str,
+        email: str | None,
+        created: int = 0,
+    ) -> None:
+        # An order the ledger missed (webhook before the checkout's write, another process, a
+        # crash): create it open, then let the conditional updates move it on. It dates from
+        # when the shopper started paying, not from when the ledger heard of it.
+        now = _now()
+        since = datetime.fromtimestamp(created, UTC) if created > 0 else now
+        await connection.execute(
+            self._insert(orders)
+            .values(
+                intent_id=intent_id,
+                book_id=book_id,
+                quantity=quantity,
+                amount=amount,
+                currency=currency,
+                email=email,
+                status=OPEN,
+                attempts=0,
+                amount_refunded=0,
+                stripe_seen=0,
+                created_at=since,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[orders.c.intent_id])
+        )
+
+    async def _update(
+        self,
+        connection: AsyncConnection,
+        intent_id: str,
+        allowed: ColumnElement[bool],
+        **values: Any,
+    ) -> bool:
+        result = await connection.execute(
+            update(orders)
+            .where(orders.c.intent_id == intent_id, allowed)
+            .values(updated_at=_now(), **values)
+            .returning(orders.c.intent_id)
+        )
+        return result.first() is not None
+
+    async def _seen(self, connection: AsyncConnection, intent_id: str, created: int) -> None:
+        await connection.execute(
+            update(orders)
+            .where(orders.c.intent_id == intent_id, orders.c.stripe_seen < created)
+            .values(stripe_seen=created)
+        )
+
+    async def _to_paid(
+        self,
+        connection: AsyncConnection,
+        intent_id: str,
+        charge_id: str | None,
+        amount: int,
+        email: str | None,
+    ) -> bool:
+        return await self._update(
+            connection,
+            intent_id,
+            orders.c.status.in_(PAYABLE),
+            status=PAID,
+            amount=amount,
+            charge_id=func.coalesce(charge_id, orders.c.charge_id),
+            email=func.coalesce(email, orders.c.email),
+        )
+
+    async def _attempt_failed(
+        self, connection: AsyncConnection, intent_id: str, decline_code: str | None
+    ) -> bool:
+        # Every failed attempt counts (the event id is recorded once), but only an order the
+        # shopper can still pay becomes `failed`: a late decline never un-pays an order.
+        return await self._update(
+            connection,
+            intent_id,
+            orders.c.status.in_((*PAYABLE, PAID)),
+            attempts=orders.c.attempts + 1,
+            decline_code=func.coalesce(decline_code, orders.c.decline_code),
+            status=case((orders.c.status.in_(PAYABLE), FAILED), else_=orders.c.status),
+        )
+
+    async def _failed_since(
+        self, connection: AsyncConnection, intent_id: str, decline_code: str | None
+    ) -> bool:
+        # Reconcile sees only the latest decline, not how many there were: at least one.
+        return await self._update(
+            connection,
+            intent_id,
+            (orders.c.status == OPEN)
+            | ((orders.c.status == FAILED) & orders.c.decline_code.is_distinct_from(decline_code)),
+            status=FAILED,
+            decline_code=decline_code,
+            attempts=case((orders.c.attempts < 1, 1), else_=orders.c.attempts),
+        )
+
+    async def _sync_payable(self, connection: AsyncConnection, state: IntentState) -> bool:
+        return await self._update(
+            connection,
+            state.id,
+            orders.c.status.in_(PAYABLE)
+            & ((orders.c.quantity != state.quantity) | (orders.c.amount != state.amount)),
+            quantity=state.quantity,
+            amount=state.amount,
+        )
+
+    async def _to_canceled(self, connection: AsyncConnection, intent_id: str) -> bool:
+        return await self._update(
+            connection, intent_id, orders.c.status.in_(PAYABLE), status=CANCELED
+        )
+
+    async def _refund(
+        self, connection: AsyncConnection, intent_id: str, charge_id: str | None, amount: int
+    ) -> bool:
+        # Refunded amounts only grow, so a late partial-refund event can't shrink a later one.
+        return await self._update(
+            connection,
+            intent_id,
+            orders.c.amount_refunded < amount,
+            amount_refunded=amount,
+            charge_id=func.coalesce(orders.c.charge_id, charge_id),
+        )
+
+    async def _to_refunded(
+        self, connection: AsyncConnection, intent_id: str, charge_id: str | None
+    ) -> bool:
+        return await self._update(
+            connection,
+            intent_id,
+            orders.c.status.in_((*PAYABLE, PAID)),
+            status=REFUNDED,
+            charge_id=func.coalesce(orders.c.charge_id, charge_id),
+        )
+
+
+def ledger() -> Ledger:
+    """The app's orders ledger."""
+    return cast(Ledger, current_app.extensions["ledger"])

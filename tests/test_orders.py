@@ -1,0 +1,310 @@
+"""The orders ledger: schema, conditional status changes, and the checkout's writes, on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bookshop import create_app
+from bookshop.config import ConfigError, Settings
+from bookshop.orders import Ledger, normalise_database_url
+from bookshop.payments import CheckoutIntent, IntentState, Receipt, WebhookEvent
+from tests.fixtures.app import Client, confirm_like_stripe_js
+from tests.fixtures.sandbox import SandboxServer
+
+BOOK, PRICE = "code", 3200
+
+
+def intent(intent_id: str = "pi_ledger1", quantity: int = 1) -> CheckoutIntent:
+    """A checkout's intent as payments.open_checkout returns it."""
+    return CheckoutIntent(
+        id=intent_id,
+        client_secret=f"{intent_id}_secret_x",
+        amount=PRICE * quantity,
+        currency="sgd",
+        status="requires_payment_method",
+        book_id=BOOK,
+        quantity=quantity,
+    )
+
+
+def state(
+    intent_id: str = "pi_ledger1", status: str = "succeeded", **changes: object
+) -> IntentState:
+    """The intent as Stripe reports it."""
+    base = IntentState(
+        id=intent_id,
+        status=status,
+        amount=PRICE,
+        currency="sgd",
+        book_id=BOOK,
+        quantity=1,
+        created=1_800_000_000,
+        charge_id="ch_1" if status == "succeeded" else None,
+        email="ada@example.com",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def event(event_id: str, kind: str, intent_state: IntentState, created: int) -> WebhookEvent:
+    """A verified payment_intent.* event."""
+    return WebhookEvent(
+        id=event_id,
+        type=kind,
+        created=created,
+        intent_id=intent_state.id,
+        intent=intent_state,
+        charge_id=intent_state.charge_id,
+    )
+
+
+@pytest.fixture
+async def ledger(database_url: str) -> AsyncIterator[Ledger]:
+    """An open ledger on an empty database."""
+    ledger = Ledger(database_url)
+    await ledger.open()
+    yield ledger
+    await ledger.close()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("sqlite:///var/shop.sqlite3", "sqlite+aiosqlite:///var/shop.sqlite3"),
+        ("sqlite+aiosqlite:////tmp/x.db", "sqlite+aiosqlite:////tmp/x.db"),
+        ("postgresql://shop:pw@db:5432/shop", "postgresql+asyncpg://shop:pw@db:5432/shop"),
+        ("postgres://shop:pw@db/shop", "postgresql+asyncpg://shop:pw@db/shop"),
+        ("postgresql+asyncpg://db/shop", "postgresql+asyncpg://db/shop"),
+    ],
+)
+def test_database_urls_get_their_async_driver(given: str, expected: str) -> None:
+    assert normalise_database_url(given) == expected
+
+
+@pytest.mark.parametrize("url", ["mysql://db/shop", "not a url"])
+def test_unsupported_database_url_is_refused_with_a_hint(url: str) -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        Ledger(url)
+
+
+async def test_sqlite_file_gets_its_folder_and_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "nested" / "orders.sqlite3"
+    ledger = Ledger(f"sqlite:///{path}")
+    await ledger.open()
+    await ledger.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_migrations_run_once_even_when_two_processes_start_together(
+    database_url: str,
+) -> None:
+    first, second = Ledger(database_url), Ledger(database_url)
+    await asyncio.gather(first.open(), second.open())
+    assert await first.migrate() == await second.migrate() == 1
+    async with first.engine.connect() as connection:
+        versions = (await connection.execute(text("SELECT version FROM schema_version"))).all()
+    assert [row.version for row in versions] == [1]
+    await asyncio.gather(first.close(), second.close())
+
+
+async def test_checkout_writes_an_open_order_and_its_new_quantity(ledger: Ledger) -> None:
+    await ledger.record_checkout(intent(quantity=1))
+    await ledger.record_checkout(intent(quantity=3))
+    await ledger.record_email("pi_ledger1", "ada@example.com")
+
+    order = await ledger.get("pi_ledger1")
+
+    assert order is not None
+    assert (order.status, order.book_id, order.quantity, order.amount, order.currency) == (
+        "open",
+        BOOK,
+        3,
+        3 * PRICE,
+        "sgd",
+    )
+    assert order.email == "ada@example.com"
+    assert order.created_at.tzinfo is not None
+
+
+async def test_paid_order_never_goes_back_to_open_or_changes_quantity(ledger: Ledger) -> None:
+    await ledger.record_checkout(intent(quantity=2))
+    await ledger.apply_state(state(amount=2 * PRICE, quantity=2))
+
+    await ledger.record_checkout(intent(quantity=5))
+    await ledger.apply_event(
+        event(
+            "evt_late",
+            "payment_intent.payment_failed",
+            state(status="requires_payment_method", decline_code="card_declined", charge_id=None),
+            1_800_000_000,
+        )
+    )
+    await ledger.apply_state(state(status="requires_payment_method", decline_code="x"))
+
+    order = await ledger.get("pi_ledger1")
+    assert order is not None
+    assert (order.status, order.quantity, order.amount, order.charge_id) == (
+        "paid",
+        2,
+        2 * PRICE,
+        "ch_1",
+    )
+
+
+async def test_result_page_marks_paid_once(ledger: Ledger) -> None:
+    await ledger.record_checkout(intent())
+    receipt = Receipt(
+        intent_id="pi_ledger1",
+        book_id=BOOK,
+        quantity=1,
+        amount=PRICE,
+        currency="sgd",
+        charge_id="ch_9",
+        card_brand="visa",
+        card_last4="4242",
+        email="bo@example.com",
+        receipt_url=None,
+    )
+    assert await ledger.mark_paid(receipt) is True
+    assert await ledger.mark_paid(receipt) is False
+    order = await ledger.get("pi_ledger1")
+    assert order is not None
+    assert (order.status, order.charge_id, order.email) == ("paid", "ch_9", "bo@example.com")
+
+
+async def test_failed_attempts_are_counted_then_paid(ledger: Ledger) -> None:
+    await ledger.record_checkout(intent())
+    declined = state(status="requires_payment_method", decline_code="insufficient_funds")
+    for number in (1, 2):
+        await ledger.apply_event(
+            event(f"evt_fail{number}", "payment_intent.payment_failed", declined, 1_800_000_000)
+        )
+    order = await ledger.get("pi_ledger1")
+    assert order is not None
+    assert (order.status, order.attempts, order.decline_code) == ("failed", 2, "insufficient_funds")
+
+    await ledger.apply_event(event("evt_ok", "payment_intent.succeeded", state(), 1_800_000_001))
+    order = await ledger.get("pi_ledger1")
+    assert order is not None
+    assert (order.status, order.attempts, order.charge_id) == ("paid", 2, "ch_1")
+
+
+async def test_an_event_id_is_applied_once(ledger: Ledger) -> None:
+    await ledger.record_checkout(intent())
+    declined = state(status="requires_payment_method", decline_code="card_declined")
+    failed = event("evt_once", "payment_intent.payment_failed", declined, 1_800_000_000)
+
+    first = await ledger.apply_event(failed)
+    again = await ledger.apply_event(failed)
+
+    assert (first.replay, again.replay) == (False, True)
+    assert await ledger.event_seen("evt_once")
+    order = await ledger.get("pi_ledger1")
+    assert order is not None and order.attempts == 1
+
+
+async def test_event_older_than_the_ledger_asks_for_a_re_read(ledger: Ledger) -> None:
+    await ledger.apply_event(event("evt_new", "payment_intent.succeeded", state(), 1_800_000_010))
+    declined = state(status="requires_payment_method", decline_code="card_declined")
+
+    late = await ledger.apply_event(
+        event("evt_old", "payment_intent.payment_failed", declined, 1_800_000_001)
+    )
+
+    assert late.stale and not late.replay
+    order = await ledger.get("pi_ledger1")
+    assert order is not None and (order.status, order.attempts) == ("paid", 0)
+
+
+async def test_event_for_an_unknown_intent_creates_the_order_from_its_metadata(
+    ledger: Ledger,
+) -> None:
+    await ledger.apply_event(event("evt_first", "payment_intent.succeeded", state(), 1_800_000_000))
+    order = await ledger.get("pi_ledger1")
+    assert order is not None
+    assert (order.status, order.book_id, order.email) == ("paid", BOOK, "ada@example.com")
+
+
+async def test_intents_that_are_not_checkouts_are_ignored(ledger: Ledger) -> None:
+    stranger = state("pi_stranger", book_id="")
+    assert await ledger.apply_state(stranger) is None
+    await ledger.apply_event(event("evt_s", "payment_intent.succeeded", stranger, 1_800_000_000))
+    assert await ledger.get("pi_stranger") is None
+
+
+async def test_refund_and_cancel_move_orders_forward_only(ledger: Ledger) -> None:
+    await ledger.apply_state(state("pi_refund"))
+    refund = WebhookEvent(
+        id="evt_refund",
+        type="charge.refunded",
+        created=1_800_000_000,
+        intent_id="pi_refund",
+        charge_id="ch_1",
+        amount_refunded=PRICE,
+        refunded=True,
+    )
+    await ledger.apply_event(refund)
+    await ledger.apply_state(state("pi_refund"))  # the intent still says succeeded
+
+    await ledger.record_checkout(intent("pi_cancel"))
+    await ledger.apply_state(state("pi_cancel", status="canceled", charge_id=None))
+    await ledger.apply_state(state("pi_cancel", status="succeeded"))
+
+    refunded, canceled = await ledger.get("pi_refund"), await ledger.get("pi_cancel")
+    assert refunded is not None and canceled is not None
+    assert (refunded.status, refunded.amount_refunded) == ("refunded", PRICE)
+    assert canceled.status == "canceled"
+
+
+async def test_applying_the_same_state_twice_changes_nothing_the_second_time(
+    ledger: Ledger,
+) -> None:
+    paid = state()
+    first = await ledger.apply_state(paid)
+    second = await ledger.apply_state(paid)
+    assert first is not None and (first.before, first.after) == (None, "paid")
+    assert second is None
+
+
+async def test_recent_lists_paid_orders_first_then_newest(ledger: Ledger) -> None:
+    await ledger.record_checkout(intent("pi_a"))
+    await ledger.apply_state(state("pi_b"))
+    await ledger.record_checkout(intent("pi_c"))
+    await ledger.apply_state(state("pi_d"))
+
+    listed = [order.intent_id for order in await ledger.recent()]
+
+    assert listed == ["pi_d", "pi_b", "pi_c", "pi_a"]
+
+
+async def test_checkout_page_and_result_page_write_the_ledger(
+    settings: Settings, database_url: str, sandbox: SandboxServer
+) -> None:
+    app = create_app(replace(settings, database_url=database_url))
+    async with app.test_app() as test_app:
+        client: Client = test_app.test_client()
+        page = await (await client.get("/checkout/code?quantity=2")).get_data(as_text=True)
+        secret = page.split('data-client-secret="')[1].split('"')[0]
+        intent_id = secret.split("_secret_")[0]
+        ledger: Ledger = app.extensions["ledger"]
+        order = await ledger.get(intent_id)
+        assert order is not None and (order.status, order.quantity) == ("open", 2)
+
+        confirm_like_stripe_js(sandbox, secret, "4242424242424242", "cy@example.com")
+        result = await client.get(
+            f"/payment/status?payment_intent={intent_id}&payment_intent_client_secret={secret}"
+        )
+
+        assert result.status_code == 200
+        order = await ledger.get(intent_id)
+        assert order is not None
+        assert (order.status, order.email) == ("paid", "cy@example.com")
+        assert order.charge_id and order.charge_id.startswith("ch_")
