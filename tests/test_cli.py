@@ -1,0 +1,263 @@
+"""`quart --app bookshop orders` and `reconcile`, on SQLite and PostgreSQL; and the whole shop as
+`make run` starts it, paid through the webhook alone.
+
+These are plain `def` tests: the commands run their own event loop, as they do from a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import Result
+from playwright.sync_api import Page, Route
+
+from bookshop import create_app
+from bookshop.catalog import default_catalog
+from bookshop.config import Settings
+from bookshop.money import format_money
+from bookshop.orders import Ledger, Order
+from bookshop.payments import CheckoutIntent
+from tests.fixtures.app import confirm_like_stripe_js
+from tests.fixtures.database import run_async
+from tests.fixtures.sandbox import SandboxServer, free_port
+
+ROOT = Path(__file__).parents[1]
+VISA, DECLINED = "4242424242424242", "4000000000009995"
+
+
+@pytest.fixture
+def settings(settings: Settings, database_url: str) -> Settings:
+    """The shop's test settings on this test's database (SQLite, then PostgreSQL)."""
+    return replace(settings, database_url=database_url)
+
+
+def run(settings: Settings, *args: str) -> Result:
+    """Run a `quart --app bookshop` command against these settings."""
+    return create_app(settings).test_cli_runner().invoke(args=list(args))
+
+
+def price(book_id: str) -> int:
+    """The catalog's price of a book."""
+    book = default_catalog().get(book_id)
+    assert book is not None
+    return book.price
+
+
+def today() -> str:
+    return f"{datetime.now(UTC):%Y-%m-%d}"
+
+
+def checkout(sandbox: SandboxServer, book: str, card: str | None = None) -> CheckoutIntent:
+    """An intent made the way the checkout makes it, confirmed with `card` when given."""
+    intent = sandbox.client().v1.payment_intents.create(
+        params={
+            "amount": price(book),
+            "currency": "sgd",
+            "metadata": {"book": book, "quantity": "1", "checkout": f"cli-{time.time_ns()}"},
+        }
+    )
+    assert intent.client_secret
+    if card:
+        confirm_like_stripe_js(sandbox, intent.client_secret, card, "shopper@example.com")
+    return CheckoutIntent(
+        intent.id, intent.client_secret, intent.amount, "sgd", intent.status, book, 1
+    )
+
+
+async def _record(settings: Settings, *intents: CheckoutIntent) -> None:
+    ledger = Ledger(settings.database_url)
+    await ledger.open()
+    for intent in intents:
+        await ledger.record_checkout(intent)
+    await ledger.close()
+
+
+async def _orders(settings: Settings, *intent_ids: str) -> list[Order | None]:
+    ledger = Ledger(settings.database_url)
+    await ledger.open()
+    try:
+        return [await ledger.get(intent_id) for intent_id in intent_ids]
+    finally:
+        await ledger.close()
+
+
+def test_reconcile_repairs_a_crash_between_payment_and_ledger_write(
+    settings: Settings, sandbox: SandboxServer
+) -> None:
+    # Recorded as open, then the shop died before any webhook or result page saw the payment.
+    crashed = checkout(sandbox, "code")
+    run_async(_record(settings, crashed))
+    confirm_like_stripe_js(sandbox, crashed.client_secret, VISA, "shopper@example.com")
+    # Paid before the checkout's own write ever happened.
+    unrecorded = checkout(sandbox, "working-in-public", VISA)
+    declined = checkout(sandbox, "code", DECLINED)
+
+    first = run(settings, "reconcile", "--since", today())
+    second = run(settings, "reconcile", "--since", today())
+
+    assert first.exit_code == 0, first.output
+    assert f"{crashed.id}: open -> paid" in first.output
+    assert f"{unrecorded.id}: missing -> paid" in first.output
+    assert f"{declined.id}: missing -> failed" in first.output
+    assert second.exit_code == 0, second.output
+    assert second.output.strip().endswith("nothing to change.")
+    assert "->" not in second.output
+    paid, created, failed = run_async(_orders(settings, crashed.id, unrecorded.id, declined.id))
+    assert paid is not None and (paid.status, paid.email) == ("paid", "shopper@example.com")
+    assert paid.charge_id and paid.charge_id.startswith("ch_")
+    assert created is not None and (created.status, created.book_id) == (
+        "paid",
+        "working-in-public",
+    )
+    assert failed is not None and (failed.status, failed.decline_code) == (
+        "failed",
+        "insufficient_funds",
+    )
+
+
+def test_reconcile_without_stripe_changes_nothing_and_says_so(
+    settings: Settings, sandbox: SandboxServer
+) -> None:
+    sandbox.set_faults(fail_rate=1.0)
+
+    result = run(settings, "reconcile")
+
+    assert result.exit_code == 1
+    assert "Stripe could not be reached" in result.output
+
+
+def test_orders_lists_paid_orders_first_as_a_table(
+    settings: Settings, sandbox: SandboxServer
+) -> None:
+    waiting = checkout(sandbox, "code")
+    paid = checkout(sandbox, "working-in-public", VISA)
+    run_async(_record(settings, waiting, paid))
+    assert run(settings, "reconcile", "--since", today()).exit_code == 0
+
+    result = run(settings, "orders")
+
+    assert result.exit_code == 0, result.output
+    header, *rows = result.output.splitlines()
+    assert header.split()[:6] == ["STATUS", "BOOK", "QTY", "AMOUNT", "EMAIL", "TIME"]
+    # The session's sandbox holds other tests' checkouts too: find ours, check the order.
+    statuses = [row.split()[0] for row in rows]
+    assert statuses == sorted(statuses, key=lambda status: status != "paid")
+    paid_row = next(row for row in rows if paid.id in row)
+    assert paid_row.startswith("paid ")
+    assert "Working in Public" in paid_row
+    assert "shopper@example.com" in paid_row
+    assert format_money(price("working-in-public"), "sgd") in paid_row
+    assert next(row for row in rows if waiting.id in row).startswith("open ")
+
+
+def test_orders_on_an_empty_ledger_says_so(settings: Settings) -> None:
+    result = run(settings, "orders")
+    assert result.exit_code == 0
+    assert result.output.strip() == "No orders yet."
+
+
+@pytest.fixture
+def shop_process(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """`python -m bookshop` as `make run` starts it (with its own sandbox), on free ports."""
+    shop_port, sandbox_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "SHOP_PORT": str(shop_port),
+        "SANDBOX_PORT": str(sandbox_port),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}",
+        "STRIPE_SECRET_KEY": "",
+        "STRIPE_PUBLISHABLE_KEY": "",
+        "STRIPE_API_BASE": "",
+        "STRIPE_WEBHOOK_SECRET": "",
+        "SHOP_ENV": "development",
+    }
+    log_path = tmp_path / "shop.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bookshop"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{shop_port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the shop did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.1)
+            yield {"url": base, "env": env, "log": log_path}
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
+@pytest.mark.browser
+def test_browser_purchase_is_paid_through_the_webhook_alone_and_orders_shows_it(
+    page: Page, shop_process: dict[str, Any]
+) -> None:
+    result_pages: list[str] = []
+
+    def never_load(route: Route) -> None:
+        # The shopper closed the tab: the result page is never loaded.
+        result_pages.append(route.request.url)
+        route.abort()
+
+    page.route("**/payment/status**", never_load)
+    page.route("**/success**", never_load)
+    page.goto(f"{shop_process['url']}/checkout/code")
+    page.get_by_label("Email for the receipt").fill("reader@example.com")
+    frame = page.frame_locator('iframe[title="Secure payment input frame"]')
+    frame.get_by_label("Card number").fill("4242 4242 4242 4242")
+    frame.get_by_label("Expiration date").fill("12 / 34")
+    frame.get_by_label("Security code").fill("123")
+    frame.get_by_label("ZIP code").fill("12345")
+    secret = page.locator("#payment-form").get_attribute("data-client-secret")
+    assert secret
+    intent_id = secret.split("_secret_")[0]
+
+    page.get_by_role("button", name="Pay").click()
+
+    settings = replace(Settings(), database_url=shop_process["env"]["DATABASE_URL"])
+    deadline = time.monotonic() + 30
+    while (order := run_async(_orders(settings, intent_id))[0]) is None or order.status != "paid":
+        assert time.monotonic() < deadline, f"order is {order}; see {shop_process['log']}"
+        time.sleep(0.2)
+    assert order.email == "reader@example.com"
+    # Whatever the page tried, the shop itself never served the result page.
+    assert "/payment/status" not in shop_process["log"].read_text()
+    listing = subprocess.run(
+        [str(Path(sys.executable).with_name("quart")), "--app", "bookshop", "orders"],
+        cwd=ROOT,
+        env=shop_process["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    row = next(line for line in listing.splitlines() if intent_id in line)
+    assert row.startswith("paid ")
+    assert "reader@example.com" in row
+    assert format_money(price("code"), "sgd") in row
