@@ -215,13 +215,17 @@
     return null;
   }
 
-  function reportChange() {
+  function changeKey() {
     const complete = firstError() === null;
     const empty = order.every((name) => fields[name].value.trim() === "");
-    const key = `${complete}/${empty}`;
+    return JSON.stringify({ complete, empty });
+  }
+
+  function reportChange() {
+    const key = changeKey();
     if (key !== state.lastChange) {
       state.lastChange = key;
-      post({ type: "change", complete, empty });
+      post(Object.assign({ type: "change" }, JSON.parse(key)));
     }
   }
 
@@ -349,7 +353,8 @@
         applyAppearance(message.appearance);
         post({ type: "ready" });
         reportSize();
-        reportChange();
+        // Stripe sends change events only when something changes, not on load.
+        state.lastChange = changeKey();
         break;
       case "appearance":
         applyAppearance(message.appearance);
