@@ -1,0 +1,136 @@
+"""What a shopper does in the browser, as one helper the journeys and `make screenshots` share."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.sync_api import FrameLocator, Locator, Page, Request, expect
+
+from tests.e2e.servers import RunningShop
+
+CARD_FRAME = 'iframe[title="Secure payment input frame"]'
+CHALLENGE_FRAME = 'iframe[title="3D Secure authentication"]'
+EMAIL = "reader@example.com"
+VISA = "4242 4242 4242 4242"
+CONFIRM = re.compile(r"/v1/payment_intents/[^/]+/confirm$")
+# Lines a healthy page never logs: script errors, CSP reports, failed loads of the shop's own files.
+CSP = re.compile(r"Content[ -]Security[ -]Policy", re.IGNORECASE)
+
+
+@dataclass
+class Shopper:
+    """One browser page on the running shop, and the steps of buying a book on it."""
+
+    page: Page
+    shop: RunningShop
+    console: list[str] = field(default_factory=list)
+    confirms: list[str] = field(default_factory=list)
+    # The intent of the checkout opened last: the receipt replaces the form that names it.
+    checkout_intent_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.page.on("request", self._count_confirm)
+
+    def _count_confirm(self, request: Request) -> None:
+        if request.method == "POST" and CONFIRM.search(request.url):
+            self.confirms.append(request.url)
+
+    def open(self, path: str = "/") -> None:
+        """Load a page of the shop (a full page load)."""
+        self.page.goto(f"{self.shop.url}{path}")
+
+    def open_checkout(self, book_id: str, quantity: int | None = None) -> None:
+        """Load a book's checkout page and wait for the Payment Element to be ready to type in."""
+        query = f"?quantity={quantity}" if quantity else ""
+        self.open(f"/checkout/{book_id}{query}")
+        expect(self.card_frame.get_by_label("Card number")).to_be_editable()
+        self.checkout_intent_id = self.intent_id()
+
+    @property
+    def card_frame(self) -> FrameLocator:
+        """The Payment Element's iframe."""
+        return self.page.frame_locator(CARD_FRAME)
+
+    @property
+    def result(self) -> Locator:
+        """The live region where the payment's outcome appears."""
+        return self.page.locator("#payment-result")
+
+    @property
+    def pay_button(self) -> Locator:
+        """The form's Pay button."""
+        return self.page.locator("#pay-button")
+
+    def client_secret(self) -> str:
+        """The client secret the page's Payment Element confirms with."""
+        secret = self.page.locator("#payment-form").get_attribute("data-client-secret")
+        assert secret, "the payment form carries no client secret"
+        return secret
+
+    def intent_id(self) -> str:
+        """The id of the PaymentIntent this checkout page pays."""
+        return self.client_secret().split("_secret_")[0]
+
+    def intent(self) -> Any:
+        """The open checkout's PaymentIntent as the sandbox holds it (read with the secret key)."""
+        return self.shop.sandbox.client().v1.payment_intents.retrieve(
+            self.checkout_intent_id, params={"expand": ["latest_charge"]}
+        )
+
+    def fill_card(self, number: str, email: str = EMAIL) -> None:
+        """Type the receipt email and a card, with a future expiry and any CVC."""
+        self.page.locator("#email").fill(email)
+        frame = self.card_frame
+        frame.get_by_label("Card number").fill(number)
+        frame.get_by_label("Expiration date").fill("12 / 34")
+        frame.get_by_label("Security code").fill("123")
+        frame.get_by_label("ZIP code").fill("12345")
+
+    def start_paying(self) -> None:
+        """Clear the previous outcome and press Pay, without waiting for the new outcome."""
+        # A cleared region means the next [data-outcome] to appear is this attempt's.
+        self.result.evaluate("region => region.replaceChildren()")
+        self.pay_button.click()
+
+    def outcome(self) -> Locator:
+        """Wait for this attempt's outcome: a message in the result region, or the receipt."""
+        # The receipt replaces the whole payment area; any other outcome fills the result region.
+        outcome = self.page.locator("#payment [data-outcome]")
+        expect(outcome).to_have_count(1)
+        if outcome.get_attribute("data-outcome") != "succeeded":
+            expect(self.pay_button).to_be_enabled()
+        return outcome
+
+    def pay(self, number: str = VISA) -> Locator:
+        """Fill in a card, press Pay and return the outcome once it shows."""
+        self.fill_card(number)
+        self.start_paying()
+        return self.outcome()
+
+    def authenticate(self, button: str) -> None:
+        """Answer the 3D Secure challenge: "Complete authentication" or "Fail authentication"."""
+        self.page.frame_locator(CHALLENGE_FRAME).get_by_role("button", name=button).click()
+
+    def console_errors(self, allow: tuple[str, ...] = ()) -> list[str]:
+        """Console errors, page errors and CSP reports, except lines matching an `allow` pattern."""
+        return [
+            line
+            for line in self.console
+            if (line.startswith(("[error]", "[pageerror]")) or CSP.search(line))
+            and not any(re.search(pattern, line) for pattern in allow)
+        ]
+
+    def assert_console_clean(self, allow: tuple[str, ...] = ()) -> None:
+        """Fail with the offending lines if the page logged an error or a CSP violation."""
+        errors = self.console_errors(allow)
+        assert not errors, "the browser console has errors:\n" + "\n".join(errors)
+
+    def overflows_horizontally(self) -> bool:
+        """True when the page is wider than the viewport (a sideways scrollbar on a phone)."""
+        return bool(
+            self.page.evaluate(
+                "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+            )
+        )

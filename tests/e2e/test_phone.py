@@ -1,0 +1,40 @@
+"""Journey 8: on a phone-sized screen the purchase works and no page scrolls sideways."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import NewShopper
+from tests.e2e.shopper import VISA
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_a_purchase_on_a_phone_works_and_nothing_overflows(new_shopper: NewShopper) -> None:
+    shopper = new_shopper(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = shopper.page
+    shopper.open("/")
+    expect(page.locator("#book-grid .book")).to_have_count(14)
+    assert not shopper.overflows_horizontally(), "the shop scrolls sideways"
+
+    page.get_by_role("link", name="Buy The Design of Everyday Things").tap()
+    expect(page.locator("#checkout-summary .total")).to_have_text("21.00 SGD")
+    expect(shopper.card_frame.get_by_label("Card number")).to_be_editable()
+    shopper.checkout_intent_id = shopper.intent_id()
+    assert not shopper.overflows_horizontally(), "the checkout scrolls sideways"
+    frame_box = page.locator("#payment-element iframe").bounding_box()
+    assert frame_box is not None
+    assert frame_box["x"] >= 0 and frame_box["x"] + frame_box["width"] <= PHONE["width"]
+
+    receipt = shopper.pay(VISA)
+
+    expect(receipt).to_have_attribute("data-outcome", "succeeded")
+    expect(receipt.locator(".charge-id")).to_have_text(shopper.intent().latest_charge.id)
+    assert not shopper.overflows_horizontally(), "the receipt scrolls sideways"
+    shopper.page.reload()
+    expect(page.locator(".receipt")).to_be_visible()
+    assert not shopper.overflows_horizontally(), "the receipt page scrolls sideways"
+    shopper.assert_console_clean()
