@@ -1,0 +1,78 @@
+"""`make screenshots`: photograph the shop, a checkout, a decline and a receipt for the README."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from playwright.sync_api import ViewportSize, expect, sync_playwright
+
+from tests.e2e.servers import REPO_ROOT, running_shop
+from tests.e2e.shopper import VISA, Shopper
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, DEFAULT_TIMEOUT_MS
+
+OUTPUT = REPO_ROOT / "docs" / "screenshots"
+# Wide enough for the checkout's two columns, short enough to keep each PNG small.
+VIEWPORT: ViewportSize = {"width": 1200, "height": 800}
+BOOK = "art-of-doing-science"
+DECLINED_CARD = "4000 0000 0000 9995"  # insufficient funds
+
+
+def take_screenshots(output: Path = OUTPUT) -> list[Path]:
+    """Start the shop and sandbox, save the four screenshots under `output`, stop everything."""
+    output.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+    expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
+    with (
+        tempfile.TemporaryDirectory(prefix="bookshop-screenshots-") as workdir,
+        running_shop(Path(workdir)) as shop,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_context(viewport=VIEWPORT).new_page()
+            page.set_default_timeout(DEFAULT_TIMEOUT_MS)
+            shopper = Shopper(page, shop)
+
+            def save(name: str, full_page: bool = True) -> None:
+                path = output / f"{name}.png"
+                page.screenshot(
+                    path=str(path), full_page=full_page, animations="disabled", caret="hide"
+                )
+                saved.append(path)
+
+            shopper.open("/")
+            expect(page.locator("#book-grid .book").first).to_be_visible()
+            page.evaluate("document.fonts.ready")
+            save("shop", full_page=False)  # the first rows say enough
+
+            shopper.open_checkout(BOOK, quantity=2)
+            shopper.fill_card(VISA)
+            save("checkout")
+
+            expect(shopper.pay(DECLINED_CARD)).to_have_attribute("data-outcome", "declined")
+            save("decline")
+
+            expect(shopper.pay(VISA)).to_have_attribute("data-outcome", "succeeded")
+            save("receipt")
+        finally:
+            browser.close()
+    return saved
+
+
+def main() -> int:
+    """Take the screenshots and say where they went."""
+    if not CHROMIUM.exists():
+        click.echo(f"{CHROMIUM} is missing: run `make browser` or `apt-get install chromium`")
+        return 1
+    for path in take_screenshots():
+        click.echo(f"saved {path.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
