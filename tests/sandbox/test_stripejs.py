@@ -113,6 +113,10 @@ class _ShopHandler(BaseHTTPRequestHandler):
             self._send(html, "text/html")
         elif url.path == "/shop.js":
             self._send(SHOP_JS, "application/javascript")
+        elif url.path == "/framing":
+            # Another site (the test opens it as http://localhost:<port>) framing the card fields.
+            src = parse_qs(url.query)["src"][0].replace("&", "&amp;").replace('"', "&quot;")
+            self._send(f'<!doctype html><iframe title="framed" src="{src}"></iframe>', "text/html")
         elif url.path == "/return":
             self._send("<!doctype html><title>Order complete</title><p>Thanks", "text/html")
         else:
@@ -345,6 +349,35 @@ def test_empty_form_reports_incomplete_fields(open_checkout: Any, page: Page) ->
         "collapsed": False,
         "value": {"type": "card"},
     }
+
+
+@pytest.mark.browser
+def test_confirm_without_submit_still_validates_in_the_frame(
+    open_checkout: Any, page: Page
+) -> None:
+    checkout = open_checkout()
+
+    outcome = page.evaluate(
+        "shop.stripe.confirmPayment({elements: shop.elements, redirect: 'if_required'})"
+    )
+
+    assert outcome["error"]["type"] == "validation_error"
+    assert outcome["error"]["code"] == "incomplete_number"
+    assert checkout.server_intent().last_payment_error is None
+
+
+@pytest.mark.browser
+def test_frame_refuses_a_parent_that_lies_about_its_origin(
+    page: Page, sandbox: Any, shop_origin: str
+) -> None:
+    # A page elsewhere frames the card fields claiming to be the shop: the frame stays inert.
+    src = f"{sandbox.url}/elements/payment-frame?{urlencode({'origin': shop_origin})}"
+    elsewhere = shop_origin.replace("127.0.0.1", "localhost")
+    page.goto(f"{elsewhere}/framing?{urlencode({'src': src})}")
+
+    frame = page.frame_locator('iframe[title="framed"]')
+    expect(frame.get_by_text("can only be used by the page that created it")).to_be_visible()
+    expect(frame.get_by_label("Card number")).to_have_count(0)
 
 
 @pytest.mark.browser
