@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         load_dotenv()
         settings = load_settings()
 
-    from bookshop import checkout, cli, errors, shop, webhooks
+    from bookshop import checkout, cli, errors, security, shop, webhooks
     from bookshop.money import format_money
     from bookshop.orders import Ledger
     from bookshop.payments import Payments
@@ -23,8 +23,6 @@ def create_app(settings: Settings | None = None) -> Quart:
     app = Quart(__name__, template_folder="../templates", static_folder="../static")
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
         TEMPLATES_AUTO_RELOAD=settings.env == "development",
     )
     app.extensions["settings"] = settings
@@ -58,4 +56,5 @@ def create_app(settings: Settings | None = None) -> Quart:
     if settings.stripe_webhook_secret:
         app.register_blueprint(webhooks.blueprint)
     cli.register(app, settings)
+    security.install(app, settings)
     return app

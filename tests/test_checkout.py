@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bookshop.config import Settings
-from tests.fixtures.app import HTMX, Client, confirm_like_stripe_js, intents_of_checkout
+from tests.fixtures.app import HTMX, Client, confirm_like_stripe_js, intents_of_checkout, post
 from tests.fixtures.sandbox import SandboxServer
 
 
@@ -29,8 +29,8 @@ async def test_quantity_in_the_url_sets_the_total(client: Client) -> None:
 
 
 async def test_htmx_quantity_change_returns_only_the_summary(client: Client) -> None:
-    response = await client.post(
-        "/checkout/working-in-public/quantity", form={"quantity": "2"}, headers=HTMX
+    response = await post(
+        client, "/checkout/working-in-public/quantity", form={"quantity": "2"}, headers=HTMX
     )
     body = await response.get_data(as_text=True)
     assert response.status_code == 200
@@ -41,7 +41,7 @@ async def test_htmx_quantity_change_returns_only_the_summary(client: Client) -> 
 
 
 async def test_plain_quantity_change_redirects_with_303(client: Client) -> None:
-    response = await client.post("/checkout/working-in-public/quantity", form={"quantity": "4"})
+    response = await post(client, "/checkout/working-in-public/quantity", form={"quantity": "4"})
     assert response.status_code == 303
     assert response.headers["Location"] == "/checkout/working-in-public?quantity=4"
 
@@ -54,8 +54,8 @@ async def test_bad_quantities_get_a_readable_error(
 ) -> None:
     for headers in ({}, HTMX):
         page = await client.get(f"/checkout/code?quantity={quantity}", headers=headers)
-        posted = await client.post(
-            "/checkout/code/quantity", form={"quantity": quantity}, headers=headers
+        posted = await post(
+            client, "/checkout/code/quantity", form={"quantity": quantity}, headers=headers
         )
         assert page.status_code == posted.status_code == status
         body = await posted.get_data(as_text=True)
@@ -122,13 +122,13 @@ async def test_intent_amount_equals_the_page_total_however_the_quantity_changes(
 ) -> None:
     intent_id, _ = await open_checkout(client, "/checkout/code")
     if path == "htmx":
-        response = await client.post(
-            "/checkout/code/quantity", form={"quantity": "3"}, headers=HTMX
+        response = await post(
+            client, "/checkout/code/quantity", form={"quantity": "3"}, headers=HTMX
         )
         assert response.headers["HX-Trigger"] == "checkout:amount-changed"
         body = await response.get_data(as_text=True)
     elif path == "plain":
-        response = await client.post("/checkout/code/quantity", form={"quantity": "3"})
+        response = await post(client, "/checkout/code/quantity", form={"quantity": "3"})
         body = await (await client.get(response.headers["Location"])).get_data(as_text=True)
     else:
         body = await (await client.get("/checkout/code?quantity=3")).get_data(as_text=True)
@@ -155,8 +155,8 @@ async def test_prepare_payment_sets_the_receipt_email(
     client: Client, sandbox: SandboxServer
 ) -> None:
     intent_id, _ = await open_checkout(client, "/checkout/code")
-    response = await client.post(
-        "/checkout/code/pay", form={"email": "a@example.com", "quantity": "1"}, headers=HTMX
+    response = await post(
+        client, "/checkout/code/pay", form={"email": "a@example.com", "quantity": "1"}, headers=HTMX
     )
     assert response.status_code == 204
     assert sandbox.client().v1.payment_intents.retrieve(intent_id).receipt_email == "a@example.com"
@@ -167,7 +167,7 @@ async def test_prepare_payment_charges_what_this_page_shows(
 ) -> None:
     # Another tab changed the quantity to 5; the page where Pay was pressed shows 2.
     intent_id, _ = await open_checkout(client, "/checkout/code?quantity=5")
-    await client.post("/checkout/code/pay", form={"email": "a@example.com", "quantity": "2"})
+    await post(client, "/checkout/code/pay", form={"email": "a@example.com", "quantity": "2"})
     assert sandbox.client().v1.payment_intents.retrieve(intent_id).amount == 2 * 2900
 
 
@@ -176,15 +176,15 @@ async def test_prepare_payment_charges_what_this_page_shows(
 )
 async def test_prepare_payment_refuses_a_bad_email(client: Client, email: str) -> None:
     await open_checkout(client, "/checkout/code")
-    response = await client.post(
-        "/checkout/code/pay", form={"email": email, "quantity": "1"}, headers=HTMX
+    response = await post(
+        client, "/checkout/code/pay", form={"email": email, "quantity": "1"}, headers=HTMX
     )
     assert response.status_code == 422
     assert "email" in (await response.get_data(as_text=True)).lower()
 
 
 async def test_prepare_payment_without_a_checkout_is_a_conflict(client: Client) -> None:
-    response = await client.post("/checkout/code/pay", form={"email": "a@example.com"})
+    response = await post(client, "/checkout/code/pay", form={"email": "a@example.com"})
     assert response.status_code == 409
 
 

@@ -1,0 +1,326 @@
+"""Security: CSRF, headers, cookies, rate limits, input limits, no secret in pages or logs."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import re
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from quart import Quart
+from werkzeug.datastructures import Headers
+
+from bookshop import create_app
+from bookshop.config import Settings
+from tests.fixtures.app import (
+    HTMX,
+    Client,
+    confirm_like_stripe_js,
+    csrf_token,
+    post,
+)
+from tests.fixtures.sandbox import SandboxServer
+
+POST_ROUTES = [
+    ("/checkout/code/quantity", {"quantity": "3"}),
+    ("/checkout/code/pay", {"quantity": "3", "email": "a@example.com"}),
+]
+
+
+async def intent_of(client: Client, book: str = "code") -> tuple[str, str]:
+    body = await (await client.get(f"/checkout/{book}")).get_data(as_text=True)
+    secret = re.search(r'data-client-secret="([^"]+)"', body).group(1)  # type: ignore[union-attr]
+    return secret.split("_secret_")[0], secret
+
+
+@pytest.mark.parametrize(("url", "form"), POST_ROUTES)
+async def test_post_without_a_csrf_token_is_refused_and_changes_nothing(
+    client: Client, sandbox: SandboxServer, url: str, form: dict[str, str]
+) -> None:
+    intent_id, _ = await intent_of(client)
+    for headers, extra in [
+        ({}, {}),
+        (HTMX, {}),
+        ({}, {"csrf_token": "forged"}),
+        ({**HTMX, "X-CSRF-Token": "forged"}, {}),
+    ]:
+        response = await client.post(url, form={**form, **extra}, headers=headers)
+        assert response.status_code == 403
+        assert "expired" in await response.get_data(as_text=True)
+    intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
+    assert intent.amount == 2900
+    assert intent.receipt_email is None
+
+
+@pytest.mark.parametrize(("url", "form"), POST_ROUTES)
+async def test_post_with_the_sessions_token_is_accepted_as_header_or_field(
+    client: Client, url: str, form: dict[str, str]
+) -> None:
+    await intent_of(client)
+    by_header = await post(client, url, form, headers=HTMX)
+    by_field = await post(client, url, form)
+    assert by_header.status_code in (200, 204)
+    assert by_field.status_code in (204, 303)
+
+
+async def test_another_sessions_token_is_refused(app: Quart) -> None:
+    mine, theirs = app.test_client(), app.test_client()
+    await intent_of(mine)
+    stolen = await csrf_token(theirs)
+    response = await mine.post(
+        "/checkout/code/quantity", form={"quantity": "2", "csrf_token": stolen}
+    )
+    assert response.status_code == 403
+
+
+def assert_security_headers(headers: Headers, sandbox: SandboxServer) -> None:
+    policy = headers["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"] == f"'self' {sandbox.url}"
+    assert directives["frame-src"] == sandbox.url
+    assert directives["connect-src"] == f"'self' {sandbox.url}"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] in ("strict-origin-when-cross-origin", "no-referrer")
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "status"),
+    [
+        ("/", {}, 200),
+        ("/?q=code", HTMX, 200),
+        ("/no/such/page", {}, 404),
+        ("/checkout/nope", HTMX, 404),
+        ("/static/css/shop.css", {}, 200),
+        ("/static/vendor/htmx/htmx.min.js", {}, 200),
+        ("/covers/code.svg", {}, 200),
+        ("/healthz", {}, 200),
+    ],
+)
+async def test_every_response_carries_the_security_headers(
+    client: Client, sandbox: SandboxServer, url: str, headers: dict[str, str], status: int
+) -> None:
+    response = await client.get(url, headers=headers)
+    assert response.status_code == status
+    assert_security_headers(response.headers, sandbox)
+    assert "Strict-Transport-Security" not in response.headers
+
+
+async def test_checkout_and_receipt_pages_are_never_cached_nor_referred(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    intent_id, secret = await intent_of(client)
+    confirm_like_stripe_js(sandbox, secret, "4242424242424242")
+    for url in (
+        "/checkout/code",
+        f"/success?payment_intent={intent_id}&payment_intent_client_secret={secret}",
+        f"/payment/status?payment_intent={intent_id}&payment_intent_client_secret={secret}",
+    ):
+        response = await client.get(url)
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+    shop = await client.get("/")
+    assert "no-store" not in shop.headers.get("Cache-Control", "")
+
+
+async def test_hsts_is_sent_over_https(client: Client) -> None:
+    response = await client.get("/", scheme="https")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+async def test_stripe_hosts_are_allowed_in_real_mode(settings: Settings) -> None:
+    real = dataclasses.replace(
+        settings,
+        stripe_api_base=None,
+        stripe_js_url="https://js.stripe.com/v3/",
+        stripe_secret_key="sk_test_x",
+        stripe_publishable_key="pk_test_x",
+    )
+    response = await create_app(real).test_client().get("/")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self' https://js.stripe.com https://*.js.stripe.com" in policy
+    assert (
+        "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com" in policy
+    )
+    assert "connect-src 'self' https://api.stripe.com" in policy
+
+
+async def test_session_cookie_is_httponly_and_lax(client: Client) -> None:
+    response = await client.get("/")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+
+
+async def test_session_cookie_is_secure_in_production(settings: Settings) -> None:
+    production = dataclasses.replace(settings, env="production", secret_key="x" * 40)
+    response = await create_app(production).test_client().get("/")
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+async def test_oversize_body_is_refused_with_413(client: Client) -> None:
+    token = await csrf_token(client)
+    response = await client.post(
+        "/checkout/code/quantity",
+        form={"quantity": "1", "csrf_token": token, "padding": "x" * 70_000},
+    )
+    assert response.status_code == 413
+
+
+async def test_overlong_query_is_refused_with_414(client: Client) -> None:
+    response = await client.get("/?q=a&pad=" + "x" * 3000)
+    assert response.status_code == 414
+    assert "too long" in await response.get_data(as_text=True)
+
+
+def limited(settings: Settings, **rates: str) -> Quart:
+    return create_app(dataclasses.replace(settings, rate_limits=True, **rates))
+
+
+async def test_checkout_rate_limit_per_client_answers_429_then_recovers(
+    settings: Settings,
+) -> None:
+    app = limited(settings, rate_limit_checkout="2/second")
+    async with app.test_app():
+        client = app.test_client()
+        assert (await client.get("/checkout/code")).status_code == 200
+        assert (await client.get("/checkout/code")).status_code == 200
+        refused = await client.get("/checkout/code")
+        assert refused.status_code == 429
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert "Too many requests" in await refused.get_data(as_text=True)
+        # Another address is not held back by this one.
+        other = await client.get("/checkout/code", scope_base={"client": ("10.9.9.9", 1)})
+        assert other.status_code == 200
+        await asyncio.sleep(1.1)
+        assert (await client.get("/checkout/code")).status_code == 200
+
+
+async def test_checkout_rate_limit_for_all_clients_caps_many_addresses(
+    settings: Settings,
+) -> None:
+    app = limited(settings, rate_limit_checkout="100/second", rate_limit_checkout_all="3/minute")
+    async with app.test_app():
+        client = app.test_client()
+        statuses = [
+            (
+                await client.get("/checkout/code", scope_base={"client": (f"10.0.0.{n}", 1)})
+            ).status_code
+            for n in range(5)
+        ]
+        assert statuses == [200, 200, 200, 429, 429]
+
+
+async def test_payment_status_is_rate_limited(settings: Settings) -> None:
+    app = limited(settings, rate_limit_status="2/minute")
+    async with app.test_app():
+        client = app.test_client()
+        statuses = [(await client.get("/payment/status")).status_code for _ in range(3)]
+        assert statuses == [400, 400, 429]
+
+
+async def test_rate_limits_ignore_a_forged_forwarded_for(settings: Settings) -> None:
+    app = limited(settings, rate_limit_checkout="1/minute")
+    async with app.test_app():
+        client = app.test_client()
+        assert (await client.get("/checkout/code")).status_code == 200
+        forged = await client.get("/checkout/code", headers={"X-Forwarded-For": "1.2.3.4"})
+        assert forged.status_code == 429
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    return [settings.stripe_secret_key, settings.stripe_webhook_secret, settings.secret_key]
+
+
+async def test_no_secret_reaches_a_page_or_a_log_line(
+    client: Client,
+    settings: Settings,
+    sandbox: SandboxServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    intent_id, secret = await intent_of(client)
+    confirm_like_stripe_js(sandbox, secret, "4000000000009995")
+    good = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
+    requests = [
+        ("GET", "/", {}),
+        ("GET", "/?q=" + "x" * 200, {}),
+        ("GET", "/checkout/code?quantity=99", {}),
+        ("GET", "/checkout/code?quantity=x", {}),
+        ("GET", f"/payment/status?{good}", {}),
+        ("GET", f"/payment/status?{good}", HTMX),
+        ("GET", f"/success?payment_intent={intent_id}&payment_intent_client_secret=bad", {}),
+        ("POST", "/checkout/code/quantity", {}),
+        ("POST", "/webhooks/stripe", {}),
+        ("GET", "/nope", {}),
+    ]
+    bodies = []
+    for method, url, headers in requests:
+        response = await client.open(url, method=method, headers=headers)
+        bodies.append(await response.get_data(as_text=True))
+    sandbox.set_faults(fail_rate=1.0)
+    for url in ("/checkout/code?quantity=2", f"/payment/status?{good}"):
+        bodies.append(await (await client.get(url)).get_data(as_text=True))
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for value in secrets_of(settings):
+        assert all(value not in body for body in bodies)
+        assert value not in logged
+    assert secret not in logged  # the client secret goes only to its shopper's page
+
+
+FUZZ_PATHS = [
+    "/",
+    "/checkout/code",
+    "/checkout/{text}",
+    "/checkout",
+    "/payment/status",
+    "/success",
+    "/covers/{text}.svg",
+    "/healthz",
+]
+
+
+@hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    path=st.sampled_from(FUZZ_PATHS),
+    text=st.text(max_size=40),
+    params=st.dictionaries(
+        st.sampled_from(
+            ["q", "quantity", "item", "payment_intent", "payment_intent_client_secret", "x"]
+        ),
+        st.text(max_size=300),
+        max_size=4,
+    ),
+    headers=st.dictionaries(
+        st.sampled_from(["HX-Request", "HX-History-Restore-Request", "HX-Request-Type", "Accept"]),
+        st.sampled_from(["true", "false", "full", "partial", "", "text/html", "*/*"]),
+        max_size=3,
+    ),
+    method=st.sampled_from(["GET", "POST", "HEAD"]),
+)
+async def test_fuzzed_requests_never_crash_or_leak(
+    client: Client,
+    settings: Settings,
+    path: str,
+    text: str,
+    params: dict[str, str],
+    headers: dict[str, str],
+    method: str,
+) -> None:
+    url = path.replace("{text}", text.replace("/", "").replace("?", "") or "x")
+    response = await client.open(url, method=method, query_string=params, headers=headers)
+    body = await response.get_data(as_text=True)
+    assert response.status_code < 500, (url, params, headers, response.status_code)
+    assert "Traceback" not in body
+    for value in secrets_of(settings):
+        assert value not in body
