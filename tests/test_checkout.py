@@ -8,6 +8,7 @@ import re
 import pytest
 
 from bookshop.config import Settings
+from bookshop.payments import Outcome, Payments
 from tests.fixtures.app import HTMX, Client, confirm_like_stripe_js, intents_of_checkout, post
 from tests.fixtures.sandbox import SandboxServer
 
@@ -286,3 +287,28 @@ async def test_event_loop_stays_free_while_checkouts_wait_on_stripe(
     assert not any(task.done() for task in checkouts)
     responses = await asyncio.gather(*checkouts)
     assert all(response.status_code == 200 for response in responses)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("processing", 'hx-trigger="every 3s"'),
+        ("needs_action", "Press Pay again"),
+        ("canceled", "nothing was charged"),
+    ],
+)
+async def test_unsettled_results_render_their_own_partial(
+    client: Client, monkeypatch: pytest.MonkeyPatch, kind: str, text: str
+) -> None:
+    async def outcome(self: Payments, intent_id: str, client_secret: str) -> Outcome:
+        return Outcome(kind=kind, intent_id=intent_id, book_id="code", quantity=1)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Payments, "outcome", outcome)
+    query = "payment_intent=pi_abc&payment_intent_client_secret=pi_abc_secret_def"
+    fragment = await client.get(f"/payment/status?{query}", headers=HTMX)
+    body = await fragment.get_data(as_text=True)
+    assert fragment.status_code == 200
+    assert f'data-outcome="{kind}"' in body and text in body
+    if kind == "processing":
+        # It polls the same status URL until the intent settles.
+        assert f'hx-get="/payment/status?{query}"' in body.replace("&amp;", "&")
