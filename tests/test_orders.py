@@ -276,9 +276,9 @@ async def test_applying_the_same_state_twice_changes_nothing_the_second_time(
 
 async def test_recent_lists_paid_orders_first_then_newest(ledger: Ledger) -> None:
     await ledger.record_checkout(intent("pi_a"))
-    await ledger.apply_state(state("pi_b"))
+    await ledger.apply_state(state("pi_b", created=1_800_000_000))
     await ledger.record_checkout(intent("pi_c"))
-    await ledger.apply_state(state("pi_d"))
+    await ledger.apply_state(state("pi_d", created=1_800_000_100))
 
     listed = [order.intent_id for order in await ledger.recent()]
 
