@@ -250,9 +250,14 @@ class Ledger:
 
     def _sqlite_engine(self) -> AsyncEngine:
         database = make_url(self.url).database
+        pool: dict[str, Any] = {}
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(self.url)
+            # Every transaction takes the write lock, so one connection per process is all that
+            # can work at a time: the others would sleep in SQLite's busy handler (backing off up
+            # to 100 ms) while the lock sits free. Queued in the pool, they take it at once.
+            pool = {"pool_size": 1, "max_overflow": 0}
+        engine = create_async_engine(self.url, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def configure(dbapi_connection: Any, _record: Any) -> None:
@@ -260,6 +265,9 @@ class Ledger:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            # With WAL this stays consistent but skips an fsync per commit; a power cut may lose
+            # the last commits, which `reconcile` restores from Stripe (the source of truth).
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.close()
 
