@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from babel.core import Locale, UnknownLocaleError
 from babel.numbers import list_currencies
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bookshop.sandbox.settings import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 
@@ -130,7 +132,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=_integer(get("SHOP_PORT", "5000"), "SHOP_PORT", 1, 65535),
         workers=_integer(get("SHOP_WORKERS", "1"), "SHOP_WORKERS", 1, 64),
         sandbox_port=sandbox_port,
-        database_url=get("DATABASE_URL") or "sqlite+aiosqlite:///var/bookshop.sqlite3",
+        database_url=normalise_database_url(
+            get("DATABASE_URL") or "sqlite:///var/bookshop.sqlite3"
+        ),
         rate_limits=get("SHOP_RATE_LIMITS", "on").lower() not in ("off", "0", "false", "no"),
         rate_limit_checkout=_rate(
             get("SHOP_RATE_LIMIT_CHECKOUT", "30/minute"), "SHOP_RATE_LIMIT_CHECKOUT"
@@ -142,6 +146,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             get("SHOP_RATE_LIMIT_STATUS", "120/minute"), "SHOP_RATE_LIMIT_STATUS"
         ),
     )
+
+
+def normalise_database_url(url: str) -> str:
+    """The URL with its async driver: postgresql:// -> +asyncpg, sqlite:/// -> +aiosqlite."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"DATABASE_URL {url!r} is not a database URL "
+            "(sqlite:///var/bookshop.sqlite3 or postgresql://user:pass@host/db)."
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    raise ConfigError(f"DATABASE_URL uses {backend!r}: use sqlite:/// or postgresql://.")
 
 
 def _check_keys(secret: str, publishable: str, api_base: str | None) -> None:

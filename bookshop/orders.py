@@ -37,11 +37,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from bookshop.config import ConfigError
+from bookshop.config import normalise_database_url
 from bookshop.payments import CheckoutIntent, IntentState, Receipt, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -165,23 +164,6 @@ class EventResult:
     replay: bool
     # The event was older than what the ledger knows: re-read the intent (off the request path).
     stale: bool = False
-
-
-def normalise_database_url(url: str) -> str:
-    """The URL with its async driver: postgresql:// -> +asyncpg, sqlite:/// -> +aiosqlite."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigError(
-            f"DATABASE_URL {url!r} is not a database URL "
-            "(sqlite:///var/bookshop.sqlite3 or postgresql://user:pass@host/db)."
-        ) from None
-    backend = parsed.get_backend_name()
-    if backend in ("postgresql", "postgres"):
-        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
-    raise ConfigError(f"DATABASE_URL uses {backend!r}: use sqlite:/// or postgresql://.")
 
 
 def _now() -> datetime:

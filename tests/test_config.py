@@ -60,6 +60,8 @@ def test_host_port_and_currency_are_configurable() -> None:
         ({"SHOP_CURRENCY": "xyz"}, "SHOP_CURRENCY"),
         ({"STRIPE_SECRET_KEY": "abc", "STRIPE_PUBLISHABLE_KEY": "pk_test_abc"}, "sk_test_"),
         ({**TEST_KEYS, "STRIPE_WEBHOOK_SECRET": "nope"}, "whsec_"),
+        ({"DATABASE_URL": "mysql://db/shop"}, "DATABASE_URL"),
+        ({"SHOP_RATE_LIMIT_CHECKOUT": "lots"}, "SHOP_RATE_LIMIT_CHECKOUT"),
     ],
 )
 def test_inconsistent_settings_are_refused_with_one_line(

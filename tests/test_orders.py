@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from bookshop import create_app
-from bookshop.config import ConfigError, Settings
-from bookshop.orders import Ledger, normalise_database_url
+from bookshop.config import ConfigError, Settings, normalise_database_url
+from bookshop.orders import Ledger
 from bookshop.payments import CheckoutIntent, IntentState, Receipt, WebhookEvent
 from tests.fixtures.app import Client, confirm_like_stripe_js
 from tests.fixtures.sandbox import SandboxServer
