@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision
 
@@ -16,6 +17,8 @@ def to_major(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-get_currency_precision(currency.upper()))
 
 
+# Babel takes ~50 µs a call and the shop page formats a price per book; prices repeat, so cache.
+@lru_cache(maxsize=4096)
 def format_money(amount: int, currency: str, locale: str = "en_SG") -> str:
     """Format an amount in minor units for people: format_money(2300, 'sgd') == '23.00 SGD'."""
     code = currency.upper()
