@@ -15,6 +15,10 @@ def create_app(settings: Settings | None = None) -> Quart:
         load_dotenv()
         settings = load_settings()
 
+    from flask.templating import (
+        _default_template_ctx_processor as flask_default_context_processor,
+    )
+
     from bookshop import checkout, cli, errors, security, shop, webhooks
     from bookshop.money import format_money
     from bookshop.orders import Ledger
@@ -57,4 +61,8 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.register_blueprint(webhooks.blueprint)
     cli.register(app, settings)
     security.install(app, settings)
+    # Each blueprint brings Flask's synchronous default context processor, which Quart runs in a
+    # worker thread on every render only to find nothing (Quart's own async one fills the context).
+    for processors in app.template_context_processors.values():
+        processors[:] = [p for p in processors if p is not flask_default_context_processor]
     return app
