@@ -27,7 +27,8 @@ browser: ## Install Debian's Chromium for the browser tests if missing (needs ro
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "Could not install chromium: browser tests will be skipped (apt-get install chromium)"
 
 bench: $(STAMP) ## Benchmark the shop under load against a slow (250 ms) sandbox; see docs/performance.md
-	$(BIN)/python -m tests.perf.bench
+	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
 screenshots: $(STAMP) browser ## Save screenshots of the shop, checkout, decline and receipt to docs/
 	$(BIN)/python -m tests.e2e.screenshots
