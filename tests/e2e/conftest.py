@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage
 
 from tests.e2e.servers import RunningShop, running_shop
-from tests.e2e.shopper import Shopper
+from tests.e2e.shopper import NewShopper, Shopper
 from tests.fixtures.browser import DEFAULT_TIMEOUT_MS, _failed, _save_artifacts
 from tests.fixtures.sandbox import SandboxServer
 
 DESKTOP = {"width": 1280, "height": 900}
-
-NewShopper = Callable[..., Shopper]
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,10 @@ class Shopper:
         """Load a book's checkout page and wait for the Payment Element to be ready to type in."""
         query = f"?quantity={quantity}" if quantity else ""
         self.open(f"/checkout/{book_id}{query}")
+        self.wait_for_payment_element()
+
+    def wait_for_payment_element(self) -> None:
+        """Wait until the checkout's card fields take input; remember which intent they pay."""
         expect(self.card_frame.get_by_label("Card number")).to_be_editable()
         self.checkout_intent_id = self.intent_id()
 
@@ -134,3 +139,7 @@ class Shopper:
                 "document.documentElement.scrollWidth > document.documentElement.clientWidth"
             )
         )
+
+
+# What the `new_shopper` fixture gives: open a Shopper in a new context (new_context options).
+NewShopper = Callable[..., Shopper]

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import NewShopper
-from tests.e2e.shopper import VISA, Shopper
+from tests.e2e.shopper import VISA, NewShopper, Shopper
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import NewShopper
+from tests.e2e.shopper import NewShopper
 
 pytestmark = pytest.mark.browser
 

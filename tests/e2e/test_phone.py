@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import NewShopper
-from tests.e2e.shopper import VISA
+from tests.e2e.shopper import VISA, NewShopper
 
 pytestmark = pytest.mark.browser
 
@@ -22,8 +21,7 @@ def test_a_purchase_on_a_phone_works_and_nothing_overflows(new_shopper: NewShopp
 
     page.get_by_role("link", name="Buy The Design of Everyday Things").tap()
     expect(page.locator("#checkout-summary .total")).to_have_text("21.00 SGD")
-    expect(shopper.card_frame.get_by_label("Card number")).to_be_editable()
-    shopper.checkout_intent_id = shopper.intent_id()
+    shopper.wait_for_payment_element()
     assert not shopper.overflows_horizontally(), "the checkout scrolls sideways"
     frame_box = page.locator("#payment-element iframe").bounding_box()
     assert frame_box is not None
