@@ -17,6 +17,7 @@ from hypercorn.config import Config
 from hypercorn.run import run
 
 from bookshop.config import ConfigError, Settings, load_settings
+from bookshop.security import MAX_HEADER_BYTES
 
 log = logging.getLogger("bookshop")
 
@@ -75,6 +76,9 @@ def hypercorn_config(settings: Settings, application: str = "bookshop:create_app
     config.accesslog = "-"
     # Path without query string or Referer: result URLs carry a client secret, never logged.
     config.access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)ss'
+    # Bound what a client can make a worker buffer before the app sees the request.
+    config.h11_max_incomplete_size = MAX_HEADER_BYTES
+    config.h2_max_header_list_size = MAX_HEADER_BYTES
     return config
 
 

@@ -13,12 +13,14 @@ from urllib.parse import urlsplit
 
 from quart import Quart, Response, request, session
 from quart_rate_limiter import RateLimit, RateLimiter, rate_limit
-from werkzeug.exceptions import Forbidden, RequestURITooLarge
+from werkzeug.exceptions import Forbidden, RequestHeaderFieldsTooLarge, RequestURITooLarge
 
 from bookshop.config import RATE, Settings
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_BYTES = 2048
+# Hypercorn's h11 limit only bounds headers that arrive in pieces; this bounds them all.
+MAX_HEADER_BYTES = 16 * 1024
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -116,6 +118,11 @@ def install(app: Quart, settings: Settings) -> None:
     async def check_request() -> None:
         if len(request.query_string) > MAX_QUERY_BYTES:
             raise RequestURITooLarge("That address is too long.")
+        if (
+            sum(len(name) + len(value) for name, value in request.headers.items())
+            > MAX_HEADER_BYTES
+        ):
+            raise RequestHeaderFieldsTooLarge("That request's headers are too large.")
         # Unknown routes and wrong methods get their own 404/405 first.
         routed = request.routing_exception is None
         if routed and request.method in UNSAFE_METHODS and request.endpoint not in CSRF_EXEMPT:

@@ -179,6 +179,13 @@ async def test_overlong_query_is_refused_with_414(client: Client) -> None:
     assert "too long" in await response.get_data(as_text=True)
 
 
+async def test_oversize_headers_are_refused_with_431(client: Client) -> None:
+    response = await client.get("/", headers={"X-Padding": "x" * 20_000})
+    assert response.status_code == 431
+    assert "too large" in await response.get_data(as_text=True)
+    assert (await client.get("/", headers={"X-Padding": "x" * 2_000})).status_code == 200
+
+
 def limited(settings: Settings, **rates: str) -> Quart:
     return create_app(dataclasses.replace(settings, rate_limits=True, **rates))
 
