@@ -261,3 +261,18 @@ def test_browser_purchase_is_paid_through_the_webhook_alone_and_orders_shows_it(
     assert row.startswith("paid ")
     assert "reader@example.com" in row
     assert format_money(price("code"), "sgd") in row
+
+
+def test_reconcile_repairs_a_missed_refund(settings: Settings, sandbox: SandboxServer) -> None:
+    paid = checkout(sandbox, "code", VISA)
+    run(settings, "reconcile", "--since", today())
+    # Refunded in the dashboard while the shop's webhook endpoint was down: no event arrived.
+    sandbox.client().v1.refunds.create(params={"payment_intent": paid.id})
+
+    result = run(settings, "reconcile", "--since", today())
+
+    assert result.exit_code == 0, result.output
+    assert f"{paid.id}: paid -> refunded" in result.output
+    (order,) = run_async(_orders(settings, paid.id))
+    assert order is not None and order.status == "refunded"
+    assert order.amount_refunded == price("code")

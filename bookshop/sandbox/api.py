@@ -232,12 +232,17 @@ async def create_payment_intent() -> Response:
 
 @blueprint.route("/v1/payment_intents", methods=["GET"])
 async def list_payment_intents() -> Response:
-    """List PaymentIntents, newest first."""
-    return await handle(
-        lambda call: store.paginate(
-            state().store.payment_intents, call.params, "/v1/payment_intents"
-        )
-    )
+    """List PaymentIntents, newest first (`expand[]=data.latest_charge` expands each item)."""
+
+    def action(call: Call) -> JSON:
+        page = store.paginate(state().store.payment_intents, call.params, "/v1/payment_intents")
+        # Inside a list Stripe expands with a `data.` prefix on each path.
+        each = {path.removeprefix("data.") for path in call.expand() if path.startswith("data.")}
+        if each:
+            page = {**page, "data": [intent_view(intent, call, each) for intent in page["data"]]}
+        return page
+
+    return await handle(action)
 
 
 @blueprint.route("/v1/payment_intents/<intent_id>", methods=["GET"])

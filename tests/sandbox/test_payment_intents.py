@@ -130,6 +130,19 @@ def test_expand_latest_charge_and_payment_method(client: stripe.StripeClient) ->
     assert_has_stripe_keys(expanded.payment_method, "payment_method")
 
 
+def test_list_expands_each_items_latest_charge_with_the_data_prefix(
+    client: stripe.StripeClient,
+) -> None:
+    intent = new_intent(client)
+    client.v1.payment_intents.confirm(intent.id, {"payment_method": "pm_card_visa"})
+    page = client.v1.payment_intents.list({"limit": 5, "expand": ["data.latest_charge"]})
+    listed = next(item for item in page.data if item.id == intent.id)
+    assert isinstance(listed.latest_charge, stripe.Charge)
+    assert listed.latest_charge.payment_intent == intent.id
+    plain = client.v1.payment_intents.list({"limit": 5})
+    assert isinstance(next(i for i in plain.data if i.id == intent.id).latest_charge, str)
+
+
 def test_succeeded_intent_refuses_confirm_update_and_cancel(client: stripe.StripeClient) -> None:
     intent = new_intent(client)
     client.v1.payment_intents.confirm(intent.id, {"payment_method": "pm_card_visa"})
