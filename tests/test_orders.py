@@ -180,6 +180,26 @@ async def test_result_page_marks_paid_once(ledger: Ledger) -> None:
     assert (order.status, order.charge_id, order.email) == ("paid", "ch_9", "bo@example.com")
 
 
+async def test_polls_of_a_paid_order_read_without_the_sqlite_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "orders.sqlite3"
+    ledger = Ledger(f"sqlite+aiosqlite:///{path}")
+    await ledger.open()
+    receipt = Receipt("pi_ledger1", BOOK, 1, PRICE, "sgd", "ch_9", "visa", "4242", None, None)
+    await ledger.record_checkout(intent())
+    assert await ledger.mark_paid(receipt) is True
+    # Another process mid-write: a poll of the paid result must not queue behind it.
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        assert await ledger.mark_paid(receipt) is False
+        order = await ledger.get("pi_ledger1")
+        assert order is not None and order.status == "paid"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        await ledger.close()
+
+
 async def test_failed_attempts_are_counted_then_paid(ledger: Ledger) -> None:
     await ledger.record_checkout(intent())
     declined = state(status="requires_payment_method", decline_code="insufficient_funds")
