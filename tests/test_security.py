@@ -152,7 +152,7 @@ async def test_stripe_hosts_are_allowed_in_real_mode(settings: Settings) -> None
 
 
 async def test_session_cookie_is_httponly_and_lax(client: Client) -> None:
-    response = await client.get("/")
+    response = await client.get("/checkout/code")
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie
@@ -160,8 +160,18 @@ async def test_session_cookie_is_httponly_and_lax(client: Client) -> None:
 
 async def test_session_cookie_is_secure_in_production(settings: Settings) -> None:
     production = dataclasses.replace(settings, env="production", secret_key="x" * 40)
-    response = await create_app(production).test_client().get("/")
+    async with create_app(production).test_app() as app:
+        response = await app.test_client().get("/checkout/code")
     assert "Secure" in response.headers["Set-Cookie"]
+
+
+async def test_browsing_the_shop_sets_no_session_cookie(client: Client) -> None:
+    # Only the checkout page has forms that POST; the shop page needs no CSRF token (or session).
+    for headers in ({}, HTMX):
+        response = await client.get("/?q=the", headers=headers)
+        assert response.status_code == 200
+        assert "Set-Cookie" not in response.headers
+        assert "csrf" not in (await response.get_data(as_text=True)).lower()
 
 
 async def test_oversize_body_is_refused_with_413(client: Client) -> None:
