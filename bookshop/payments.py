@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 import requests
 import requests.adapters
@@ -191,6 +192,12 @@ class Payments:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._session.close()
 
+    def _request(self, method: str, path: str, **params: Any) -> dict[str, Any]:
+        # The intent as Stripe's JSON: building StripeObjects from it cost more CPU than the HTTP
+        # call itself (~2.5 ms of ~5 for an intent with its charge). Errors raise as usual.
+        data: dict[str, Any] = self._client.raw_request(method, path, **params).data
+        return data
+
     async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         try:
@@ -231,19 +238,17 @@ class Payments:
                         raise IntentLocked
                     return current
         intent = await self._call(
-            self._client.v1.payment_intents.create,
-            params={
-                "amount": book.price * quantity,
-                "currency": self.currency,
-                "automatic_payment_methods": {"enabled": True},
-                "description": f"{book.title} (quantity {quantity})",
-                "metadata": {"book": book.id, "quantity": str(quantity), "checkout": checkout_id},
-            },
+            self._request,
+            "post",
+            "/v1/payment_intents",
+            amount=book.price * quantity,
+            currency=self.currency,
+            automatic_payment_methods={"enabled": True},
+            description=f"{book.title} (quantity {quantity})",
+            metadata={"book": book.id, "quantity": str(quantity), "checkout": checkout_id},
             # Derived from the checkout (and the intent it replaces), so a retried request replays
             # the first answer instead of creating a second intent.
-            options={
-                "idempotency_key": f"bookshop-{checkout_id}-{intent_id or 'first'}-{quantity}"
-            },
+            idempotency_key=f"bookshop-{checkout_id}-{intent_id or 'first'}-{quantity}",
         )
         return _checkout_intent(intent)
 
@@ -251,13 +256,12 @@ class Payments:
         """Set the intent's amount (from the catalog) and quantity; refused once it can't change."""
         try:
             intent = await self._call(
-                self._client.v1.payment_intents.update,
-                intent_id,
-                params={
-                    "amount": book.price * quantity,
-                    "description": f"{book.title} (quantity {quantity})",
-                    "metadata": {"quantity": str(quantity)},
-                },
+                self._request,
+                "post",
+                _intent_path(intent_id),
+                amount=book.price * quantity,
+                description=f"{book.title} (quantity {quantity})",
+                metadata={"quantity": str(quantity)},
             )
         except stripe.InvalidRequestError as error:
             if error.code == "payment_intent_unexpected_state":
@@ -271,9 +275,7 @@ class Payments:
         """Record where Stripe sends the receipt, before the browser confirms."""
         try:
             intent = await self._call(
-                self._client.v1.payment_intents.update,
-                intent_id,
-                params={"receipt_email": email},
+                self._request, "post", _intent_path(intent_id), receipt_email=email
             )
         except stripe.InvalidRequestError as error:
             if error.code == "payment_intent_unexpected_state":
@@ -287,15 +289,15 @@ class Payments:
 
     async def _retrieve_raw(
         self, intent_id: str, expand: list[str] | None = None
-    ) -> stripe.PaymentIntent:
+    ) -> dict[str, Any]:
         if not INTENT_ID.match(intent_id):
             raise PaymentNotFound
         try:
-            return await self._call(
-                self._client.v1.payment_intents.retrieve,
-                intent_id,
-                params={"expand": expand} if expand else None,
-            )
+            if expand:
+                return await self._call(
+                    self._request, "get", _intent_path(intent_id), expand=expand
+                )
+            return await self._call(self._request, "get", _intent_path(intent_id))
         except stripe.InvalidRequestError:
             raise PaymentNotFound from None
 
@@ -312,8 +314,7 @@ class Payments:
 
     async def intent_state(self, intent_id: str) -> IntentState:
         """The PaymentIntent as Stripe has it now, with its latest charge."""
-        intent = await self._retrieve_raw(intent_id, expand=["latest_charge"])
-        return _intent_state(intent.to_dict())
+        return _intent_state(await self._retrieve_raw(intent_id, expand=["latest_charge"]))
 
     async def list_intents(self, since: datetime) -> list[IntentState]:
         """Every PaymentIntent created since `since`, newest first (all pages)."""
@@ -335,27 +336,28 @@ class Payments:
         if not INTENT_ID.match(intent_id) or intent_id_from_secret(client_secret) != intent_id:
             raise PaymentNotFound
         intent = await self._retrieve_raw(intent_id, expand=["latest_charge"])
-        if not hmac.compare_digest(intent.client_secret or "", client_secret):
+        if not hmac.compare_digest(str(intent.get("client_secret") or ""), client_secret):
             raise PaymentNotFound
-        metadata: dict[str, str] = _metadata(intent)
+        metadata = _metadata(intent)
         book_id = metadata.get("book", "")
         quantity = int(metadata.get("quantity", "1") or 1)
-        outcome = partial(Outcome, intent_id=intent.id, book_id=book_id, quantity=quantity)
-        if intent.status == "succeeded":
+        outcome = partial(Outcome, intent_id=str(intent["id"]), book_id=book_id, quantity=quantity)
+        status = intent.get("status")
+        if status == "succeeded":
             return outcome(kind="succeeded", receipt=_receipt(intent, book_id, quantity))
-        if intent.status == "processing":
+        if status == "processing":
             return outcome(kind="processing")
-        if intent.status == "requires_action":
+        if status == "requires_action":
             return outcome(kind="needs_action")
-        if intent.status == "canceled":
+        if status == "canceled":
             return outcome(kind="canceled")
-        error = intent.last_payment_error
-        if error is not None:
-            decline_code = getattr(error, "decline_code", None)
+        error = intent.get("last_payment_error")
+        if isinstance(error, Mapping):
+            code, decline_code = error.get("code"), error.get("decline_code")
             return outcome(
                 kind="declined",
-                message=decline_message(error.code, decline_code),
-                code=decline_code or error.code,
+                message=decline_message(code, decline_code),
+                code=decline_code or code,
             )
         return outcome(kind="open")
 
@@ -376,9 +378,15 @@ def _http_session(api_base: str, pool_size: int) -> requests.Session:
     return session
 
 
-def _metadata(intent: stripe.PaymentIntent) -> dict[str, str]:
-    metadata = intent.metadata
-    return {str(key): str(value) for key, value in metadata.to_dict().items()} if metadata else {}
+def _intent_path(intent_id: str) -> str:
+    return f"/v1/payment_intents/{quote(intent_id, safe='')}"
+
+
+def _metadata(intent: Mapping[str, Any]) -> dict[str, str]:
+    metadata = intent.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return {}
+    return {str(key): str(value) for key, value in metadata.items()}
 
 
 def _intent_state(data: Mapping[str, Any]) -> IntentState:
@@ -421,34 +429,36 @@ def _webhook_event(data: Mapping[str, Any]) -> WebhookEvent:
     return event(intent_id=None)
 
 
-def _checkout_intent(intent: stripe.PaymentIntent) -> CheckoutIntent:
-    metadata: dict[str, str] = _metadata(intent)
+def _checkout_intent(intent: Mapping[str, Any]) -> CheckoutIntent:
+    metadata = _metadata(intent)
     return CheckoutIntent(
-        id=intent.id,
-        client_secret=intent.client_secret or "",
-        amount=intent.amount,
-        currency=intent.currency,
-        status=intent.status,
+        id=str(intent["id"]),
+        client_secret=str(intent.get("client_secret") or ""),
+        amount=int(intent["amount"]),
+        currency=str(intent["currency"]),
+        status=str(intent["status"]),
         book_id=metadata.get("book", ""),
         quantity=int(metadata.get("quantity", "0") or 0),
     )
 
 
-def _receipt(intent: stripe.PaymentIntent, book_id: str, quantity: int) -> Receipt:
-    charge = intent.latest_charge
-    if not isinstance(charge, stripe.Charge):
+def _receipt(intent: Mapping[str, Any], book_id: str, quantity: int) -> Receipt:
+    charge = intent.get("latest_charge")
+    if not isinstance(charge, Mapping):
         raise PaymentsUnavailable  # a succeeded intent always has a charge; treat as transient
-    details = charge.payment_method_details
-    card = details.card if details is not None else None
+    details = charge.get("payment_method_details")
+    card = details.get("card") if isinstance(details, Mapping) else None
+    if not isinstance(card, Mapping):
+        card = {}
     return Receipt(
-        intent_id=intent.id,
+        intent_id=str(intent["id"]),
         book_id=book_id,
         quantity=quantity,
-        amount=charge.amount,
-        currency=charge.currency,
-        charge_id=charge.id,
-        card_brand=(card.brand or "card") if card is not None else "card",
-        card_last4=(card.last4 or "") if card is not None else "",
-        email=intent.receipt_email or charge.receipt_email,
-        receipt_url=charge.receipt_url,
+        amount=int(charge["amount"]),
+        currency=str(charge["currency"]),
+        charge_id=str(charge["id"]),
+        card_brand=card.get("brand") or "card",
+        card_last4=card.get("last4") or "",
+        email=intent.get("receipt_email") or charge.get("receipt_email"),
+        receipt_url=charge.get("receipt_url"),
     )
