@@ -222,3 +222,25 @@ async def test_slow_calls_run_in_parallel_in_the_pool(
     assert len({intent.id for intent in intents}) == 20
     # Serially this would take 10 s; in the pool, about one call's latency.
     assert elapsed < 3.0
+
+
+async def test_proxy_environment_is_read_once_when_payments_start(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nothing_listens = "http://127.0.0.1:9"
+    for name in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", nothing_listens)
+    through_dead_proxy = Payments(settings)
+    monkeypatch.delenv("HTTP_PROXY")
+    direct = Payments(settings)
+    # Set after start-up: not seen, so the shop keeps talking to Stripe directly.
+    monkeypatch.setenv("HTTP_PROXY", nothing_listens)
+    try:
+        with pytest.raises(PaymentsUnavailable):
+            await through_dead_proxy.open_checkout(BOOK, 1, checkout_id(), None)
+        intent = await direct.open_checkout(BOOK, 1, checkout_id(), None)
+        assert intent.status == "requires_payment_method"
+    finally:
+        through_dead_proxy.close()
+        direct.close()
