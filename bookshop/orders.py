@@ -251,11 +251,12 @@ class Ledger:
             # WAL lets readers work beside the writer; writers wait for each other, not fail.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
+            # First, so that even switching to WAL waits for a process that holds the lock.
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA journal_mode=WAL")
             # With WAL this stays consistent but skips an fsync per commit; a power cut may lose
             # the last commits, which `reconcile` restores from Stripe (the source of truth).
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
