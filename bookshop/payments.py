@@ -27,8 +27,9 @@ from bookshop.catalog import Book
 from bookshop.config import Settings
 
 log = logging.getLogger(__name__)
-# stripe-python logs whole response bodies (client secrets included) at debug level: never that.
-logging.getLogger("stripe").setLevel(logging.INFO)
+# stripe-python logs whole response bodies (client secrets included) at debug level, and two
+# lines per call at info level; the shop logs what matters itself (failures, with request ids).
+logging.getLogger("stripe").setLevel(logging.WARNING)
 
 T = TypeVar("T")
 
