@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage
+from playwright.sync_api import Browser, BrowserContext
 
 from tests.e2e.servers import RunningShop, running_shop
 from tests.e2e.shopper import NewShopper, Shopper
-from tests.fixtures.browser import DEFAULT_TIMEOUT_MS, _failed, _save_artifacts
+from tests.fixtures.browser import _failed, _save_artifacts, open_page
 from tests.fixtures.sandbox import SandboxServer
 
 DESKTOP = {"width": 1280, "height": 900}
@@ -43,18 +43,8 @@ def new_shopper(
 
     def open_(**context_options: Any) -> Shopper:
         # A new context is a new cookie jar: the shop keys checkouts by session cookie.
-        context = browser.new_context(**{"viewport": DESKTOP, **context_options})
-        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
-        context.set_default_navigation_timeout(DEFAULT_TIMEOUT_MS)
-        page = context.new_page()
-
-        def on_console(message: ConsoleMessage) -> None:
-            location = message.location
-            where = f" ({location['url']}:{location['lineNumber']})" if location.get("url") else ""
-            console_log.append(f"[{message.type}] {message.text}{where}")
-
-        page.on("console", on_console)
-        page.on("pageerror", lambda error: console_log.append(f"[pageerror] {error}"))
+        page = open_page(browser, console_log, **{"viewport": DESKTOP, **context_options})
+        context = page.context
         shopper = Shopper(page, shop, console_log)
         opened.append((context, shopper))
         return shopper

@@ -50,6 +50,21 @@
     }
   }
 
+  // A message from `iframe` (served by the sandbox), decoded; null for anything else.
+  function readMessage(event, iframe) {
+    if (event.origin !== SANDBOX_ORIGIN || event.source !== iframe.contentWindow) {
+      return null;
+    }
+    if (typeof event.data !== "string" || !event.data.startsWith(MESSAGE_PREFIX)) {
+      return null;
+    }
+    try {
+      return JSON.parse(event.data.slice(MESSAGE_PREFIX.length));
+    } catch (_) {
+      return null;
+    }
+  }
+
   function intentIdFromSecret(clientSecret) {
     const match = /^(pi_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+$/.exec(String(clientSecret || ""));
     if (!match) {
@@ -348,16 +363,8 @@
 
     _onMessage(event) {
       // Only the frame this element created, served by the sandbox, may talk to it.
-      if (event.origin !== SANDBOX_ORIGIN || !this._iframe || event.source !== this._iframe.contentWindow) {
-        return;
-      }
-      if (typeof event.data !== "string" || !event.data.startsWith(MESSAGE_PREFIX)) {
-        return;
-      }
-      let message;
-      try {
-        message = JSON.parse(event.data.slice(MESSAGE_PREFIX.length));
-      } catch (_) {
+      const message = this._iframe && readMessage(event, this._iframe);
+      if (!message) {
         return;
       }
       switch (message.type) {
@@ -536,16 +543,8 @@
 
       const previousFocus = document.activeElement;
       const onMessage = (event) => {
-        if (event.origin !== SANDBOX_ORIGIN || event.source !== iframe.contentWindow) {
-          return;
-        }
-        if (typeof event.data !== "string" || !event.data.startsWith(MESSAGE_PREFIX)) {
-          return;
-        }
-        let message;
-        try {
-          message = JSON.parse(event.data.slice(MESSAGE_PREFIX.length));
-        } catch (_) {
+        const message = readMessage(event, iframe);
+        if (!message) {
           return;
         }
         if (message.type === "3ds-resize" && Number.isFinite(message.height)) {
