@@ -55,6 +55,8 @@ MIGRATION_LOCK_KEY = 0x626F6F6B73686F70
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Execution option naming a transaction that only reads.
 READ_ONLY = "bookshop_read_only"
+# Execution option naming a transaction of one statement, which SQLite runs atomically by itself.
+ONE_STATEMENT = "bookshop_one_statement"
 
 metadata = MetaData()
 
@@ -264,7 +266,14 @@ class Ledger:
             # Take the write lock up front: a deferred transaction that reads and then writes can
             # fail with "database is locked" without waiting for busy_timeout. Read-only ones
             # need no lock under WAL, so they never queue behind (or hold up) a writer.
-            if connection.get_execution_options().get(READ_ONLY):
+            options = connection.get_execution_options()
+            if options.get(ONE_STATEMENT):
+                # No BEGIN: SQLite takes the write lock only while the statement runs, inside
+                # the database thread. An explicit transaction would hold it across the hops
+                # back to a busy event loop, and other shop processes would sleep in SQLite's
+                # busy handler meanwhile.
+                return
+            if options.get(READ_ONLY):
                 connection.exec_driver_sql("BEGIN")
             else:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -281,6 +290,14 @@ class Ledger:
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.begin() as connection:
             yield connection
+
+    @asynccontextmanager
+    async def _one_statement(self) -> AsyncIterator[AsyncConnection]:
+        # For a single write that needs no transaction around it (see begin()).
+        async with self.engine.connect() as connection:
+            await connection.execution_options(**{ONE_STATEMENT: True})
+            async with connection.begin():
+                yield connection
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncConnection]:
@@ -387,12 +404,12 @@ class Ledger:
             "new_currency": intent.currency,
             "now": _now(),
         }
-        async with self._transaction() as connection:
+        async with self._one_statement() as connection:
             await connection.execute(self._record_checkout, parameters)
 
     async def record_email(self, intent_id: str, email: str) -> None:
         """Remember the receipt address the shopper gave just before paying."""
-        async with self._transaction() as connection:
+        async with self._one_statement() as connection:
             await connection.execute(
                 update(orders)
                 .where(orders.c.intent_id == intent_id, orders.c.status.in_(PAYABLE))

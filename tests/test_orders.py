@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import text
 
 from bookshop import create_app
@@ -198,6 +199,47 @@ async def test_polls_of_a_paid_order_read_without_the_sqlite_write_lock(tmp_path
         writer.execute("ROLLBACK")
         writer.close()
         await ledger.close()
+
+
+async def test_checkout_writes_hold_the_sqlite_write_lock_only_while_their_statement_runs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "orders.sqlite3"
+    ledger = Ledger(f"sqlite+aiosqlite:///{path}")
+    await ledger.open()
+    other_process_waited: list[str] = []
+
+    def another_process_writes(*_: object) -> None:
+        # Runs on the event loop right after the shop's statement, before its transaction ends:
+        # a write from another shop process must not find the lock taken (and sleep on it).
+        probe = sqlite3.connect(path, isolation_level=None, timeout=0)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        except sqlite3.OperationalError as error:
+            other_process_waited.append(str(error))
+        finally:
+            probe.close()
+
+    sqlalchemy_event.listen(
+        ledger.engine.sync_engine, "after_cursor_execute", another_process_writes
+    )
+    try:
+        await ledger.record_checkout(intent())
+        await ledger.record_checkout(intent(quantity=2))
+        await ledger.record_email("pi_ledger1", "ada@example.com")
+    finally:
+        sqlalchemy_event.remove(
+            ledger.engine.sync_engine, "after_cursor_execute", another_process_writes
+        )
+        await ledger.close()
+    assert other_process_waited == []
+    ledger = Ledger(f"sqlite+aiosqlite:///{path}")
+    await ledger.open()
+    order = await ledger.get("pi_ledger1")
+    await ledger.close()
+    assert order is not None
+    assert (order.quantity, order.amount, order.email) == (2, 2 * PRICE, "ada@example.com")
 
 
 async def test_failed_attempts_are_counted_then_paid(ledger: Ledger) -> None:
