@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from dotenv import load_dotenv
-from hypercorn.config import Config
 from hypercorn.run import run
 
 from bookshop.config import ConfigError, Settings, load_settings
-from bookshop.security import MAX_HEADER_BYTES
+from bookshop.server import ServerConfig, hypercorn_config
 
 log = logging.getLogger("bookshop")
 
@@ -67,21 +66,6 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: floa
     raise SystemExit(f"bookshop: the Stripe sandbox did not answer at {url} in {timeout:.0f} s")
 
 
-def hypercorn_config(settings: Settings, application: str = "bookshop:create_app()") -> Config:
-    """How the shop is served; the benchmark serves its bare baseline app the same way."""
-    config = Config()
-    config.application_path = application
-    config.bind = [f"{settings.host}:{settings.port}"]
-    config.workers = settings.workers
-    config.accesslog = "-"
-    # Path without query string or Referer: result URLs carry a client secret, never logged.
-    config.access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)ss'
-    # Bound what a client can make a worker buffer before the app sees the request.
-    config.h11_max_incomplete_size = MAX_HEADER_BYTES
-    config.h2_max_header_list_size = MAX_HEADER_BYTES
-    return config
-
-
 def main() -> int:
     """Check the settings, then serve."""
     logging.basicConfig(
@@ -97,9 +81,17 @@ def main() -> int:
     if settings.sandbox and settings.stripe_api_base == f"http://127.0.0.1:{settings.sandbox_port}":
         with sandbox_process(settings):
             log.info("Bookshop at http://%s:%s (test sandbox mode)", settings.host, settings.port)
-            return run(config)
+            return serve(config)
     log.info("Bookshop at http://%s:%s", settings.host, settings.port)
-    return run(config)
+    return serve(config)
+
+
+def serve(config: ServerConfig) -> int:
+    """Run Hypercorn; an address that can't be bound is one line, not a traceback."""
+    try:
+        return run(config)
+    except OSError as error:
+        sys.exit(f"bookshop: cannot listen on {', '.join(config.bind)}: {error.strerror}")
 
 
 if __name__ == "__main__":

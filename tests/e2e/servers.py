@@ -52,16 +52,20 @@ class RunningShop:
     url: str
     sandbox: SandboxServer
     log_path: Path
+    pid: int
 
     def log_tail(self, chars: int = 4000) -> str:
         """The end of the shop's and sandbox's combined output, for failure messages."""
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
-def shop_environment(workdir: Path, shop_port: int, sandbox_port: int) -> dict[str, str]:
+def shop_environment(
+    workdir: Path, shop_port: int, sandbox_port: int, workers: int = 1
+) -> dict[str, str]:
     """The environment `python -m bookshop` gets: sandbox mode, state kept under `workdir`."""
     env = {**os.environ, **PINNED_SETTINGS}
     env.update(
+        SHOP_WORKERS=str(workers),
         SHOP_PORT=str(shop_port),
         SANDBOX_PORT=str(sandbox_port),
         # Nothing may write into the checkout: the database lives in the temporary directory.
@@ -72,7 +76,7 @@ def shop_environment(workdir: Path, shop_port: int, sandbox_port: int) -> dict[s
 
 
 @contextmanager
-def running_shop(workdir: Path) -> Iterator[RunningShop]:
+def running_shop(workdir: Path, workers: int = 1) -> Iterator[RunningShop]:
     """Start `python -m bookshop` (which starts the sandbox), wait until both answer, stop both."""
     shop_port, sandbox_port = free_port(), free_port()
     log_path = workdir / "shop.log"
@@ -82,7 +86,7 @@ def running_shop(workdir: Path) -> Iterator[RunningShop]:
         process = subprocess.Popen(
             [sys.executable, "-m", "bookshop"],
             cwd=REPO_ROOT,
-            env=shop_environment(workdir, shop_port, sandbox_port),
+            env=shop_environment(workdir, shop_port, sandbox_port, workers),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -92,6 +96,7 @@ def running_shop(workdir: Path) -> Iterator[RunningShop]:
             url=f"http://127.0.0.1:{shop_port}",
             sandbox=SandboxServer(url=f"http://127.0.0.1:{sandbox_port}"),
             log_path=log_path,
+            pid=process.pid,
         )
         try:
             _wait_until_up(shop, process)

@@ -12,10 +12,10 @@ import sys
 from hypercorn.run import run
 from quart import Quart, render_template, request
 
-from bookshop.__main__ import hypercorn_config
 from bookshop.catalog import default_catalog
 from bookshop.config import load_settings
 from bookshop.money import format_money
+from bookshop.server import hypercorn_config
 
 
 async def index() -> str:

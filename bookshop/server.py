@@ -1,0 +1,56 @@
+"""How Hypercorn serves the shop: one configuration for `python -m bookshop` and the benchmark."""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any
+
+from hypercorn.config import Config, Sockets
+
+from bookshop.config import Settings
+from bookshop.security import MAX_HEADER_BYTES
+
+
+class _BoundInEachWorker(Sockets):
+    """What the supervisor hands its workers instead of sockets: pickled, it becomes None, and a
+    Hypercorn worker given None binds its own."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(None), ())
+
+
+class ServerConfig(Config):
+    """Hypercorn's configuration, with a listening socket of its own in each worker.
+
+    Hypercorn binds one socket in the supervisor and shares it: whichever worker wakes first
+    accepts every waiting connection, so keep-alive clients (a proxy, a load balancer) can pile
+    onto one worker while the others idle. Bound in each worker with SO_REUSEPORT (which Hypercorn
+    sets when there are several workers), the kernel spreads connections over all of them.
+    """
+
+    def create_sockets(self) -> Sockets:
+        sockets = super().create_sockets()
+        if self.workers > 1 and multiprocessing.parent_process() is None:
+            # Bound in the supervisor only so that a taken address fails here, at start, with
+            # its own error: a worker's bind error would end the server with status 0.
+            for sock in (*sockets.insecure_sockets, *sockets.secure_sockets, *sockets.quic_sockets):
+                sock.close()
+            return _BoundInEachWorker([], [], [])
+        return sockets
+
+
+def hypercorn_config(
+    settings: Settings, application: str = "bookshop:create_app()"
+) -> ServerConfig:
+    """How the shop is served; the benchmark serves its bare baseline app the same way."""
+    config = ServerConfig()
+    config.application_path = application
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.workers = settings.workers
+    config.accesslog = "-"
+    # Path without query string or Referer: result URLs carry a client secret, never logged.
+    config.access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)ss'
+    # Bound what a client can make a worker buffer before the app sees the request.
+    config.h11_max_incomplete_size = MAX_HEADER_BYTES
+    config.h2_max_header_list_size = MAX_HEADER_BYTES
+    return config

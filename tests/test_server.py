@@ -1,0 +1,133 @@
+"""How Hypercorn serves the shop: with several workers, each accepts a share of the connections."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from bookshop.config import Settings
+from bookshop.server import hypercorn_config
+from tests.e2e.servers import REPO_ROOT, running_shop, shop_environment
+from tests.fixtures.sandbox import free_port
+
+ESTABLISHED, LISTEN = "01", "0A"
+
+
+def settings(workers: int) -> Settings:
+    return Settings(host="127.0.0.1", port=0, workers=workers)
+
+
+def test_with_several_workers_the_supervisor_binds_nothing_and_workers_bind_their_own() -> None:
+    config = hypercorn_config(settings(workers=2))
+    sockets = config.create_sockets()
+    assert (sockets.insecure_sockets, sockets.secure_sockets) == ([], [])
+    # What a spawned worker receives: None, which makes Hypercorn bind the worker's own socket.
+    assert pickle.loads(pickle.dumps(sockets)) is None
+
+
+def test_a_single_worker_is_served_from_the_socket_bound_at_start() -> None:
+    sockets = hypercorn_config(settings(workers=1)).create_sockets()
+    try:
+        assert len(sockets.insecure_sockets) == 1
+    finally:
+        for sock in sockets.insecure_sockets:
+            sock.close()
+
+
+def tcp_sockets(port: int, state: str) -> list[str]:
+    """The inodes of the IPv4 TCP sockets on local `port` in `state`."""
+    inodes = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+            inodes.append(fields[9])
+    return inodes
+
+
+def wait_for_listeners(port: int, count: int, timeout: float = 30) -> None:
+    """Until `count` sockets listen on `port` (the first worker answers before the others bind)."""
+    deadline = time.monotonic() + timeout
+    while len(tcp_sockets(port, LISTEN)) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} sockets listen on {port}"
+        time.sleep(0.1)
+
+
+def connections_by_process(parent: int, port: int) -> Counter[int]:
+    """How many established connections to `port` each child process of `parent` holds."""
+    owner_of_inode: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            for fd in (entry / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    owner_of_inode[target[8:-1]] = int(entry.name)
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return Counter(
+        owner_of_inode[inode] for inode in tcp_sockets(port, ESTABLISHED) if inode in owner_of_inode
+    )
+
+
+def test_two_workers_each_accept_a_share_of_a_burst_of_keep_alive_connections(
+    tmp_path: Path,
+) -> None:
+    with running_shop(tmp_path, workers=2) as shop:
+        port = int(shop.url.rsplit(":", 1)[1])
+        wait_for_listeners(port, 2)
+        # 32 connections opened at once, as a load balancer or a load generator opens them: with
+        # one socket shared by the workers, the first to wake accepted them all.
+        connections = [socket.socket() for _ in range(32)]
+        try:
+            for connection in connections:
+                connection.setblocking(False)
+                connection.connect_ex(("127.0.0.1", port))
+            for connection in connections:
+                connection.setblocking(True)
+                connection.settimeout(10)
+                connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: shop\r\n\r\n")
+            for connection in connections:
+                assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+            counts = connections_by_process(shop.pid, port)
+        finally:
+            for connection in connections:
+                connection.close()
+    assert sum(counts.values()) == 32
+    # The kernel spreads them by a hash of each connection's ports: about half each.
+    assert len(counts) == 2 and min(counts.values()) >= 6, counts
+
+
+def test_a_taken_address_stops_the_shop_with_one_line_and_a_failing_status(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environment = shop_environment(tmp_path, port, sandbox_port=free_port(), workers=2)
+        # Real keys' shape, pointed at nothing: the shop must not start a sandbox for this.
+        environment.update(
+            STRIPE_SECRET_KEY="sk_test_unused",
+            STRIPE_PUBLISHABLE_KEY="pk_test_unused",
+            STRIPE_API_BASE="http://127.0.0.1:9",
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "bookshop"],
+            cwd=REPO_ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"bookshop: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
