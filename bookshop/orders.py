@@ -8,9 +8,10 @@ any order, and the ledger ends the same.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -209,6 +211,53 @@ def target_status(state: IntentState) -> str:
     return OPEN
 
 
+class GroupWriter:
+    """Rows written together: each caller queues its row and waits until the write carrying it
+    has committed (or failed, which it then raises).
+
+    A write costs the same handful of hops to the database thread whatever its size (about 1 ms
+    of CPU), so under load the checkouts queued while one write runs go out in the next, together.
+    With no load a row goes out alone, at once.
+    """
+
+    def __init__(self, write: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
+        self._write = write
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def put(self, row: dict[str, Any]) -> None:
+        """Write the row with the next batch; returns once it is committed."""
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append((row, done))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_queued())
+        # The write runs in its own task: a shopper who leaves cancels only their own wait.
+        await done
+
+    async def drain(self) -> None:
+        """Wait for the rows already queued."""
+        if self._writing is not None:
+            await self._writing
+
+    async def _write_queued(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._write([row for row, _ in batch])
+            except Exception as error:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            except BaseException:
+                for _, done in batch:
+                    done.cancel()
+                raise
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+
 class Ledger:
     """The orders table behind one async engine: SQLite by default, PostgreSQL to scale out."""
 
@@ -218,6 +267,7 @@ class Ledger:
         self._engine: AsyncEngine | None = None
         # Built once: constructing this upsert and its cache key was ~17% of a checkout's CPU.
         self._record_checkout = self._checkout_upsert()
+        self._checkouts = GroupWriter(self._write_checkouts)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -281,7 +331,8 @@ class Ledger:
         return engine
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Finish queued writes, then close every pooled connection."""
+        await self._checkouts.drain()
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -389,7 +440,7 @@ class Ledger:
                 index_elements=[orders.c.intent_id],
                 set_={"quantity": quantity, "amount": amount, "updated_at": now},
                 # A paid order's quantity is what was paid for: a stale page can't change it.
-                where=orders.c.status.in_(PAYABLE)
+                where=or_(*(orders.c.status == status for status in PAYABLE))
                 & ((orders.c.quantity != quantity) | (orders.c.amount != amount)),
             )
         )
@@ -404,8 +455,12 @@ class Ledger:
             "new_currency": intent.currency,
             "now": _now(),
         }
+        await self._checkouts.put(parameters)
+
+    async def _write_checkouts(self, rows: list[dict[str, Any]]) -> None:
+        # One statement, run for each row (executemany): on SQLite each row commits by itself.
         async with self._one_statement() as connection:
-            await connection.execute(self._record_checkout, parameters)
+            await connection.execute(self._record_checkout, rows)
 
     async def record_email(self, intent_id: str, email: str) -> None:
         """Remember the receipt address the shopper gave just before paying."""

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event as sqlalchemy_event
@@ -15,7 +16,7 @@ from sqlalchemy import text
 
 from bookshop import create_app
 from bookshop.config import ConfigError, Settings, normalise_database_url
-from bookshop.orders import Ledger
+from bookshop.orders import GroupWriter, Ledger
 from bookshop.payments import CheckoutIntent, IntentState, Receipt, WebhookEvent
 from tests.fixtures.app import Client, confirm_like_stripe_js
 from tests.fixtures.sandbox import SandboxServer
@@ -240,6 +241,70 @@ async def test_checkout_writes_hold_the_sqlite_write_lock_only_while_their_state
     await ledger.close()
     assert order is not None
     assert (order.quantity, order.amount, order.email) == (2, 2 * PRICE, "ada@example.com")
+
+
+async def test_concurrent_checkouts_are_all_written(ledger: Ledger) -> None:
+    await asyncio.gather(*(ledger.record_checkout(intent(f"pi_many{n}")) for n in range(40)))
+    await ledger.record_checkout(intent("pi_many7", quantity=3))
+    orders = {order.intent_id: order for order in await ledger.recent(limit=100)}
+    assert len(orders) == 40
+    assert (orders["pi_many7"].quantity, orders["pi_many0"].quantity) == (3, 1)
+
+
+class SlowWrites:
+    """A write function that records each batch and holds the first until released."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+        self.release = asyncio.Event()
+        self.fail_next = False
+
+    async def __call__(self, rows: list[dict[str, Any]]) -> None:
+        self.batches.append(rows)
+        if len(self.batches) == 1:
+            await self.release.wait()
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("disk full")
+
+
+async def test_rows_queued_during_a_write_go_out_together_in_the_next() -> None:
+    writes = SlowWrites()
+    writer = GroupWriter(writes)
+    first = asyncio.create_task(writer.put({"n": 0}))
+    await asyncio.sleep(0)
+    rest = [asyncio.create_task(writer.put({"n": n})) for n in range(1, 6)]
+    await asyncio.sleep(0)
+    assert not first.done()
+    writes.release.set()
+    await asyncio.gather(first, *rest)
+    assert writes.batches == [[{"n": 0}], [{"n": n} for n in range(1, 6)]]
+
+
+async def test_a_failed_write_fails_every_row_in_it_and_the_next_batch_is_written() -> None:
+    writes = SlowWrites()
+    writes.fail_next = True
+    writer = GroupWriter(writes)
+    puts = [asyncio.create_task(writer.put({"n": n})) for n in range(3)]
+    await asyncio.sleep(0)
+    writes.release.set()
+    results = await asyncio.gather(*puts, return_exceptions=True)
+    assert [str(result) for result in results] == ["disk full"] * 3
+    await writer.put({"n": 3})
+    assert writes.batches[-1] == [{"n": 3}]
+
+
+async def test_a_shopper_who_leaves_does_not_cancel_the_write() -> None:
+    writes = SlowWrites()
+    writer = GroupWriter(writes)
+    leaving = asyncio.create_task(writer.put({"n": 0}))
+    staying = asyncio.create_task(writer.put({"n": 1}))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    writes.release.set()
+    await staying
+    await writer.drain()
+    assert writes.batches == [[{"n": 0}, {"n": 1}]]
 
 
 async def test_failed_attempts_are_counted_then_paid(ledger: Ledger) -> None:
