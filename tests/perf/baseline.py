@@ -1,6 +1,11 @@
-"""The yardstick for the shop page: a bare Quart app rendering the same templates with the same
-data, served by the same Hypercorn settings, without the shop's layers (error pages, request ids,
-sessions, payments). `python -m tests.perf.baseline` serves it; the benchmark starts it."""
+"""The yardstick for the shop: a bare Quart app rendering the same templates with the same data,
+served by the same Hypercorn settings, without the shop's layers (error pages, request ids,
+sessions, CSRF, the orders ledger). `python -m tests.perf.baseline` serves it; the benchmark
+starts it.
+
+Its checkout page is the least a new shopper's checkout can cost on this stack: the shop's own
+Stripe gateway creates the PaymentIntent (stripe-python in its thread pool), then the checkout
+template renders. No session, no ledger, no error pages."""
 
 from __future__ import annotations
 
@@ -8,13 +13,15 @@ import logging
 import os
 import secrets
 import sys
+from collections.abc import Awaitable, Callable
 
 from hypercorn.run import run
-from quart import Quart, render_template, request
+from quart import Quart, abort, render_template, request
 
 from bookshop.catalog import default_catalog
 from bookshop.config import load_settings
 from bookshop.money import format_money
+from bookshop.payments import Payments
 from bookshop.server import hypercorn_config
 
 
@@ -32,13 +39,30 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def cover(book_id: str) -> tuple[str, int]:
-    """Only here so the template's url_for() finds the endpoint."""
-    return "", 404
+def checkout_page(payments: Payments) -> Callable[[str], Awaitable[str]]:
+    """A new shopper's checkout with the shop's own Stripe gateway, and nothing around it."""
+
+    async def page(book_id: str) -> str:
+        book = default_catalog().get(book_id)
+        if book is None:
+            abort(404)
+        intent = await payments.open_checkout(book, 1, secrets.token_urlsafe(12), None)
+        return await render_template(
+            "checkout/page.html",
+            partial=False,
+            book=book,
+            quantity=1,
+            quantities=range(1, 11),
+            total=book.price,
+            intent=intent,
+            payments=payments,
+        )
+
+    return page
 
 
-async def page(book_id: str) -> tuple[str, int]:
-    """Only here so the template's url_for() finds the endpoint."""
+async def not_served() -> tuple[str, int]:
+    """Only here so the templates' url_for() finds the endpoints."""
     return "", 404
 
 
@@ -57,8 +81,12 @@ def create_app() -> Quart:
     # bare Quart, without the thread hop that blueprints' inherited context processor costs.
     app.add_url_rule("/", "shop.index", index)
     app.add_url_rule("/healthz", "shop.healthz", healthz)
-    app.add_url_rule("/covers/<book_id>.svg", "shop.cover", cover)
-    app.add_url_rule("/checkout/<book_id>", "checkout.page", page)
+    app.add_url_rule("/covers/<book_id>.svg", "shop.cover", not_served)
+    app.add_url_rule("/checkout/<book_id>", "checkout.page", checkout_page(Payments(settings)))
+    app.add_url_rule("/checkout/<book_id>/quantity", "checkout.change_quantity", not_served)
+    app.add_url_rule("/checkout/<book_id>/pay", "checkout.prepare_payment", not_served)
+    app.add_url_rule("/success", "checkout.success", not_served)
+    app.add_url_rule("/payment/status", "checkout.payment_status", not_served)
     return app
 
 
