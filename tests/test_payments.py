@@ -18,6 +18,7 @@ from bookshop.payments import (
     PaymentNotFound,
     Payments,
     PaymentsUnavailable,
+    Urllib3Client,
     decline_message,
 )
 from tests.fixtures.app import confirm_like_stripe_js, intents_of_checkout
@@ -222,6 +223,31 @@ async def test_slow_calls_run_in_parallel_in_the_pool(
     assert len({intent.id for intent in intents}) == 20
     # Serially this would take 10 s; in the pool, about one call's latency.
     assert elapsed < 3.0
+
+
+def test_the_http_transport_returns_stripes_answer_as_text(sandbox: SandboxServer) -> None:
+    transport = Urllib3Client(sandbox.url, pool_size=2, read_timeout=5)
+    try:
+        body, status, headers = transport.request(
+            "get",
+            f"{sandbox.url}/v1/payment_intents/pi_missing",
+            {"Authorization": f"Bearer {sandbox.secret_key}"},
+        )
+    finally:
+        transport.close()
+    assert status == 404
+    assert '"resource_missing"' in body
+    assert headers["content-type"].startswith("application/json")
+
+
+def test_an_unreachable_stripe_is_a_connection_error_that_stripe_may_retry() -> None:
+    nothing_listens = "http://127.0.0.1:9"
+    transport = Urllib3Client(nothing_listens, pool_size=2, read_timeout=5)
+    with pytest.raises(Exception) as raised:
+        transport.request("get", f"{nothing_listens}/v1/payment_intents", {})
+    transport.close()
+    assert type(raised.value).__name__ == "APIConnectionError"
+    assert raised.value.should_retry is True  # type: ignore[attr-defined]
 
 
 async def test_proxy_environment_is_read_once_when_payments_start(
