@@ -178,11 +178,11 @@ class Urllib3Client(stripe.HTTPClient):
         # changes to HTTP(S)_PROXY after that are not seen.
         host = urllib3.util.parse_url(api_base).host or ""
         proxy = None if urllib.request.proxy_bypass(host) else _proxy_for(api_base)
-        # One kept connection per pool thread, so none is re-opened under load.
+        # One kept connection per pool thread, so none is re-opened under load. TLS is checked
+        # against the CA bundle stripe-python ships, as its own transports do.
+        options: dict[str, Any] = {"maxsize": pool_size, "ca_certs": stripe.ca_bundle_path}
         self._pool: urllib3.PoolManager = (
-            urllib3.ProxyManager(proxy, maxsize=pool_size)
-            if proxy
-            else urllib3.PoolManager(maxsize=pool_size)
+            urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
         )
         self._timeout = urllib3.Timeout(connect=5.0, read=read_timeout)
 
