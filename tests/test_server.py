@@ -25,10 +25,11 @@ ESTABLISHED, LISTEN = "01", "0A"
 
 
 def settings(workers: int) -> Settings:
+    """Development settings on a free port, with this many workers."""
     return Settings(host="127.0.0.1", port=0, workers=workers)
 
 
-def test_with_several_workers_the_supervisor_binds_nothing_and_workers_bind_their_own() -> None:
+def test_with_several_workers_the_supervisor_keeps_no_socket_and_workers_bind_their_own() -> None:
     config = hypercorn_config(settings(workers=2))
     sockets = config.create_sockets()
     assert (sockets.insecure_sockets, sockets.secure_sockets) == ([], [])
