@@ -167,7 +167,8 @@ class Urllib3Client(stripe.HTTPClient):
 
     stripe-python's default goes through `requests`, whose sessions, hooks and environment lookups
     cost about 0.4 ms of CPU per call on top of urllib3's own work. Stripe's client keeps doing
-    the rest: headers, idempotency keys, retries (`should_retry` below) and its errors.
+    the rest: headers, idempotency keys, retries (`should_retry` below) and its errors. Streamed
+    responses, which the shop never reads, stay unimplemented as in stripe-python's base class.
     """
 
     name = "urllib3"
@@ -216,17 +217,6 @@ class Urllib3Client(stripe.HTTPClient):
                 f"Could not reach Stripe: {type(error).__name__}", retry=True
             ) from error
         return response.data.decode("utf-8"), response.status, response.headers
-
-    def request_stream(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        post_data: Any = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> tuple[Any, int, Mapping[str, str]]:
-        raise NotImplementedError("the shop reads no streamed Stripe responses")
 
     def close(self) -> None:
         self._pool.clear()

@@ -20,6 +20,7 @@ from bookshop.config import Settings
 from bookshop.server import hypercorn_config
 from tests.e2e.servers import REPO_ROOT, running_shop, shop_environment
 from tests.fixtures.sandbox import free_port
+from tests.perf.servers import process_tree
 
 ESTABLISHED, LISTEN = "01", "0A"
 
@@ -64,20 +65,15 @@ def wait_for_listeners(port: int, count: int, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-def connections_by_process(parent: int, port: int) -> Counter[int]:
-    """How many established connections to `port` each child process of `parent` holds."""
+def connections_by_process(root: int, port: int) -> Counter[int]:
+    """How many established connections to `port` each process below `root` holds."""
     owner_of_inode: dict[str, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in process_tree(root)[1:]:
         try:
-            stat = (entry / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[1]) != parent:
-                continue
-            for fd in (entry / "fd").iterdir():
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
                 target = os.readlink(fd)
                 if target.startswith("socket:["):
-                    owner_of_inode[target[8:-1]] = int(entry.name)
+                    owner_of_inode[target[8:-1]] = pid
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return Counter(

@@ -83,14 +83,14 @@ class Server:
             return []
         return [
             ProcessMemory(pid, _role(pid, self.process.pid), _peak_mb(pid))
-            for pid in _tree(self.process.pid)
+            for pid in process_tree(self.process.pid)
         ]
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server's process and its descendants."""
         if self.process is None:
             return 0.0
-        return sum(_cpu_seconds(pid) for pid in _tree(self.process.pid))
+        return sum(_cpu_seconds(pid) for pid in process_tree(self.process.pid))
 
     def stop(self) -> None:
         """Stop the whole process group: politely first, then for sure."""
@@ -108,7 +108,8 @@ class Server:
             os.killpg(group, signal.SIGKILL)
 
 
-def _tree(root: int) -> list[int]:
+def process_tree(root: int) -> list[int]:
+    """`root` and every process below it, read from /proc."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
