@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -343,20 +343,20 @@ class Ledger:
             yield connection
 
     @asynccontextmanager
-    async def _one_statement(self) -> AsyncIterator[AsyncConnection]:
-        # For a single write that needs no transaction around it (see begin()).
+    async def _transaction_marked(self, option: str) -> AsyncIterator[AsyncConnection]:
+        # A transaction whose kind begin() reads from an execution option (READ_ONLY, ...).
         async with self.engine.connect() as connection:
-            await connection.execution_options(**{ONE_STATEMENT: True})
+            await connection.execution_options(**{option: True})
             async with connection.begin():
                 yield connection
 
-    @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+    def _one_statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        # For a single write that needs no transaction around it (see begin()).
+        return self._transaction_marked(ONE_STATEMENT)
+
+    def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
         # For transactions that only read: on SQLite they skip the write lock (see begin()).
-        async with self.engine.connect() as connection:
-            await connection.execution_options(**{READ_ONLY: True})
-            async with connection.begin():
-                yield connection
+        return self._transaction_marked(READ_ONLY)
 
     async def migrate(self) -> int:
         """Apply the migration steps this database lacks; returns the schema version."""
