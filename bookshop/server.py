@@ -5,9 +5,13 @@ from __future__ import annotations
 import gc
 import importlib.util
 import multiprocessing
+import time
+from collections.abc import Mapping
 from typing import Any
 
 from hypercorn.config import Config, Sockets
+from hypercorn.logging import Logger
+from hypercorn.typing import ResponseSummary, WWWScope
 
 from bookshop.config import Settings
 from bookshop.security import MAX_HEADER_BYTES
@@ -43,6 +47,33 @@ class ServerConfig(Config):
         return sockets
 
 
+class AccessLog(Logger):
+    """Hypercorn's logger, with each access line built from only the fields it prints.
+
+    Hypercorn's own atoms copy every request header, response header and environment variable
+    into a dict for every request, to print six fields: about 5% of a checkout's CPU.
+    """
+
+    # Path without query string or Referer: result URLs carry a client secret, never logged.
+    FORMAT = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)ss'
+
+    def atoms(
+        self, request: WWWScope, response: ResponseSummary | None, request_time: float
+    ) -> Mapping[str, str]:
+        client = request.get("client")
+        method = request["method"] if request["type"] == "http" else "GET"
+        headers = response["headers"] if response is not None else ()
+        lengths = [value for name, value in headers if name.lower() == b"content-length"]
+        return {
+            "h": f"{client[0]}:{client[1]}" if client else "-",
+            "t": time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
+            "r": f"{method} {request['path']} {request.get('http_version', 'ws')}",
+            "s": str(response["status"]) if response is not None else "-",
+            "b": lengths[0].decode("latin1") if lengths else "-",
+            "L": f"{request_time:.6f}",
+        }
+
+
 def hypercorn_config(
     settings: Settings, application: str = "bookshop:create_app()"
 ) -> ServerConfig:
@@ -52,8 +83,8 @@ def hypercorn_config(
     config.bind = [f"{settings.host}:{settings.port}"]
     config.workers = settings.workers
     config.accesslog = "-"
-    # Path without query string or Referer: result URLs carry a client secret, never logged.
-    config.access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)ss'
+    config.logger_class = AccessLog
+    config.access_log_format = AccessLog.FORMAT
     # Bound what a client can make a worker buffer before the app sees the request.
     config.h11_max_incomplete_size = MAX_HEADER_BYTES
     config.h2_max_header_list_size = MAX_HEADER_BYTES

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -12,12 +13,13 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bookshop import create_app
 from bookshop.config import Settings
-from bookshop.server import hypercorn_config
+from bookshop.server import AccessLog, hypercorn_config
 from tests.e2e.servers import REPO_ROOT, running_shop, shop_environment
 from tests.fixtures.sandbox import free_port
 from tests.perf.servers import process_tree
@@ -163,3 +165,34 @@ async def test_a_served_shop_leaves_its_start_up_objects_out_of_collection(
     )
     async with shop.test_app():
         assert (gc.get_freeze_count() > 0) is frozen
+
+
+def test_the_access_line_has_client_time_request_status_size_and_duration_but_no_query() -> None:
+    log = hypercorn_config(settings(workers=1)).log
+    assert isinstance(log, AccessLog)
+    scope: Any = {
+        "type": "http",
+        "method": "GET",
+        "path": "/payment/status",
+        "query_string": b"payment_intent=pi_1&payment_intent_client_secret=pi_1_secret_x",
+        "http_version": "1.1",
+        "client": ("127.0.0.1", 50123),
+        "headers": [(b"user-agent", b"curl/8")],
+    }
+    response: Any = {"status": 200, "headers": [(b"content-length", b"512")]}
+    atoms = log.atoms(scope, response, 0.0123)
+    line = AccessLog.FORMAT % atoms
+    assert re.fullmatch(
+        r"127\.0\.0\.1:50123 \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "
+        r'"GET /payment/status 1\.1" 200 512 0\.012300s',
+        line,
+    ), line
+    # Only what the line prints is built per request: no header, no environment variable.
+    assert set(atoms) == set(re.findall(r"%\((\w+)\)s", AccessLog.FORMAT))
+
+
+def test_the_access_line_marks_what_it_does_not_know_with_a_dash() -> None:
+    log = hypercorn_config(settings(workers=1)).log
+    scope: Any = {"type": "http", "method": "GET", "path": "/", "http_version": "1.1"}
+    line = AccessLog.FORMAT % log.atoms(scope, None, 0.5)
+    assert re.fullmatch(r'- \[[^]]+\] "GET / 1\.1" - - 0\.500000s', line), line
