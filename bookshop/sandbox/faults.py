@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ Scope = dict[str, Any]
 Receive = Any
 Send = Any
 ASGIApp = Any
+
+log = logging.getLogger("bookshop.sandbox.faults")
 
 
 @dataclass
@@ -82,9 +85,11 @@ async def _drain(receive: Receive) -> None:
 
 
 async def _drop(send: Send) -> None:
-    # A bare `100 Continue` puts Hypercorn in its response state without a final response;
-    # when the app then returns, Hypercorn closes the socket, so the client sees the connection
-    # drop before any status line (requests: RemoteDisconnected -> stripe.APIConnectionError).
+    # A bare `100 Continue` starts a response that never gets its final status; when the app
+    # then returns, the server (Uvicorn, or Hypercorn) closes the socket, so the client sees the
+    # connection drop before any status line (RemoteDisconnected -> stripe.APIConnectionError).
+    # Uvicorn logs each one as "ASGI callable returned without completing response".
+    log.warning("injected fault: dropping the connection")
     await send({"type": "http.response.start", "status": 100, "headers": []})
 
 
