@@ -414,7 +414,18 @@ def table(bench: Bench, memory: Mapping[str, list[ProcessMemory]], targets: list
 def versions(wrk: str) -> dict[str, str]:
     """The exact versions that produced the numbers."""
     found = {"python": platform.python_version(), "wrk": wrk}
-    for package in ("quart", "hypercorn", "stripe", "jinja2", "werkzeug", "requests", "h11"):
+    for package in (
+        "quart",
+        "hypercorn",
+        "uvicorn",
+        "httptools",
+        "uvloop",
+        "stripe",
+        "jinja2",
+        "werkzeug",
+        "urllib3",
+        "h11",
+    ):
         found[package] = version(package)
     return found
 
