@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -12,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import uvicorn
+from quart import Quart
 
 from bookshop.sandbox.app import create_sandbox_app
 from bookshop.sandbox.settings import FAIL_MODES, SandboxSettings, SettingsError, parse_webhook
@@ -87,6 +89,37 @@ class Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
+# How often the served sandbox moves what it holds out of the garbage collector's sight.
+FREEZE_EVERY_S = 2.0
+
+
+def keep_stored_objects_out_of_gc(app: Quart, every_s: float = FREEZE_EVERY_S) -> None:
+    """While the app serves, freeze (`gc.freeze()`) every object alive, every few seconds.
+
+    The store keeps every object the API makes (intents, charges, events, saved idempotent
+    responses) as dicts and lists, and each full collection walked them all again, with every API
+    call waiting: under a benchmark's load the pauses grew to ~360 ms within a minute. None of it
+    is cyclic garbage, and reference counting still frees what the sandbox drops. Only for the
+    served process: tests build sandboxes inside pytest's own process.
+    """
+    task: asyncio.Task[None] | None = None
+
+    async def freeze_periodically() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            gc.freeze()
+
+    @app.before_serving
+    async def start_freezing() -> None:
+        nonlocal task
+        task = asyncio.get_running_loop().create_task(freeze_periodically())
+
+    @app.after_serving
+    async def stop_freezing() -> None:
+        if task is not None:
+            task.cancel()
+
+
 def server(settings: SandboxSettings) -> Server:
     """The sandbox app under Uvicorn.
 
@@ -94,8 +127,10 @@ def server(settings: SandboxSettings) -> Server:
     event loop (uvloop), where installed, an API call costs the sandbox ~35% less CPU. In the
     benchmark the sandbox stands in for Stripe's servers but shares the shop's cores.
     """
+    app = create_sandbox_app(settings)
+    keep_stored_objects_out_of_gc(app)
     config = uvicorn.Config(
-        create_sandbox_app(settings),
+        app,
         lifespan="on",  # starts and stops webhook delivery
         ws="none",
         access_log=False,

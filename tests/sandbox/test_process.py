@@ -1,7 +1,10 @@
-"""`python -m bookshop.sandbox` as a process: served by Uvicorn, stopped cleanly by a signal."""
+"""`python -m bookshop.sandbox` as a process: served by Uvicorn, stopped cleanly by a signal, its
+stored objects kept out of the garbage collector's way."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import signal
 import socket
 import subprocess
@@ -13,8 +16,9 @@ import httpx
 import pytest
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from bookshop.sandbox.__main__ import server
-from bookshop.sandbox.settings import SandboxSettings
+from bookshop.sandbox.__main__ import keep_stored_objects_out_of_gc, server
+from bookshop.sandbox.app import create_sandbox_app
+from bookshop.sandbox.settings import DEFAULT_SECRET_KEY, SandboxSettings
 from tests.fixtures.sandbox import free_port
 
 REPO_ROOT = Path(__file__).parents[2]
@@ -75,3 +79,33 @@ def test_a_taken_port_stops_the_sandbox_with_one_line_and_status_1(tmp_path: Pat
     assert f"cannot listen on 127.0.0.1:{port}: " in log
     assert "Address already in use" in log
     assert "Traceback" not in log
+
+
+def collector_sees(obj: object) -> bool:
+    return any(seen is obj for seen in gc.get_objects())
+
+
+async def test_what_the_served_sandbox_stores_leaves_the_collectors_sight_within_seconds() -> None:
+    app = create_sandbox_app(SandboxSettings())
+    keep_stored_objects_out_of_gc(app, every_s=0.05)
+    try:
+        async with app.test_app() as served:
+            response = await served.test_client().post(
+                "/v1/payment_intents",
+                form={"amount": "2300", "currency": "sgd"},
+                headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"},
+            )
+            assert response.status_code == 200
+            intent_id = (await response.get_json())["id"]
+            stored = app.extensions["sandbox"].store.payment_intents.by_id[intent_id]
+            assert collector_sees(stored)
+            await asyncio.sleep(0.3)
+            # Frozen: a full collection no longer walks it, and the sandbox still serves it.
+            assert not collector_sees(stored)
+            again = await served.test_client().get(
+                f"/v1/payment_intents/{intent_id}",
+                headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"},
+            )
+            assert (await again.get_json())["amount"] == 2300
+    finally:
+        gc.unfreeze()
