@@ -91,7 +91,7 @@ def serve(config: ServerConfig) -> int:
     try:
         return run(config)
     except OSError as error:
-        sys.exit(f"bookshop: cannot listen on {', '.join(config.bind)}: {error.strerror}")
+        sys.exit(f"bookshop: cannot listen on {', '.join(config.bind)}: {error.strerror or error}")
 
 
 if __name__ == "__main__":

@@ -249,8 +249,11 @@ class GroupWriter:
                     if not done.done():
                         done.set_exception(error)
             except BaseException:
-                for _, done in batch:
+                # Cancelled (the server is stopping): no caller may wait for a write that won't
+                # come, the rows queued meanwhile included.
+                for _, done in (*batch, *self._queue):
                     done.cancel()
+                self._queue = []
                 raise
             else:
                 for _, done in batch:

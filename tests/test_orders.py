@@ -307,6 +307,19 @@ async def test_a_shopper_who_leaves_does_not_cancel_the_write() -> None:
     assert writes.batches == [[{"n": 0}, {"n": 1}]]
 
 
+async def test_a_cancelled_write_leaves_no_caller_waiting_not_even_those_queued_behind_it() -> None:
+    writes = SlowWrites()
+    writer = GroupWriter(writes)
+    first = asyncio.create_task(writer.put({"n": 0}))
+    await asyncio.sleep(0)
+    queued = asyncio.create_task(writer.put({"n": 1}))
+    await asyncio.sleep(0)
+    writer._writing.cancel()  # type: ignore[union-attr]  # what stopping the server does
+    done, pending = await asyncio.wait({first, queued}, timeout=2)
+    assert pending == set()
+    assert all(task.cancelled() for task in done)
+
+
 async def test_failed_attempts_are_counted_then_paid(ledger: Ledger) -> None:
     await ledger.record_checkout(intent())
     declined = state(status="requires_payment_method", decline_code="insufficient_funds")
