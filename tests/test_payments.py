@@ -15,10 +15,11 @@ from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.payments import (
     GENERIC_DECLINE,
+    CurlClient,
     PaymentNotFound,
     Payments,
     PaymentsUnavailable,
-    Urllib3Client,
+    _response_headers,
     decline_message,
 )
 from tests.fixtures.app import confirm_like_stripe_js, intents_of_checkout
@@ -226,7 +227,7 @@ async def test_slow_calls_run_in_parallel_in_the_pool(
 
 
 def test_the_http_transport_returns_stripes_answer_as_text(sandbox: SandboxServer) -> None:
-    transport = Urllib3Client(sandbox.url, pool_size=2, read_timeout=5)
+    transport = CurlClient(sandbox.url, timeout=5)
     try:
         body, status, headers = transport.request(
             "get",
@@ -240,9 +241,25 @@ def test_the_http_transport_returns_stripes_answer_as_text(sandbox: SandboxServe
     assert headers["content-type"].startswith("application/json")
 
 
+def test_the_transport_reads_the_headers_of_the_answer_not_of_a_proxy_tunnel() -> None:
+    through_a_proxy = [
+        b"HTTP/1.1 200 Connection established\r\n",
+        b"Proxy-Agent: squid\r\n",
+        b"\r\n",
+        b"HTTP/1.1 402 Payment Required\r\n",
+        b"Request-Id: req_123\r\n",
+        b"Stripe-Should-Retry:  false \r\n",
+        b"\r\n",
+    ]
+    assert _response_headers(through_a_proxy) == {
+        "request-id": "req_123",
+        "stripe-should-retry": "false",
+    }
+
+
 def test_an_unreachable_stripe_is_a_connection_error_that_stripe_may_retry() -> None:
     nothing_listens = "http://127.0.0.1:9"
-    transport = Urllib3Client(nothing_listens, pool_size=2, read_timeout=5)
+    transport = CurlClient(nothing_listens, timeout=5)
     with pytest.raises(Exception) as raised:
         transport.request("get", f"{nothing_listens}/v1/payment_intents", {})
     transport.close()

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+import pycurl
 import stripe
 
 from bookshop.catalog import default_catalog
@@ -423,10 +424,11 @@ def versions(wrk: str) -> dict[str, str]:
         "stripe",
         "jinja2",
         "werkzeug",
-        "urllib3",
+        "pycurl",
         "h11",
     ):
         found[package] = version(package)
+    found["libcurl"] = pycurl.version_info()[1]  # the shop's Stripe transport
     return found
 
 
