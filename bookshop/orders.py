@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -285,6 +286,7 @@ class Ledger:
             return
         if self.dialect == "sqlite":
             self._engine = self._sqlite_engine()
+            await self._use_wal()
         else:
             # Connections are checked before use: a PostgreSQL restart must not fail requests.
             self._engine = create_async_engine(self.url, pool_pre_ping=True)
@@ -303,12 +305,10 @@ class Ledger:
 
         @event.listens_for(engine.sync_engine, "connect")
         def configure(dbapi_connection: Any, _record: Any) -> None:
-            # WAL lets readers work beside the writer; writers wait for each other, not fail.
+            # Writers wait for each other (up to the busy timeout), not fail.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            # First, so that even switching to WAL waits for a process that holds the lock.
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode=WAL")
             # With WAL this stays consistent but skips an fsync per commit; a power cut may lose
             # the last commits, which `reconcile` restores from Stripe (the source of truth).
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -339,6 +339,21 @@ class Ledger:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+    async def _use_wal(self) -> None:
+        # WAL lets readers work beside the writer; the file keeps it once switched. Two processes
+        # switching a new file at once each hold a shared lock and want the exclusive one, so
+        # SQLite refuses one of them at once, without the busy wait (it would deadlock): retry.
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                async with self._one_statement() as connection:
+                    await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+                return
+            except OperationalError as error:
+                if "locked" not in str(error.orig) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.01)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:

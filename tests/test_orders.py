@@ -117,6 +117,20 @@ async def test_migrations_run_once_even_when_two_processes_start_together(
     await asyncio.gather(first.close(), second.close())
 
 
+async def test_processes_opening_a_new_sqlite_file_together_all_switch_it_to_wal(
+    tmp_path: Path,
+) -> None:
+    # SQLite refuses one of two simultaneous switches at once ("database is locked"), without
+    # waiting for the busy timeout: the shop's workers race like this on their first start.
+    for attempt in range(5):
+        url = f"sqlite+aiosqlite:///{tmp_path / f'new-{attempt}.sqlite3'}"
+        ledgers = [Ledger(url) for _ in range(4)]
+        await asyncio.gather(*(ledger.open() for ledger in ledgers))
+        await asyncio.gather(*(ledger.close() for ledger in ledgers))
+        with sqlite3.connect(tmp_path / f"new-{attempt}.sqlite3") as connection:
+            assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 async def test_checkout_writes_an_open_order_and_its_new_quantity(ledger: Ledger) -> None:
     await ledger.record_checkout(intent(quantity=1))
     await ledger.record_checkout(intent(quantity=3))
