@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from quart import Quart
 
 from bookshop.config import Settings, load_settings
@@ -20,6 +22,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     )
 
     from bookshop import checkout, cli, errors, security, shop, webhooks
+    from bookshop.health import HealthCheck
     from bookshop.money import format_money
     from bookshop.orders import Ledger
     from bookshop.payments import Payments
@@ -65,6 +68,9 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.register_blueprint(webhooks.blueprint)
     cli.register(app, settings)
     security.install(app, settings)
+    app.asgi_app = HealthCheck(  # type: ignore[method-assign]
+        app.asgi_app, partial(security.security_headers, settings)
+    )
     # Each blueprint brings Flask's synchronous default context processor, which Quart runs in a
     # worker thread on every render only to find nothing (Quart's own async one fills the context).
     for processors in app.template_context_processors.values():

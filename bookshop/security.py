@@ -100,6 +100,19 @@ def content_security_policy(settings: Settings) -> str:
     )
 
 
+def security_headers(settings: Settings, https: bool) -> dict[str, str]:
+    """The headers every response carries; the private pages change two of them."""
+    headers = {
+        "Content-Security-Policy": content_security_policy(settings),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+    }
+    if https:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return headers
+
+
 def install(app: Quart, settings: Settings) -> None:
     """Attach CSRF checks, limits, headers and rate limits to the app."""
     app.config.update(
@@ -112,7 +125,6 @@ def install(app: Quart, settings: Settings) -> None:
         SESSION_COOKIE_SECURE=settings.env == "production",
     )
     app.jinja_env.globals["csrf_token"] = csrf_token
-    policy = content_security_policy(settings)
 
     @app.before_request
     async def check_request() -> None:
@@ -128,19 +140,15 @@ def install(app: Quart, settings: Settings) -> None:
         if routed and request.method in UNSAFE_METHODS and request.endpoint not in CSRF_EXEMPT:
             await check_csrf()
 
+    every_response = {https: security_headers(settings, https) for https in (False, True)}
+
     @app.after_request
-    async def security_headers(response: Response) -> Response:
-        headers = response.headers
-        headers["Content-Security-Policy"] = policy
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        private = request.endpoint in PRIVATE_ENDPOINTS
-        # A client secret in the URL must never travel to another site in a Referer.
-        headers["Referrer-Policy"] = "no-referrer" if private else "strict-origin-when-cross-origin"
-        if private:
-            headers["Cache-Control"] = "no-store"
-        if request.scheme == "https":
-            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    async def add_security_headers(response: Response) -> Response:
+        response.headers.update(every_response[request.scheme == "https"])
+        if request.endpoint in PRIVATE_ENDPOINTS:
+            # A client secret in the URL must never travel to another site in a Referer.
+            response.headers["Referrer-Policy"] = "no-referrer"
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     RateLimiter(app, enabled=settings.rate_limits)

@@ -1,4 +1,4 @@
-"""The shop front: the book grid with search, the book covers and the health check."""
+"""The shop front: the book grid with search, and the book covers."""
 
 from __future__ import annotations
 
@@ -26,12 +26,6 @@ async def index() -> Response:
     return await render(
         "shop/index.html", "shop/_search_results.html", query=query.strip(), books=books
     )
-
-
-@blueprint.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """Liveness for load balancers and tests; touches nothing slow."""
-    return {"status": "ok"}
 
 
 @blueprint.get("/covers/<book_id>.svg")

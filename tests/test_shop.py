@@ -1,4 +1,4 @@
-"""The shop front: grid, search (fragment and page), covers, health check."""
+"""The shop front: grid, search (fragment and page), covers."""
 
 from __future__ import annotations
 
@@ -100,9 +100,3 @@ async def test_cover_is_a_generated_svg(client: Client) -> None:
 
 async def test_unknown_cover_is_404(client: Client) -> None:
     assert (await client.get("/covers/nope.svg")).status_code == 404
-
-
-async def test_healthz_answers_ok(client: Client) -> None:
-    response = await client.get("/healthz")
-    assert response.status_code == 200
-    assert await response.get_json() == {"status": "ok"}
