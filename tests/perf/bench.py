@@ -85,6 +85,7 @@ class Options:
     latency_ms: int
     max_requests: int
     pool_size: int | None
+    sandbox_nice: int
     out: Path
 
 
@@ -98,6 +99,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured seconds first")
     parser.add_argument("--latency-ms", type=int, default=250, help="injected Stripe latency")
     parser.add_argument("--max-requests", type=int, default=100_000, help="per window")
+    parser.add_argument(
+        "--sandbox-nice",
+        type=int,
+        default=10,
+        help="nice value of the sandbox: Stripe's stand-in yields the cores to the shop (0: not)",
+    )
     parser.add_argument("--pool-size", type=int, default=None, help="STRIPE_POOL_SIZE")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON")
     args = parser.parse_args(argv)
@@ -110,6 +117,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         latency_ms=args.latency_ms,
         max_requests=args.max_requests,
         pool_size=args.pool_size,
+        sandbox_nice=args.sandbox_nice,
         out=args.out,
     )
 
@@ -455,6 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "/_sandbox/health",
             args=[],
             log_path=tmp / "sandbox.log",
+            nice=options.sandbox_nice,
         )
         sandbox.args = ["--port", str(sandbox.port), "--latency-ms", str(options.latency_ms)]
         shop_port, baseline_port = free_port(), free_port()

@@ -45,6 +45,8 @@ class Server:
     args: list[str] = field(default_factory=list)
     env: Mapping[str, str] = field(default_factory=dict)
     log_path: Path | None = None
+    # Added to the process's nice value: above 0, it yields the cores to the others.
+    nice: int = 0
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -64,6 +66,9 @@ class Server:
             # Its own group, so stopping it also stops the Hypercorn workers it spawned.
             start_new_session=True,
         )
+        if self.nice:
+            # Before it starts any thread: threads take their nice value from their creator.
+            os.setpriority(os.PRIO_PROCESS, self.process.pid, self.nice)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
