@@ -4,7 +4,7 @@ A load balancer asks `/healthz` every few seconds whether a worker is alive. Ans
 Quart, the answer measures what it should (is the worker's event loop turning?) and costs next to
 nothing: no request context, session, template or task of its own. Through Quart it took a few
 more turns of the event loop, and when the cores are full each turn waits behind every checkout
-ready to run; under 200 concurrent checkouts its p99 fell from about 90 ms to about 50 ms.
+ready to run (docs/performance.md, item 21).
 """
 
 from __future__ import annotations
