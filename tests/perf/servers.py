@@ -63,8 +63,11 @@ class Server:
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
-            # Its own group, so stopping it also stops the Hypercorn workers it spawned.
-            start_new_session=True,
+            # Its own process group, so stopping it also stops the Hypercorn workers it spawned.
+            # Not its own session: Linux puts each session in a scheduling group of its own
+            # ("autogroup"), which shares the CPU equally with the others and hides the nice
+            # values inside it, so the sandbox's lower priority would not count against the shop.
+            process_group=0,
         )
         if self.nice:
             # Before it starts any thread: threads take their nice value from their creator.
