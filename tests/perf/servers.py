@@ -45,7 +45,7 @@ class Server:
     args: list[str] = field(default_factory=list)
     env: Mapping[str, str] = field(default_factory=dict)
     log_path: Path | None = None
-    # Added to the process's nice value: above 0, it yields the cores to the others.
+    # The process's nice value (set, not added): above the others', it yields the cores to them.
     nice: int = 0
     process: subprocess.Popen[bytes] | None = None
 
