@@ -267,6 +267,21 @@ def test_an_unreachable_stripe_is_a_connection_error_that_stripe_may_retry() -> 
     assert raised.value.should_retry is True  # type: ignore[attr-defined]
 
 
+def test_a_failed_tls_handshake_is_a_connection_error_that_stripe_must_not_retry(
+    sandbox: SandboxServer,
+) -> None:
+    # The sandbox speaks plain http: a TLS handshake with it fails, as it would with a host that
+    # intercepts Stripe's traffic. Retrying cannot mend that, so stripe-python must not.
+    over_tls = sandbox.url.replace("http://", "https://")
+    transport = CurlClient(over_tls, timeout=5)
+    with pytest.raises(Exception) as raised:
+        transport.request("get", f"{over_tls}/v1/payment_intents", {})
+    transport.close()
+    assert type(raised.value).__name__ == "APIConnectionError"
+    assert raised.value.should_retry is False  # type: ignore[attr-defined]
+    assert "TLS" in str(raised.value)
+
+
 async def test_proxy_environment_is_read_once_when_payments_start(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
