@@ -5,27 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from quart import Quart, Response, request
-from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from bookshop.sandbox import api, control, errors, stripejs
+from bookshop.sandbox import api, control, stripejs
 from bookshop.sandbox.faults import FaultMiddleware, Faults
 from bookshop.sandbox.idempotency import IdempotencyCache
 from bookshop.sandbox.runtime import SandboxState, state
 from bookshop.sandbox.settings import SandboxSettings
-from bookshop.sandbox.store import API_VERSION, Store
+from bookshop.sandbox.store import Store
 from bookshop.sandbox.webhooks import Dispatcher
 
 HERE = Path(__file__).parent
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": (
-        "Authorization, Content-Type, Idempotency-Key, Stripe-Version, Stripe-Account, "
-        "X-Stripe-Client-User-Agent"
-    ),
-    "Access-Control-Expose-Headers": "Request-Id, Stripe-Version, Idempotent-Replayed",
-    "Access-Control-Max-Age": "300",
-}
+# The 3D Secure page posts its verdict from the shop's origin, as a Stripe.js call would.
+THREE_D_SECURE = "/_sandbox/3ds/"
 
 
 def create_sandbox_app(settings: SandboxSettings | None = None) -> Quart:
@@ -49,7 +40,6 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> Quart:
     sandbox.store.listeners.append(sandbox.dispatcher.publish)
     app.extensions["sandbox"] = sandbox
 
-    app.register_blueprint(api.blueprint)
     app.register_blueprint(control.blueprint)
     app.register_blueprint(stripejs.blueprint)
 
@@ -63,35 +53,19 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> Quart:
 
     @app.before_request
     async def preflight() -> Response | None:
-        # Stripe.js calls the API from the shop's origin, so the browser asks first.
-        if request.method == "OPTIONS" and _is_api(request.path):
+        # The browser asks before it posts cross-origin.
+        if request.method == "OPTIONS" and request.path.startswith(THREE_D_SECURE):
             return Response("", status=204)
         return None
 
     @app.after_request
-    async def api_headers(response: Response) -> Response:
-        if _is_api(request.path):
-            response.headers.update(CORS_HEADERS)
-            response.headers["Request-Id"] = api.request_id()
-            response.headers["Stripe-Version"] = request.headers.get("Stripe-Version", API_VERSION)
+    async def cors_headers(response: Response) -> Response:
+        if request.path.startswith(THREE_D_SECURE):
+            response.headers.update(api.CORS_HEADERS)
+            response.headers["Request-Id"] = control.request_id()
             response.headers["Cache-Control"] = "no-cache, no-store"
         return response
 
-    @app.errorhandler(NotFound)
-    async def not_found(error: NotFound) -> Response | NotFound:
-        if request.path.startswith("/v1/"):
-            return api.error_response(errors.unrecognized_url(request.method, request.path), None)
-        return error
-
-    @app.errorhandler(MethodNotAllowed)
-    async def not_allowed(error: MethodNotAllowed) -> Response | MethodNotAllowed:
-        if request.path.startswith("/v1/"):
-            return api.error_response(errors.unrecognized_url(request.method, request.path), None)
-        return error
-
-    app.asgi_app = FaultMiddleware(app.asgi_app, faults)  # type: ignore[assignment]
+    # `/v1/*` is served by the API in front of Quart, behind the injected faults.
+    app.asgi_app = FaultMiddleware(api.Api(app.asgi_app, sandbox), faults)  # type: ignore[assignment]
     return app
-
-
-def _is_api(path: str) -> bool:
-    return path.startswith(("/v1/", "/_sandbox/3ds/"))

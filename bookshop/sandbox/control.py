@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from quart import Blueprint, Response, abort, render_template, request
+from quart import Blueprint, Response, abort, g, render_template, request
 
 from bookshop.sandbox import api, errors, store
 from bookshop.sandbox.errors import StripeError
@@ -16,10 +16,29 @@ from bookshop.sandbox.store import RequestContext
 blueprint = Blueprint("control", __name__)
 
 
+def json_response(body: Any, status: int = 200) -> Response:
+    """A JSON response, encoded as the API encodes its own."""
+    return Response(api.json_body(body), status=status, content_type="application/json")
+
+
+def error_response(error: StripeError) -> Response:
+    """Stripe's error body."""
+    return json_response(error.body(request_id()), error.status)
+
+
+def request_id() -> str:
+    """This request's `req_...` id (made once per request)."""
+    rid: str | None = g.get("request_id")
+    if rid is None:
+        rid = store.new_id("req", 14)
+        g.request_id = rid
+    return rid
+
+
 @blueprint.route("/_sandbox/health")
 async def health() -> Response:
     """Readiness probe (no auth)."""
-    return api.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def _form() -> dict[str, Any]:
@@ -32,7 +51,10 @@ async def _form() -> dict[str, Any]:
 
 def _require_secret_key() -> None:
     sandbox = state()
-    kind = api.authenticate(sandbox, api.bearer_key(list(request.args.items())))
+    kind = api.authenticate(
+        sandbox,
+        api.bearer_key(request.headers.get("Authorization", ""), list(request.args.items())),
+    )
     if kind is not api.KeyKind.SECRET:
         raise errors.publishable_key_not_allowed()
 
@@ -51,8 +73,8 @@ async def faults() -> Response:
             except ValueError as exc:
                 raise errors.invalid_request(str(exc)) from None
     except StripeError as error:
-        return api.error_response(error, None)
-    return api.json_response(state().faults.as_dict())
+        return error_response(error)
+    return json_response(state().faults.as_dict())
 
 
 @blueprint.route("/_sandbox/webhook_endpoints", methods=["GET", "POST", "DELETE"])
@@ -74,8 +96,8 @@ async def webhook_endpoints() -> Response:
             if not sandbox.dispatcher.remove_endpoint(url):
                 raise errors.no_such("webhook endpoint", url, param="url")
     except StripeError as error:
-        return api.error_response(error, None)
-    return api.json_response(
+        return error_response(error)
+    return json_response(
         {"object": "list", "data": [{"url": e.url} for e in sandbox.dispatcher.endpoints]}
     )
 
@@ -84,7 +106,7 @@ async def webhook_endpoints() -> Response:
 async def webhook_attempts() -> Response:
     """Recent webhook delivery attempts, newest first (no auth: it holds no secrets)."""
     attempts = list(state().dispatcher.attempts)[::-1][:200]
-    return api.json_response(
+    return json_response(
         {
             "object": "list",
             "data": [
@@ -118,11 +140,11 @@ async def three_d_secure(intent_id: str) -> Response:
         result = data.get("result")
         if result not in ("approve", "fail"):
             raise errors.invalid_request("result must be approve or fail", param="result")
-        ctx = RequestContext(api.request_id(), None, api.origin())
+        ctx = RequestContext(request_id(), None, f"{request.scheme}://{request.host}")
         intent = sandbox.store.resolve_three_d_secure(intent, result == "approve", ctx)
     except StripeError as error:
-        return api.error_response(error, None)
-    return api.json_response({key: intent[key] for key in store.PUBLISHABLE_FIELDS})
+        return error_response(error)
+    return json_response({key: intent[key] for key in store.PUBLISHABLE_FIELDS})
 
 
 @blueprint.route("/")

@@ -147,6 +147,11 @@ def unrecognized_url(method: str, path: str) -> StripeError:
     )
 
 
+def body_too_large(limit: int) -> StripeError:
+    """413 for a request body larger than the sandbox reads."""
+    return StripeError(413, f"The request body is larger than {limit} bytes.", doc_url=False)
+
+
 def idempotency_mismatch(key: str) -> StripeError:
     """400 idempotency_error (stripe.IdempotencyError)."""
     return StripeError(

@@ -1,0 +1,82 @@
+"""The `/v1` API as an ASGI app of its own: what it answers before and around the endpoints."""
+
+from __future__ import annotations
+
+from quart import Quart
+
+from bookshop.sandbox.api import MAX_BODY_BYTES
+from bookshop.sandbox.app import create_sandbox_app
+from bookshop.sandbox.settings import DEFAULT_SECRET_KEY, SandboxSettings
+
+AUTH = {"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"}
+
+
+def sandbox_seen_by_quart() -> tuple[Quart, list[str]]:
+    """A sandbox app that records each path its Quart layer handles."""
+    app = create_sandbox_app(SandboxSettings())
+    seen: list[str] = []
+
+    @app.before_request
+    async def record() -> None:
+        from quart import request
+
+        seen.append(request.path)
+
+    return app, seen
+
+
+async def test_api_calls_are_served_without_quart_and_other_paths_with_it() -> None:
+    app, seen = sandbox_seen_by_quart()
+    client = app.test_client()
+    created = await client.post(
+        "/v1/payment_intents", form={"amount": "1500", "currency": "eur"}, headers=AUTH
+    )
+    assert created.status_code == 200
+    assert (await created.get_json())["amount"] == 1500
+    assert created.headers["Content-Type"] == "application/json"
+    assert created.headers["Request-Id"].startswith("req_")
+    health = await client.get("/_sandbox/health")
+    assert health.status_code == 200
+    assert seen == ["/_sandbox/health"]
+
+
+async def test_a_body_over_the_limit_is_refused_with_stripes_error_body() -> None:
+    app, _ = sandbox_seen_by_quart()
+    response = await app.test_client().post(
+        "/v1/payment_intents",
+        data=b"amount=1500&description=" + b"a" * MAX_BODY_BYTES,
+        headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+    error = (await response.get_json())["error"]
+    assert error["type"] == "invalid_request_error"
+    assert str(MAX_BODY_BYTES) in error["message"]
+    assert app.extensions["sandbox"].store.payment_intents.recent(1) == []
+
+
+async def test_a_method_the_api_lacks_is_stripes_404_before_any_key_check() -> None:
+    app, _ = sandbox_seen_by_quart()
+    response = await app.test_client().put("/v1/payment_intents")
+    assert response.status_code == 404
+    assert (await response.get_json())["error"]["message"].startswith(
+        "Unrecognized request URL (PUT: /v1/payment_intents)"
+    )
+
+
+async def test_head_is_answered_as_get() -> None:
+    app, _ = sandbox_seen_by_quart()
+    response = await app.test_client().head("/v1/charges", headers=AUTH)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+
+
+async def test_preflight_needs_no_key_and_allows_stripe_js_headers() -> None:
+    app, seen = sandbox_seen_by_quart()
+    response = await app.test_client().options(
+        "/v1/payment_intents/pi_123/confirm",
+        headers={"Origin": "http://127.0.0.1:5000", "Access-Control-Request-Method": "POST"},
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Idempotency-Key" in response.headers["Access-Control-Allow-Headers"]
+    assert seen == []
