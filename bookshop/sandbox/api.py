@@ -2,8 +2,8 @@
 
 Served as a plain ASGI app in front of the sandbox's Quart app, which gets every other path: an API
 call has no use for Quart's request context, routing map, sessions or response objects, and
-without them it costs the sandbox about a third less CPU (docs/performance.md, item 24). In the
-benchmark the sandbox stands in for Stripe's servers but shares the shop's cores.
+without them it costs the sandbox half the CPU (docs/performance.md, item 24). In the benchmark
+the sandbox stands in for Stripe's servers but shares the shop's cores.
 """
 
 from __future__ import annotations
