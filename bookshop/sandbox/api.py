@@ -180,7 +180,8 @@ class Api:
             name.decode("latin-1").lower(): value.decode("latin-1")
             for name, value in scope["headers"]
         }
-        host = headers.get("host") or "{}:{}".format(*scope["server"])
+        server = scope.get("server")
+        host = headers.get("host") or (f"{server[0]}:{server[1]}" if server else "localhost")
         body = await _read_body(receive, headers)
         request = ApiRequest(
             method=scope["method"],

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import pytest
 from quart import Quart
 
 from bookshop.sandbox.api import MAX_BODY_BYTES
@@ -80,3 +84,30 @@ async def test_preflight_needs_no_key_and_allows_stripe_js_headers() -> None:
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "Idempotency-Key" in response.headers["Access-Control-Allow-Headers"]
     assert seen == []
+
+
+@pytest.mark.parametrize("server", [("127.0.0.1", 12111), None])
+async def test_a_request_without_a_host_header_is_served(server: tuple[str, int] | None) -> None:
+    app = create_sandbox_app(SandboxSettings())
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"amount=900&currency=usd", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "http_version": "1.0",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/payment_intents",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"authorization", f"Bearer {DEFAULT_SECRET_KEY}".encode())],
+        "server": server,
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == 200
+    assert json.loads(sent[1]["body"])["amount"] == 900
