@@ -309,6 +309,13 @@ def _match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     return None
 
 
+def _found(obj: JSON | None, kind: str, object_id: str, *, param: str) -> JSON:
+    """The object looked up, or Stripe's 404 for it."""
+    if obj is None:
+        raise errors.no_such(kind, object_id, param=param)
+    return obj
+
+
 def decline_error(declined: CardDeclined, call: Call) -> StripeError:
     """402 card_error for a declined charge, carrying the charge, intent and method."""
     decline = declined.decline
@@ -431,9 +438,7 @@ def create_payment_method(sandbox: SandboxState, call: Call) -> JSON:
 def retrieve_payment_method(sandbox: SandboxState, call: Call, method_id: str) -> JSON:
     """Retrieve a PaymentMethod."""
     method = sandbox.store.payment_methods.get(method_id)
-    if method is None:
-        raise errors.no_such("payment_method", method_id, param="payment_method")
-    return method
+    return _found(method, "payment_method", method_id, param="payment_method")
 
 
 @route("POST", "/v1/refunds")
@@ -471,7 +476,4 @@ def list_events(sandbox: SandboxState, call: Call) -> JSON:
 @route("GET", "/v1/events/{event_id}")
 def retrieve_event(sandbox: SandboxState, call: Call, event_id: str) -> JSON:
     """Retrieve an Event."""
-    event = sandbox.store.events.get(event_id)
-    if event is None:
-        raise errors.no_such("event", event_id, param="id")
-    return event
+    return _found(sandbox.store.events.get(event_id), "event", event_id, param="id")

@@ -111,3 +111,24 @@ async def test_a_request_without_a_host_header_is_served(server: tuple[str, int]
     await app(scope, receive, send)  # type: ignore[arg-type]
     assert sent[0]["status"] == 200
     assert json.loads(sent[1]["body"])["amount"] == 900
+
+
+@pytest.mark.parametrize(
+    ("path", "message", "param"),
+    [
+        (
+            "/v1/payment_methods/pm_missing",
+            "No such payment_method: 'pm_missing'",
+            "payment_method",
+        ),
+        ("/v1/events/evt_missing", "No such event: 'evt_missing'", "id"),
+    ],
+)
+async def test_an_object_that_is_not_there_is_stripes_404(
+    path: str, message: str, param: str
+) -> None:
+    app, _ = sandbox_seen_by_quart()
+    response = await app.test_client().get(path, headers=AUTH)
+    assert response.status_code == 404
+    error = (await response.get_json())["error"]
+    assert (error["message"], error["param"], error["code"]) == (message, param, "resource_missing")
