@@ -182,7 +182,10 @@ class Api:
         }
         server = scope.get("server")
         host = headers.get("host") or (f"{server[0]}:{server[1]}" if server else "localhost")
-        body = await _read_body(receive, headers)
+        try:
+            body = await _read_body(receive, headers)
+        except ClientGone:  # nobody would read the answer, and a cut-off form must not act
+            return
         request = ApiRequest(
             method=scope["method"],
             path=scope["path"],
@@ -204,9 +207,9 @@ class Api:
             (b"request-id", request.request_id.encode()),
             (b"stripe-version", version.encode("latin-1")),
             (b"cache-control", b"no-cache, no-store"),
-            (b"content-length", str(len(response.body)).encode()),
         ]
-        if response.body:
+        if response.body:  # a 204 (the preflight) has neither
+            response_headers.append((b"content-length", str(len(response.body)).encode()))
             response_headers.append((b"content-type", b"application/json"))
         await send(
             {"type": "http.response.start", "status": response.status, "headers": response_headers}
@@ -278,6 +281,10 @@ class Api:
         return ApiResponse(error.status, json_body(error.body(request.request_id)))
 
 
+class ClientGone(Exception):
+    """The client disconnected before it had sent the whole request."""
+
+
 async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
     """The whole request body, or None when it is larger than MAX_BODY_BYTES."""
     declared = headers.get("content-length", "")
@@ -286,8 +293,8 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
     size = 0
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # the client went away; nobody reads the answer
-            break
+        if message["type"] != "http.request":
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         too_large = too_large or size > MAX_BODY_BYTES

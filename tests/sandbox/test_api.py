@@ -86,33 +86,6 @@ async def test_preflight_needs_no_key_and_allows_stripe_js_headers() -> None:
     assert seen == []
 
 
-@pytest.mark.parametrize("server", [("127.0.0.1", 12111), None])
-async def test_a_request_without_a_host_header_is_served(server: tuple[str, int] | None) -> None:
-    app = create_sandbox_app(SandboxSettings())
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"amount=900&currency=usd", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "http_version": "1.0",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/payment_intents",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"authorization", f"Bearer {DEFAULT_SECRET_KEY}".encode())],
-        "server": server,
-    }
-    await app(scope, receive, send)  # type: ignore[arg-type]
-    assert sent[0]["status"] == 200
-    assert json.loads(sent[1]["body"])["amount"] == 900
-
-
 @pytest.mark.parametrize(
     ("path", "message", "param"),
     [
@@ -132,3 +105,61 @@ async def test_an_object_that_is_not_there_is_stripes_404(
     assert response.status_code == 404
     error = (await response.get_json())["error"]
     assert (error["message"], error["param"], error["code"]) == (message, param, "resource_missing")
+
+
+async def served_raw(
+    app: Quart, method: str, messages: list[dict[str, Any]], **scope: Any
+) -> list[dict[str, Any]]:
+    """What the app sends for one request to /v1/payment_intents, given as raw ASGI messages."""
+    incoming = iter(messages)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(incoming)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    request = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": "/v1/payment_intents",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"authorization", f"Bearer {DEFAULT_SECRET_KEY}".encode())],
+        "server": ("127.0.0.1", 12111),
+        **scope,
+    }
+    await app(request, receive, send)  # type: ignore[arg-type]
+    return sent
+
+
+FORM = {"type": "http.request", "body": b"amount=900&currency=usd", "more_body": False}
+
+
+@pytest.mark.parametrize("server", [("127.0.0.1", 12111), None])
+async def test_a_request_without_a_host_header_is_served(server: tuple[str, int] | None) -> None:
+    sent = await served_raw(
+        create_sandbox_app(SandboxSettings()), "POST", [FORM], http_version="1.0", server=server
+    )
+    assert sent[0]["status"] == 200
+    assert json.loads(sent[1]["body"])["amount"] == 900
+
+
+async def test_a_client_gone_before_its_body_ended_gets_nothing_done_and_no_answer() -> None:
+    app = create_sandbox_app(SandboxSettings())
+    cut_off = {"type": "http.request", "body": b"amount=900&curr", "more_body": True}
+    sent = await served_raw(app, "POST", [cut_off, {"type": "http.disconnect"}])
+    assert sent == []
+    assert app.extensions["sandbox"].store.payment_intents.recent(1) == []
+
+
+async def test_the_preflight_answer_has_no_body_and_no_content_length() -> None:
+    sent = await served_raw(create_sandbox_app(SandboxSettings()), "OPTIONS", [FORM])
+    assert sent[0]["status"] == 204
+    names = {name for name, _ in sent[0]["headers"]}
+    assert b"content-length" not in names
+    assert b"access-control-allow-origin" in names
+    assert sent[1]["body"] == b""
