@@ -42,6 +42,7 @@ def _pages(app: Quart) -> Environment:
     if pages is None:
         # A cache of its own, so that no template compiled for async mode is carried over.
         pages = app.jinja_env.overlay(enable_async=False, cache_size=TEMPLATE_CACHE_SIZE)
+        # A copy of the globals as they are at the first page, when create_app has set them all.
         pages.globals = {**app.jinja_env.globals, "url_for": _remembered_url_for(app)}
         app.extensions["pages"] = pages
     return pages

@@ -37,9 +37,7 @@ async def test_a_pages_links_are_built_once_and_then_remembered(
     assert url_builds == []
 
 
-async def test_external_links_are_built_each_time(
-    client: Client, url_builds: list[str]
-) -> None:
+async def test_external_links_are_built_each_time(client: Client, url_builds: list[str]) -> None:
     for _ in range(2):
         page = await client.get("/checkout/art-of-doing-science")
         assert page.status_code == 200

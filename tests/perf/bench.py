@@ -108,6 +108,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--pool-size", type=int, default=None, help="STRIPE_POOL_SIZE")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON")
     args = parser.parse_args(argv)
+    if not 0 <= args.sandbox_nice <= 19:
+        # A negative value would raise the sandbox above the shop, and needs root besides.
+        parser.error("--sandbox-nice must be from 0 (the shop's priority) to 19 (the lowest)")
     return Options(
         workers=args.workers,
         concurrency=tuple(int(part) for part in args.concurrency.split(",") if part.strip()),
