@@ -11,6 +11,7 @@ import socket
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from types import FrameType
 
 import uvicorn
 from quart import Quart
@@ -76,6 +77,15 @@ class Server(uvicorn.Server):
     (Uvicorn's own handlers raise the signal again once it has stopped, to end the process with
     it; a test or `make run` stopping the sandbox should see it exit 0.)
     """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Start the graceful stop; a second signal (Ctrl-C pressed twice) changes nothing.
+
+        Uvicorn would take it as "force quit" and cancel webhook delivery's shutdown midway,
+        logging a traceback. Nothing here needs forcing: open connections get at most
+        `timeout_graceful_shutdown` seconds, and stopping webhook delivery cancels its tasks.
+        """
+        self.should_exit = True
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -70,6 +70,21 @@ def test_a_signal_stops_the_sandbox_with_status_0_and_frees_its_port(
     assert "Traceback" not in log
 
 
+def test_ctrl_c_pressed_twice_still_stops_the_sandbox_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    process = start(port, tmp_path / "sandbox.log")
+    try:
+        wait_healthy(port, process)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+    log = (tmp_path / "sandbox.log").read_text()
+    assert "Traceback" not in log
+
+
 def test_a_taken_port_stops_the_sandbox_with_one_line_and_status_1(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
