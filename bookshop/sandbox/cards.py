@@ -67,8 +67,8 @@ AUTHENTICATION_FAILED_MESSAGE = (
     "or a new PaymentMethod to attempt to fulfill this PaymentIntent again."
 )
 
-# Transcribed from Stripe's test-card table (shared/stripe/test-cards.tsv); the sandbox must not
-# read that file at run time.
+# Transcribed from Stripe's test-card table (tests/fixtures/stripe/test-cards.tsv, which the tests
+# check this against); the sandbox never reads that file.
 TEST_CARDS: dict[str, TestCard] = {
     card.number: card
     for card in (

@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import csv
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from bookshop.payments import GENERIC_DECLINE, decline_message
-from tests.e2e.servers import REPO_ROOT
 from tests.e2e.shopper import VISA, Shopper
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.stripe_data import card_table
 
 pytestmark = pytest.mark.browser
 
-TEST_CARDS_TSV = REPO_ROOT.parent / "shared" / "stripe" / "test-cards.tsv"
 BOOK = "mythical-man-month"  # 32.00 SGD
 # A decline is a 402 from Stripe's API: Chromium logs every 4xx fetch, so those lines are expected.
 DECLINE_FETCH = r"status of 402 .*/v1/payment_intents/pi_\w+/confirm"
 
 
 def decline_rows() -> list[dict[str, str]]:
-    """Every card in the shared test-card table that is declined (or refused before sending)."""
-    with Path(TEST_CARDS_TSV).open(encoding="utf-8", newline="") as tsv:
-        rows = list(csv.DictReader(tsv, delimiter="\t"))
+    """Every card in Stripe's test-card table that is declined (or refused before sending)."""
     return [
         row
-        for row in rows
+        for row in card_table()
         if row["number"].isdigit()
         and (row["type"] == "validation_error" or row["result"] == "requires_payment_method")
     ]
@@ -110,7 +105,7 @@ def test_each_decline_card_shows_and_announces_its_message_then_4242_pays_the_sa
     shopper: Shopper,
 ) -> None:
     rows = decline_rows()
-    assert len(rows) >= 9, "the shared test-card table lost its decline rows"
+    assert len(rows) >= 9, "the test-card table lost its decline rows"
     shopper.open_checkout(BOOK)
     intent_id = shopper.intent_id()
     result = shopper.result

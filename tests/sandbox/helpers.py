@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import stripe
 
-SHARED = Path(__file__).parents[2].parent / "shared" / "stripe"
-FIXTURES = SHARED / "fixtures3-subset.json"
-TEST_CARDS = SHARED / "test-cards.tsv"
+from tests.fixtures.stripe_data import example_object
 
 
-@cache
 def fixture_keys(resource: str) -> set[str]:
     """Keys of Stripe's own example object (payment_intent, charge, payment_method, ...)."""
-    data = json.loads(FIXTURES.read_text())
-    return set(data["resources"][resource])
+    return set(example_object(resource))
 
 
 def assert_has_stripe_keys(obj: Any, resource: str) -> None:

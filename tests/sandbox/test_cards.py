@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 
 import pytest
@@ -10,8 +9,8 @@ import stripe
 
 from bookshop.sandbox import cards
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.stripe_data import card_table
 from tests.sandbox.helpers import (
-    TEST_CARDS,
     assert_has_stripe_keys,
     browser_confirm,
     card_data,
@@ -53,11 +52,8 @@ EXPECTED = [
 ]
 
 
-def test_expected_table_matches_the_shared_tsv() -> None:
-    if not TEST_CARDS.exists():
-        pytest.skip("shared/stripe/test-cards.tsv is not beside the repository")
-    with TEST_CARDS.open() as handle:
-        rows = {r["number"]: r for r in csv.DictReader(handle, delimiter="\t")}
+def test_expected_table_matches_stripes_test_card_table() -> None:
+    rows = {r["number"]: r for r in card_table()}
     for row in EXPECTED:
         listed = rows[row.number]
         dash = lambda value: value if value != "-" else None  # noqa: E731

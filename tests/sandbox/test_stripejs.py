@@ -6,14 +6,12 @@ and fetches only from the sandbox, like the real shop's policy for js.stripe.com
 
 from __future__ import annotations
 
-import csv
 import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -21,8 +19,9 @@ import httpx
 import pytest
 from playwright.sync_api import FrameLocator, Page, expect
 
+from tests.fixtures.stripe_data import card_table
+
 FRAME = 'iframe[title="Secure payment input frame"]'
-TEST_CARDS_TSV = Path(__file__).resolve().parents[2].parent / "shared" / "stripe" / "test-cards.tsv"
 RECEIPT_EMAIL = "reader@example.com"
 
 SHOP_HTML = """<!doctype html>
@@ -76,12 +75,7 @@ document.getElementById("payment-form").addEventListener("submit", async (event)
 """
 
 
-def _load_cards() -> list[dict[str, str]]:
-    with TEST_CARDS_TSV.open(encoding="utf-8", newline="") as tsv:
-        return list(csv.DictReader(tsv, delimiter="\t"))
-
-
-CARDS = _load_cards()
+CARDS = card_table()
 DECLINES = [
     row
     for row in CARDS
