@@ -233,3 +233,26 @@ def test_unrecognized_url_is_stripes_404(sandbox: SandboxServer) -> None:
     assert response.json()["error"]["message"].startswith(
         "Unrecognized request URL (GET: /v1/customers)"
     )
+
+
+@pytest.mark.parametrize(
+    "email", ["ada..reader@example.com", "ada reader@example.com", "ada@example.c", "ada@example"]
+)
+def test_a_receipt_email_stripe_would_refuse_is_email_invalid(
+    client: stripe.StripeClient, email: str
+) -> None:
+    intent = new_intent(client)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.update(intent.id, {"receipt_email": email})
+    error = caught.value
+    assert (error.http_status, error.code, error.param) == (400, "email_invalid", "receipt_email")
+    assert error.user_message == f"Invalid email address: {email}"
+    assert client.v1.payment_intents.retrieve(intent.id).receipt_email is None
+
+
+def test_a_well_formed_receipt_email_is_kept_and_an_empty_one_clears_it(
+    client: stripe.StripeClient,
+) -> None:
+    intent = new_intent(client, receipt_email="o'brien+books@mail.example.co.uk")
+    assert intent.receipt_email == "o'brien+books@mail.example.co.uk"
+    assert client.v1.payment_intents.update(intent.id, {"receipt_email": ""}).receipt_email is None
