@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         _default_template_ctx_processor as flask_default_context_processor,
     )
 
-    from bookshop import checkout, cli, errors, security, shop, webhooks
+    from bookshop import checkout, cli, errors, htmx, security, shop, webhooks
     from bookshop.health import HealthCheck
     from bookshop.money import format_money
     from bookshop.orders import Ledger
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         await orders.close()
 
     errors.register_error_pages(app)
+    htmx.install(app)
     app.register_blueprint(shop.blueprint)
     app.register_blueprint(checkout.blueprint)
     # No secret, no endpoint: an unverified webhook would let anyone mark orders paid.

@@ -7,14 +7,17 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment
-from quart import Quart, Response, current_app, request
+from quart import Quart, Response, current_app, g, request
 
 TEMPLATE_CACHE_SIZE = 400  # Jinja's default
 URL_CACHE_SIZE = 1024  # the shop's pages link to a few dozen URLs
+# Every request header `wants_fragment` reads: a response that consulted it varies on all three.
+REQUEST_HEADERS = ("HX-Request", "HX-Request-Type", "HX-History-Restore-Request")
 
 
 def wants_fragment() -> bool:
     """True for an htmx request that swaps part of a page (not a history restore or full swap)."""
+    g.htmx_consulted = True
     headers = request.headers
     return (
         headers.get("HX-Request") == "true"
@@ -30,9 +33,18 @@ async def render(page: str, fragment: str, status: int = 200, **context: Any) ->
     await current_app.update_template_context(context)
     template = _pages(current_app).get_template(fragment if partial else page)
     body = template.render(context)
-    response = Response(body, status=status, content_type="text/html; charset=utf-8")
-    response.vary.add("HX-Request")
-    return response
+    return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+
+def install(app: Quart) -> None:
+    """Name the htmx headers in `Vary` on every response whose view consulted them, so a cache
+    never serves a fragment for a page (or a page for a fragment)."""
+
+    @app.after_request
+    async def vary_on_htmx_headers(response: Response) -> Response:
+        if g.get("htmx_consulted"):
+            response.vary.update(REQUEST_HEADERS)
+        return response
 
 
 def _pages(app: Quart) -> Environment:
