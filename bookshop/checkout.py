@@ -15,12 +15,13 @@ from bookshop.catalog import Book, default_catalog
 from bookshop.htmx import render, wants_fragment
 from bookshop.orders import ledger
 from bookshop.payments import (
-    CheckoutIntent,
+    Intent,
     IntentLocked,
-    Outcome,
+    InvalidEmail,
     PaymentNotFound,
     Payments,
     PaymentsUnavailable,
+    decline_message,
 )
 
 blueprint = Blueprint("checkout", __name__)
@@ -30,6 +31,7 @@ MAX_QUANTITY = 10
 # Deliberately simple: one @, a dot in the domain, no spaces. Stripe validates receipt_email too.
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 MAX_EMAIL_LENGTH = 254
+INVALID_EMAIL = "Enter a valid email address, like name@example.com."
 
 
 @dataclass
@@ -66,7 +68,7 @@ def parse_email(raw: str | None) -> str:
     if not email:
         raise UnprocessableEntity("Enter your email address for the receipt.")
     if len(email) > MAX_EMAIL_LENGTH or not EMAIL.match(email):
-        raise UnprocessableEntity("Enter a valid email address, like name@example.com.")
+        raise UnprocessableEntity(INVALID_EMAIL)
     return email
 
 
@@ -93,7 +95,7 @@ def save_state(book: Book, state: CheckoutState) -> None:
     session["checkouts"] = checkouts
 
 
-async def open_intent(book: Book, quantity: int) -> CheckoutIntent:
+async def open_intent(book: Book, quantity: int) -> Intent:
     """The session's intent for this book, at this quantity (reused, updated or replaced)."""
     state = load_state(book)
     try:
@@ -122,7 +124,7 @@ async def page(book_id: str) -> Response:
     book = find_book(book_id)
     quantity = parse_quantity(request.args.get("quantity"))
     try:
-        intent: CheckoutIntent | None = await open_intent(book, quantity)
+        intent: Intent | None = await open_intent(book, quantity)
     except PaymentsUnavailable:
         intent = None
     return await render_checkout(book, quantity, intent, status=200 if intent else 503)
@@ -138,7 +140,7 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
     if not wants_fragment():
         return redirect(page_url, code=303)  # the page itself updates the intent
     try:
-        intent: CheckoutIntent | None = await open_intent(book, quantity)
+        intent: Intent | None = await open_intent(book, quantity)
     except PaymentsUnavailable:
         intent = None
     response = await render_checkout(book, quantity, intent)
@@ -157,21 +159,23 @@ async def prepare_payment(book_id: str) -> Response:
     quantity = parse_quantity(form.get("quantity"))
     email = parse_email(form.get("email"))
     state = load_state(book)
+    expired = Conflict("This checkout has expired. Reload the page to start again.")
     if state.intent_id is None:
-        raise Conflict("This checkout has expired. Reload the page to start again.")
+        raise expired
     try:
         # The shopper pays for what their page shows, even if another tab changed the quantity.
-        intent = await payments().open_checkout(book, quantity, state.id, state.intent_id)
-        if intent.id != state.intent_id:
-            raise Conflict("This checkout has changed. Reload the page to see it as it is now.")
-        await payments().set_receipt_email(intent.id, email)
-        await ledger().record_email(intent.id, email)
-    except (IntentLocked, PaymentNotFound):
+        intent = await payments().prepare_payment(state.intent_id, book, quantity, email)
+    except InvalidEmail:
+        raise UnprocessableEntity(INVALID_EMAIL) from None
+    except PaymentNotFound:
+        raise expired from None
+    except IntentLocked:
         raise Conflict(
             "This payment can't be changed any more. Reload the page to see where it stands."
         ) from None
     except PaymentsUnavailable:
         return await render_outcome(None, status=503)
+    await ledger().record_checkout(intent)
     return Response(status=204)
 
 
@@ -186,15 +190,15 @@ async def payment_status() -> Response:
     if len(intent_id) > 100 or len(client_secret) > 200:
         raise NotFound("We couldn't find that payment.")
     try:
-        outcome = await payments().outcome(intent_id, client_secret)
+        payment = await payments().payment_result(intent_id, client_secret)
     except PaymentNotFound:
         raise NotFound("We couldn't find that payment.") from None
     except PaymentsUnavailable:
         return await render_outcome(None, status=503, intent_id=intent_id, secret=client_secret)
-    if outcome.receipt is not None:
-        await ledger().mark_paid(outcome.receipt)  # the receipt and the ledger never disagree
-    response = await render_outcome(outcome, intent_id=intent_id, secret=client_secret)
-    if outcome.kind == "succeeded" and wants_fragment():
+    if payment.outcome == "succeeded":
+        await ledger().mark_paid(payment)  # the receipt and the ledger never disagree
+    response = await render_outcome(payment, intent_id=intent_id, secret=client_secret)
+    if payment.outcome == "succeeded" and wants_fragment():
         # The receipt replaces the payment area; a reload of the pushed URL shows it again.
         response.headers["HX-Retarget"] = "#payment"
         response.headers["HX-Reswap"] = "innerHTML"
@@ -205,7 +209,7 @@ async def payment_status() -> Response:
 
 
 async def render_checkout(
-    book: Book, quantity: int, intent: CheckoutIntent | None, status: int = 200
+    book: Book, quantity: int, intent: Intent | None, status: int = 200
 ) -> Response:
     """The checkout page, or just its summary for htmx."""
     return await render(
@@ -222,12 +226,14 @@ async def render_checkout(
 
 
 async def render_outcome(
-    outcome: Outcome | None, status: int = 200, intent_id: str = "", secret: str = ""
+    payment: Intent | None, status: int = 200, intent_id: str = "", secret: str = ""
 ) -> Response:
-    """A payment result; no outcome means the payment provider could not be reached."""
+    """A payment result; no payment means the payment provider could not be reached."""
     context: dict[str, Any] = {
-        "outcome": outcome,
-        "book": default_catalog().get(outcome.book_id) if outcome else None,
+        "payment": payment,
+        "outcome": payment.outcome if payment else None,
+        "decline": decline_message(payment.decline_code) if payment else None,
+        "book": default_catalog().get(payment.book_id) if payment else None,
         "status_url": url_for(
             "checkout.payment_status", payment_intent=intent_id, payment_intent_client_secret=secret
         )

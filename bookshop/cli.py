@@ -58,7 +58,7 @@ def register(app: Quart, settings: Settings) -> None:
                 "Stripe could not be reached, so nothing was changed; try again later."
             ) from None
         for change in result.changes:
-            click.echo(f"{change.intent_id}: {change.before or 'missing'} -> {change.after}")
+            click.echo(describe_change(change, settings.locale))
         summary = f"Checked {result.checked} payments since {start:%Y-%m-%d %H:%M} UTC"
         if result.changes:
             click.echo(f"{summary}: repaired {len(result.changes)} orders.")
@@ -88,6 +88,28 @@ async def reconcile(settings: Settings, since: datetime) -> Reconciliation:
         payments.close()
         await ledger.close()
     return Reconciliation(since=since, checked=len(intents), changes=changes)
+
+
+def describe_change(change: Change, locale: str) -> str:
+    """One line per repaired order: its status before and after, and what else changed."""
+    before, after = change.before, change.after
+    line = f"{change.intent_id}: {before.status if before else 'missing'} -> {after.status}"
+    if before is None:
+        return line
+
+    def money(amount: int) -> str:
+        return format_money(amount, after.currency, locale)
+
+    details = []
+    if before.quantity != after.quantity:
+        details.append(f"quantity {before.quantity} -> {after.quantity}")
+    if before.amount != after.amount:
+        details.append(f"amount {money(before.amount)} -> {money(after.amount)}")
+    if before.amount_refunded != after.amount_refunded:
+        details.append(
+            f"refunded {money(before.amount_refunded)} -> {money(after.amount_refunded)}"
+        )
+    return f"{line} ({', '.join(details)})" if details else line
 
 
 def format_orders(orders: list[Order], settings: Settings) -> str:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.elements import ColumnElement
 
 from bookshop.config import normalise_database_url
-from bookshop.payments import CheckoutIntent, IntentState, Receipt, WebhookEvent
+from bookshop.payments import Intent, WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +158,11 @@ class Order:
 
 @dataclass(frozen=True)
 class Change:
-    """What one repair did to one order (printed by `reconcile`)."""
+    """What one repair did to one order (printed by `reconcile`): the order before and after."""
 
     intent_id: str
-    before: str | None
-    after: str
+    before: Order | None
+    after: Order
 
 
 @dataclass(frozen=True)
@@ -201,10 +201,16 @@ def _order(row: Any) -> Order:
     )
 
 
-def target_status(state: IntentState) -> str:
+def _same(before: Order, after: Order) -> bool:
+    # Equal but for the time of the last write.
+    return before == replace(after, updated_at=before.updated_at)
+
+
+def target_status(state: Intent) -> str:
     """The ledger status a PaymentIntent's current state means."""
     if state.status == "succeeded":
-        return REFUNDED if state.refunded else PAID
+        # Refunds are known only from an expanded charge (a fresh read), never from an event.
+        return REFUNDED if state.charge is not None and state.charge.refunded else PAID
     if state.status == "canceled":
         return CANCELED
     if state.status == "requires_payment_method" and state.decline_code:
@@ -438,6 +444,7 @@ class Ledger:
         # Typed like their columns, so PostgreSQL need not infer the type of each placeholder.
         quantity = bindparam("new_quantity", type_=orders.c.quantity.type)
         amount = bindparam("new_amount", type_=orders.c.amount.type)
+        email = bindparam("new_email", type_=orders.c.email.type)
         now = bindparam("now", type_=orders.c.updated_at.type)
         return (
             self._insert(orders)
@@ -447,6 +454,7 @@ class Ledger:
                 quantity=quantity,
                 amount=amount,
                 currency=bindparam("new_currency", type_=orders.c.currency.type),
+                email=email,
                 status=OPEN,
                 attempts=0,
                 amount_refunded=0,
@@ -456,21 +464,32 @@ class Ledger:
             )
             .on_conflict_do_update(
                 index_elements=[orders.c.intent_id],
-                set_={"quantity": quantity, "amount": amount, "updated_at": now},
+                set_={
+                    "quantity": quantity,
+                    "amount": amount,
+                    "email": func.coalesce(email, orders.c.email),
+                    "updated_at": now,
+                },
                 # A paid order's quantity is what was paid for: a stale page can't change it.
                 where=or_(*(orders.c.status == status for status in PAYABLE))
-                & ((orders.c.quantity != quantity) | (orders.c.amount != amount)),
+                & (
+                    (orders.c.quantity != quantity)
+                    | (orders.c.amount != amount)
+                    | (email.is_not(None) & orders.c.email.is_distinct_from(email))
+                ),
             )
         )
 
-    async def record_checkout(self, intent: CheckoutIntent) -> None:
-        """Write the checkout's order when its intent is created, or its new quantity/amount."""
+    async def record_checkout(self, intent: Intent) -> None:
+        """Write what Stripe answered to a checkout's change of its intent (created, quantity,
+        receipt address) while the order is payable."""
         parameters = {
             "new_intent_id": intent.id,
             "new_book_id": intent.book_id,
             "new_quantity": intent.quantity,
             "new_amount": intent.amount,
             "new_currency": intent.currency,
+            "new_email": intent.email,
             "now": _now(),
         }
         await self._checkouts.put(parameters)
@@ -480,21 +499,12 @@ class Ledger:
         async with self._one_statement() as connection:
             await connection.execute(self._record_checkout, rows)
 
-    async def record_email(self, intent_id: str, email: str) -> None:
-        """Remember the receipt address the shopper gave just before paying."""
-        async with self._one_statement() as connection:
-            await connection.execute(
-                update(orders)
-                .where(orders.c.intent_id == intent_id, orders.c.status.in_(PAYABLE))
-                .values(email=email, updated_at=_now())
-            )
-
-    async def mark_paid(self, receipt: Receipt) -> bool:
+    async def mark_paid(self, intent: Intent) -> bool:
         """The result page saw the payment succeed; True when this changed the order."""
         async with self._reading() as connection:
             status = (
                 await connection.execute(
-                    select(orders.c.status).where(orders.c.intent_id == receipt.intent_id)
+                    select(orders.c.status).where(orders.c.intent_id == intent.id)
                 )
             ).scalar_one_or_none()
         if status is not None and status not in PAYABLE:
@@ -502,18 +512,8 @@ class Ledger:
             # change nothing. Polls of a paid result skip it and the write lock with it.
             return False
         async with self._transaction() as connection:
-            await self._ensure(
-                connection,
-                receipt.intent_id,
-                receipt.book_id,
-                receipt.quantity,
-                receipt.amount,
-                receipt.currency,
-                receipt.email,
-            )
-            return await self._to_paid(
-                connection, receipt.intent_id, receipt.charge_id, receipt.amount, receipt.email
-            )
+            await self._ensure(connection, intent)
+            return await self._to_paid(connection, intent)
 
     async def apply_event(self, event: WebhookEvent) -> EventResult:
         """Record a verified webhook event once and apply it; a replay changes nothing."""
@@ -545,24 +545,13 @@ class Ledger:
         if intent is not None:
             if not intent.book_id and not known:
                 return EventResult(replay=False)  # not one of the shop's checkouts
-            await self._ensure(
-                connection,
-                intent.id,
-                intent.book_id,
-                intent.quantity,
-                intent.amount,
-                intent.currency,
-                intent.email,
-                intent.created,
-            )
+            await self._ensure(connection, intent)
         elif not known:
             # A charge event for an order the ledger lacks: only the intent can say what was bought.
             return EventResult(replay=False, stale=True)
         await self._seen(connection, intent_id, event.created)
         if event.type == "payment_intent.succeeded" and intent is not None:
-            await self._to_paid(
-                connection, intent_id, intent.charge_id, intent.amount, intent.email
-            )
+            await self._to_paid(connection, intent)
         elif event.type == "payment_intent.payment_failed" and intent is not None:
             await self._attempt_failed(connection, intent_id, intent.decline_code)
         elif event.type == "payment_intent.canceled":
@@ -573,80 +562,65 @@ class Ledger:
                 await self._to_refunded(connection, intent_id, event.charge_id)
         return EventResult(replay=False)
 
-    async def apply_state(self, state: IntentState) -> Change | None:
+    async def apply_state(self, state: Intent) -> Change | None:
         """Bring the order in line with the intent as Stripe has it now (reconcile, re-reads)."""
         target = target_status(state)
         async with self._transaction() as connection:
-            before = (
-                await connection.execute(
-                    select(orders.c.status).where(orders.c.intent_id == state.id)
-                )
-            ).scalar_one_or_none()
+            before = await self._get(connection, state.id)
             if before is None and not state.book_id:
                 return None  # not one of the shop's checkouts
             if before is None:
-                await self._ensure(
-                    connection,
-                    state.id,
-                    state.book_id,
-                    state.quantity,
-                    state.amount,
-                    state.currency,
-                    state.email,
-                    state.created,
-                )
+                await self._ensure(connection, state)
             await self._seen(connection, state.id, int(time.time()))
-            changed = before is None
-            if target in PAYABLE:
-                changed |= await self._sync_payable(connection, state)
-            if target == FAILED:
-                changed |= await self._failed_since(connection, state.id, state.decline_code)
-            elif target in (PAID, REFUNDED):
-                changed |= await self._to_paid(
-                    connection, state.id, state.charge_id, state.amount, state.email
+            if state.book_id:
+                # Stripe's amount and quantity are what was (or will be) charged: a paid order too
+                # takes them from the intent that was paid. Only a payable intent (a stale read of
+                # an order the ledger knows is past that) leaves a settled order alone.
+                differs = (orders.c.quantity != state.quantity) | (orders.c.amount != state.amount)
+                if target in PAYABLE:
+                    differs &= orders.c.status.in_(PAYABLE)
+                await self._update(
+                    connection, state.id, differs, quantity=state.quantity, amount=state.amount
                 )
-                if state.amount_refunded:
-                    changed |= await self._refund(
-                        connection, state.id, state.charge_id, state.amount_refunded
+            if target == FAILED:
+                await self._failed_since(connection, state.id, state.decline_code)
+            elif target in (PAID, REFUNDED):
+                await self._to_paid(connection, state)
+                if state.charge is not None and state.charge.amount_refunded:
+                    await self._refund(
+                        connection, state.id, state.charge_id, state.charge.amount_refunded
                     )
                 if target == REFUNDED:
-                    changed |= await self._to_refunded(connection, state.id, state.charge_id)
+                    await self._to_refunded(connection, state.id, state.charge_id)
             elif target == CANCELED:
-                changed |= await self._to_canceled(connection, state.id)
-            if not changed:
+                await self._to_canceled(connection, state.id)
+            after = await self._get(connection, state.id)
+            assert after is not None
+            if before is not None and _same(before, after):
                 return None
-            after = (
-                await connection.execute(
-                    select(orders.c.status).where(orders.c.intent_id == state.id)
-                )
-            ).scalar_one()
             return Change(intent_id=state.id, before=before, after=after)
 
-    async def _ensure(
-        self,
-        connection: AsyncConnection,
-        intent_id: str,
-        book_id: str,
-        quantity: int,
-        amount: int,
-        currency: str,
-        email: str | None,
-        created: int = 0,
-    ) -> None:
+    async def _get(self, connection: AsyncConnection, intent_id: str) -> Order | None:
+        row = (
+            await connection.execute(select(orders).where(orders.c.intent_id == intent_id))
+        ).first()
+        return _order(row) if row is not None else None
+
+    async def _ensure(self, connection: AsyncConnection, intent: Intent) -> None:
         # An order the ledger missed (webhook before the checkout's write, another process, a
         # crash): create it open, then let the conditional updates move it on. It dates from
         # when the shopper started paying, not from when the ledger heard of it.
         now = _now()
-        since = datetime.fromtimestamp(created, UTC) if created > 0 else now
+        since = datetime.fromtimestamp(intent.created, UTC) if intent.created > 0 else now
         await connection.execute(
             self._insert(orders)
             .values(
-                intent_id=intent_id,
-                book_id=book_id,
-                quantity=quantity,
-                amount=amount,
-                currency=currency,
-                email=email,
+                intent_id=intent.id,
+                book_id=intent.book_id,
+                quantity=intent.quantity,
+                amount=intent.amount,
+                currency=intent.currency,
+                email=intent.email,
                 status=OPEN,
                 attempts=0,
                 amount_refunded=0,
@@ -679,22 +653,17 @@ class Ledger:
             .values(stripe_seen=created)
         )
 
-    async def _to_paid(
-        self,
-        connection: AsyncConnection,
-        intent_id: str,
-        charge_id: str | None,
-        amount: int,
-        email: str | None,
-    ) -> bool:
+    async def _to_paid(self, connection: AsyncConnection, intent: Intent) -> bool:
+        # What was paid for is the paid intent's amount and quantity, not the ledger's last word.
         return await self._update(
             connection,
-            intent_id,
+            intent.id,
             orders.c.status.in_(PAYABLE),
             status=PAID,
-            amount=amount,
-            charge_id=func.coalesce(charge_id, orders.c.charge_id),
-            email=func.coalesce(email, orders.c.email),
+            amount=intent.amount,
+            quantity=intent.quantity,
+            charge_id=func.coalesce(intent.charge_id, orders.c.charge_id),
+            email=func.coalesce(intent.email, orders.c.email),
         )
 
     async def _attempt_failed(
@@ -723,16 +692,6 @@ class Ledger:
             status=FAILED,
             decline_code=decline_code,
             attempts=case((orders.c.attempts < 1, 1), else_=orders.c.attempts),
-        )
-
-    async def _sync_payable(self, connection: AsyncConnection, state: IntentState) -> bool:
-        return await self._update(
-            connection,
-            state.id,
-            orders.c.status.in_(PAYABLE)
-            & ((orders.c.quantity != state.quantity) | (orders.c.amount != state.amount)),
-            quantity=state.quantity,
-            amount=state.amount,
         )
 
     async def _to_canceled(self, connection: AsyncConnection, intent_id: str) -> bool:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 import pycurl
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("stripe").setLevel(logging.WARNING)
 
 T = TypeVar("T")
+Outcome = Literal["succeeded", "declined", "needs_action", "processing", "open", "canceled"]
 
 CONNECT_TIMEOUT_MS = 5000
 
@@ -60,11 +61,15 @@ class PaymentsUnavailable(Exception):
 
 
 class PaymentNotFound(Exception):
-    """No such payment for this shopper: unknown id, or a client secret that does not match."""
+    """No such payment for this shopper: Stripe answered 404, or the client secret is wrong."""
 
 
 class IntentLocked(Exception):
     """The intent can no longer change (it is paid, processing or canceled)."""
+
+
+class InvalidEmail(Exception):
+    """Stripe refused the receipt address."""
 
 
 class InvalidWebhook(Exception):
@@ -72,33 +77,14 @@ class InvalidWebhook(Exception):
 
 
 @dataclass(frozen=True)
-class CheckoutIntent:
-    """A checkout's PaymentIntent, as much of it as the checkout page needs."""
+class Charge:
+    """A PaymentIntent's latest charge: what the receipt shows and the ledger keeps."""
 
     id: str
-    client_secret: str
     amount: int
     currency: str
-    status: str
-    book_id: str
-    quantity: int
-
-    @property
-    def payable(self) -> bool:
-        """True while the shopper can still pay (or retry) on this intent."""
-        return self.status in PAYABLE
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What the shopper sees after paying, read on the server with the secret key."""
-
-    intent_id: str
-    book_id: str
-    quantity: int
-    amount: int
-    currency: str
-    charge_id: str
+    amount_refunded: int
+    refunded: bool
     card_brand: str
     card_last4: str
     email: str | None
@@ -106,35 +92,36 @@ class Receipt:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """Where a payment stands, in the shop's words."""
-
-    kind: Literal["succeeded", "declined", "needs_action", "processing", "open", "canceled"]
-    intent_id: str
-    book_id: str
-    quantity: int
-    receipt: Receipt | None = None
-    message: str | None = None
-    code: str | None = None
-
-
-@dataclass(frozen=True)
-class IntentState:
-    """A PaymentIntent as the orders ledger needs it (from an event snapshot or a fresh read)."""
+class Intent:
+    """A PaymentIntent as the shop reads it, from an answer, an event or a list alike."""
 
     id: str
     status: str
     amount: int
     currency: str
-    book_id: str
-    quantity: int
     created: int
-    charge_id: str | None = None
-    email: str | None = None
-    decline_code: str | None = None
-    # Known only when the latest charge came expanded (a re-read), else 0/False.
-    amount_refunded: int = 0
-    refunded: bool = False
+    client_secret: str  # "" where Stripe leaves it out
+    book_id: str  # "" when the intent is not one of the shop's checkouts
+    quantity: int  # 0 when its metadata does not say
+    email: str | None
+    # The last failed attempt's most specific code: decline_code, else code.
+    decline_code: str | None
+    charge_id: str | None
+    charge: Charge | None = None  # only when `latest_charge` came expanded
+
+    @property
+    def payable(self) -> bool:
+        """True while the shopper can still pay (or retry) on this intent."""
+        return self.status in PAYABLE
+
+    @property
+    def outcome(self) -> Outcome:
+        """Where the payment stands, in the shop's words."""
+        if self.status in ("succeeded", "processing", "canceled"):
+            return cast(Outcome, self.status)
+        if self.status == "requires_action":
+            return "needs_action"
+        return "declined" if self.decline_code else "open"
 
 
 @dataclass(frozen=True)
@@ -145,19 +132,60 @@ class WebhookEvent:
     type: str
     created: int
     intent_id: str | None
-    intent: IntentState | None = None
+    intent: Intent | None = None
     charge_id: str | None = None
     amount_refunded: int = 0
     refunded: bool = False
 
 
-def decline_message(code: str | None, decline_code: str | None) -> str:
-    """A kind message for a decline; lost, stolen, fraudulent and the rest get a generic one."""
-    return (
-        DECLINE_MESSAGES.get(decline_code or "")
-        or DECLINE_MESSAGES.get(code or "")
-        or GENERIC_DECLINE
+def read_intent(data: Mapping[str, Any]) -> Intent:
+    """The one reading of a PaymentIntent's JSON (a response, an event's object, a list item)."""
+    metadata = data.get("metadata")
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    quantity = str(metadata.get("quantity") or "")
+    error = data.get("last_payment_error")
+    if not isinstance(error, Mapping):
+        error = {}
+    latest = data.get("latest_charge")
+    charge = _read_charge(latest) if isinstance(latest, Mapping) else None
+    return Intent(
+        id=str(data["id"]),
+        status=str(data["status"]),
+        amount=int(data["amount"]),
+        currency=str(data["currency"]),
+        created=int(data.get("created") or 0),
+        client_secret=str(data.get("client_secret") or ""),
+        book_id=str(metadata.get("book") or ""),
+        quantity=int(quantity) if quantity.isdigit() else 0,
+        email=data.get("receipt_email") or (charge.email if charge else None),
+        decline_code=error.get("decline_code") or error.get("code") or None,
+        charge_id=charge.id if charge else (str(latest) if latest else None),
+        charge=charge,
     )
+
+
+def _read_charge(data: Mapping[str, Any]) -> Charge:
+    details = data.get("payment_method_details")
+    card = details.get("card") if isinstance(details, Mapping) else None
+    if not isinstance(card, Mapping):
+        card = {}
+    return Charge(
+        id=str(data["id"]),
+        amount=int(data["amount"]),
+        currency=str(data["currency"]),
+        amount_refunded=int(data.get("amount_refunded") or 0),
+        refunded=bool(data.get("refunded")),
+        card_brand=str(card.get("brand") or "card"),
+        card_last4=str(card.get("last4") or ""),
+        email=data.get("receipt_email") or None,
+        receipt_url=data.get("receipt_url") or None,
+    )
+
+
+def decline_message(code: str | None) -> str:
+    """A kind message for a decline; lost, stolen, fraudulent and the rest get a generic one."""
+    return DECLINE_MESSAGES.get(code or "", GENERIC_DECLINE)
 
 
 def intent_id_from_secret(client_secret: str) -> str | None:
@@ -332,6 +360,7 @@ class Payments:
         return data
 
     async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a Stripe call in the pool; Stripe's errors become the shop's own."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._pool, partial(function, *args, **kwargs))
@@ -351,88 +380,82 @@ class Payments:
                 error.request_id,
             )
             raise PaymentsUnavailable from None
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                raise PaymentNotFound from None
+            if error.code == "payment_intent_unexpected_state":
+                raise IntentLocked from None
+            if error.code == "email_invalid" or error.param == "receipt_email":
+                raise InvalidEmail from None
+            # Anything else is a request the shop should never have sent: a bug, shown as one.
+            raise
 
     async def open_checkout(
         self, book: Book, quantity: int, checkout_id: str, intent_id: str | None
-    ) -> CheckoutIntent:
+    ) -> Intent:
         """The checkout's intent at this quantity: reused while payable, updated, or replaced."""
         if intent_id:
             try:
-                current: CheckoutIntent | None = await self._retrieve(intent_id)
+                current: Intent | None = await self._retrieve(intent_id)
             except PaymentNotFound:
                 current = None
             if current is not None and current.book_id == book.id:
                 if current.payable:
                     if current.amount == book.price * quantity and current.quantity == quantity:
                         return current
-                    return await self.change_quantity(current.id, book, quantity)
+                    return await self._update(current.id, **_priced(book, quantity))
                 if current.status == "processing":
                     if current.quantity != quantity:
                         raise IntentLocked
                     return current
-        intent = await self._call(
-            self._request,
-            "post",
-            "/v1/payment_intents",
+        return await self._create(
             amount=book.price * quantity,
             currency=self.currency,
             automatic_payment_methods={"enabled": True},
-            description=f"{book.title} (quantity {quantity})",
+            description=_description(book, quantity),
             metadata={"book": book.id, "quantity": str(quantity), "checkout": checkout_id},
             # Derived from the checkout (and the intent it replaces), so a retried request replays
             # the first answer instead of creating a second intent.
             idempotency_key=f"bookshop-{checkout_id}-{intent_id or 'first'}-{quantity}",
         )
-        return _checkout_intent(intent)
 
-    async def change_quantity(self, intent_id: str, book: Book, quantity: int) -> CheckoutIntent:
-        """Set the intent's amount (from the catalog) and quantity; refused once it can't change."""
-        try:
-            intent = await self._call(
-                self._request,
-                "post",
-                _intent_path(intent_id),
-                amount=book.price * quantity,
-                description=f"{book.title} (quantity {quantity})",
-                metadata={"quantity": str(quantity)},
-            )
-        except stripe.InvalidRequestError as error:
-            if error.code == "payment_intent_unexpected_state":
-                raise IntentLocked from None
-            if error.http_status == 404:
-                raise PaymentNotFound from None
-            raise
-        return _checkout_intent(intent)
+    async def prepare_payment(
+        self, intent_id: str, book: Book, quantity: int, email: str
+    ) -> Intent:
+        """Just before the browser confirms: price the intent for the page's quantity and set the
+        receipt address, in one update that fails once the intent can't change."""
+        return await self._update(intent_id, **_priced(book, quantity), receipt_email=email)
 
-    async def set_receipt_email(self, intent_id: str, email: str) -> CheckoutIntent:
-        """Record where Stripe sends the receipt, before the browser confirms."""
-        try:
-            intent = await self._call(
-                self._request, "post", _intent_path(intent_id), receipt_email=email
-            )
-        except stripe.InvalidRequestError as error:
-            if error.code == "payment_intent_unexpected_state":
-                raise IntentLocked from None
-            raise PaymentNotFound from None
-        return _checkout_intent(intent)
+    async def intent(self, intent_id: str) -> Intent:
+        """The PaymentIntent as Stripe has it now, with its latest charge."""
+        return await self._retrieve(intent_id, expand=["latest_charge"])
 
-    async def _retrieve(self, intent_id: str, expand: list[str] | None = None) -> CheckoutIntent:
-        intent = await self._retrieve_raw(intent_id, expand)
-        return _checkout_intent(intent)
-
-    async def _retrieve_raw(
-        self, intent_id: str, expand: list[str] | None = None
-    ) -> dict[str, Any]:
-        if not INTENT_ID.match(intent_id):
+    async def payment_result(self, intent_id: str, client_secret: str) -> Intent:
+        """The shopper's payment, read with the secret key; PaymentNotFound unless the client
+        secret is this intent's."""
+        if intent_id_from_secret(client_secret) != intent_id:
             raise PaymentNotFound
-        try:
-            if expand:
-                return await self._call(
-                    self._request, "get", _intent_path(intent_id), expand=expand
-                )
-            return await self._call(self._request, "get", _intent_path(intent_id))
-        except stripe.InvalidRequestError:
-            raise PaymentNotFound from None
+        intent = await self.intent(intent_id)
+        if not hmac.compare_digest(intent.client_secret, client_secret):
+            raise PaymentNotFound
+        if intent.status == "succeeded" and intent.charge is None:
+            raise PaymentsUnavailable  # a succeeded intent always has a charge: transient
+        return intent
+
+    async def list_intents(self, since: datetime) -> list[Intent]:
+        """Every PaymentIntent created since `since`, newest first (all pages)."""
+
+        def every_page() -> list[Intent]:
+            pages = self._client.v1.payment_intents.list(
+                params={
+                    "created": {"gte": int(since.timestamp())},
+                    "limit": 100,
+                    "expand": ["data.latest_charge"],
+                }
+            )
+            return [read_intent(intent.to_dict()) for intent in pages.auto_paging_iter()]
+
+        return await self._call(every_page)
 
     def verify_webhook(self, payload: bytes, signature: str, secret: str) -> WebhookEvent:
         """Check `Stripe-Signature` on the raw body and read the event, or raise InvalidWebhook."""
@@ -445,96 +468,47 @@ class Payments:
             # Signed but not an event we can read (bad JSON, wrong shapes): Stripe never sends it.
             raise InvalidWebhook("not a readable Stripe event") from None
 
-    async def intent_state(self, intent_id: str) -> IntentState:
-        """The PaymentIntent as Stripe has it now, with its latest charge."""
-        return _intent_state(await self._retrieve_raw(intent_id, expand=["latest_charge"]))
+    async def _create(self, **params: Any) -> Intent:
+        return read_intent(await self._call(self._request, "post", "/v1/payment_intents", **params))
 
-    async def list_intents(self, since: datetime) -> list[IntentState]:
-        """Every PaymentIntent created since `since`, newest first (all pages)."""
-
-        def every_page() -> list[IntentState]:
-            pages = self._client.v1.payment_intents.list(
-                params={
-                    "created": {"gte": int(since.timestamp())},
-                    "limit": 100,
-                    "expand": ["data.latest_charge"],
-                }
-            )
-            return [_intent_state(intent.to_dict()) for intent in pages.auto_paging_iter()]
-
-        return await self._call(every_page)
-
-    async def outcome(self, intent_id: str, client_secret: str) -> Outcome:
-        """Where the shopper's payment stands, read with the secret key; 404-worthy on mismatch."""
-        if not INTENT_ID.match(intent_id) or intent_id_from_secret(client_secret) != intent_id:
+    async def _update(self, intent_id: str, **params: Any) -> Intent:
+        if not INTENT_ID.match(intent_id):
             raise PaymentNotFound
-        intent = await self._retrieve_raw(intent_id, expand=["latest_charge"])
-        if not hmac.compare_digest(str(intent.get("client_secret") or ""), client_secret):
+        return read_intent(
+            await self._call(self._request, "post", _intent_path(intent_id), **params)
+        )
+
+    async def _retrieve(self, intent_id: str, expand: list[str] | None = None) -> Intent:
+        if not INTENT_ID.match(intent_id):
             raise PaymentNotFound
-        metadata = _metadata(intent)
-        book_id = metadata.get("book", "")
-        quantity = int(metadata.get("quantity", "1") or 1)
-        outcome = partial(Outcome, intent_id=str(intent["id"]), book_id=book_id, quantity=quantity)
-        status = intent.get("status")
-        if status == "succeeded":
-            return outcome(kind="succeeded", receipt=_receipt(intent, book_id, quantity))
-        if status == "processing":
-            return outcome(kind="processing")
-        if status == "requires_action":
-            return outcome(kind="needs_action")
-        if status == "canceled":
-            return outcome(kind="canceled")
-        error = intent.get("last_payment_error")
-        if isinstance(error, Mapping):
-            code, decline_code = error.get("code"), error.get("decline_code")
-            return outcome(
-                kind="declined",
-                message=decline_message(code, decline_code),
-                code=decline_code or code,
-            )
-        return outcome(kind="open")
+        params: dict[str, Any] = {"expand": expand} if expand else {}
+        return read_intent(
+            await self._call(self._request, "get", _intent_path(intent_id), **params)
+        )
+
+
+def _priced(book: Book, quantity: int) -> dict[str, Any]:
+    # What changes with the quantity; the amount always comes from the catalog.
+    return {
+        "amount": book.price * quantity,
+        "description": _description(book, quantity),
+        "metadata": {"quantity": str(quantity)},
+    }
+
+
+def _description(book: Book, quantity: int) -> str:
+    return f"{book.title} (quantity {quantity})"
 
 
 def _intent_path(intent_id: str) -> str:
     return f"/v1/payment_intents/{quote(intent_id, safe='')}"
 
 
-def _metadata(intent: Mapping[str, Any]) -> dict[str, str]:
-    metadata = intent.get("metadata")
-    if not isinstance(metadata, Mapping):
-        return {}
-    return {str(key): str(value) for key, value in metadata.items()}
-
-
-def _intent_state(data: Mapping[str, Any]) -> IntentState:
-    metadata = data.get("metadata") or {}
-    charge = data.get("latest_charge")
-    error = data.get("last_payment_error") or {}
-    quantity = str(metadata.get("quantity") or "0")
-    return IntentState(
-        id=str(data["id"]),
-        status=str(data["status"]),
-        amount=int(data["amount"]),
-        currency=str(data["currency"]),
-        book_id=str(metadata.get("book") or ""),
-        quantity=int(quantity) if quantity.isdigit() else 0,
-        created=int(data.get("created") or 0),
-        charge_id=str(charge["id"]) if isinstance(charge, Mapping) else charge or None,
-        email=data.get("receipt_email")
-        or (charge.get("receipt_email") if isinstance(charge, Mapping) else None),
-        decline_code=error.get("decline_code") or error.get("code"),
-        amount_refunded=int(charge.get("amount_refunded") or 0)
-        if isinstance(charge, Mapping)
-        else 0,
-        refunded=bool(charge.get("refunded")) if isinstance(charge, Mapping) else False,
-    )
-
-
 def _webhook_event(data: Mapping[str, Any]) -> WebhookEvent:
     obj = data["data"]["object"]
     event = partial(WebhookEvent, str(data["id"]), str(data["type"]), int(data["created"]))
     if obj.get("object") == "payment_intent":
-        intent = _intent_state(obj)
+        intent = read_intent(obj)
         return event(intent_id=intent.id, intent=intent, charge_id=intent.charge_id)
     if obj.get("object") == "charge":
         return event(
@@ -544,38 +518,3 @@ def _webhook_event(data: Mapping[str, Any]) -> WebhookEvent:
             refunded=bool(obj.get("refunded")),
         )
     return event(intent_id=None)
-
-
-def _checkout_intent(intent: Mapping[str, Any]) -> CheckoutIntent:
-    metadata = _metadata(intent)
-    return CheckoutIntent(
-        id=str(intent["id"]),
-        client_secret=str(intent.get("client_secret") or ""),
-        amount=int(intent["amount"]),
-        currency=str(intent["currency"]),
-        status=str(intent["status"]),
-        book_id=metadata.get("book", ""),
-        quantity=int(metadata.get("quantity", "0") or 0),
-    )
-
-
-def _receipt(intent: Mapping[str, Any], book_id: str, quantity: int) -> Receipt:
-    charge = intent.get("latest_charge")
-    if not isinstance(charge, Mapping):
-        raise PaymentsUnavailable  # a succeeded intent always has a charge; treat as transient
-    details = charge.get("payment_method_details")
-    card = details.get("card") if isinstance(details, Mapping) else None
-    if not isinstance(card, Mapping):
-        card = {}
-    return Receipt(
-        intent_id=str(intent["id"]),
-        book_id=book_id,
-        quantity=quantity,
-        amount=int(charge["amount"]),
-        currency=str(charge["currency"]),
-        charge_id=str(charge["id"]),
-        card_brand=card.get("brand") or "card",
-        card_last4=card.get("last4") or "",
-        email=intent.get("receipt_email") or charge.get("receipt_email"),
-        receipt_url=charge.get("receipt_url"),
-    )

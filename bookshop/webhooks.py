@@ -61,11 +61,12 @@ async def stripe_webhook() -> Response:
 async def resync_intent(intent_id: str) -> None:
     """Bring one order in line with the PaymentIntent as Stripe has it now."""
     try:
-        state = await payments().intent_state(intent_id)
+        state = await payments().intent(intent_id)
     except (PaymentsUnavailable, PaymentNotFound):
         # Reconcile repairs it later; the event itself is already recorded.
         log.warning("could not re-read %s after a late webhook; run reconcile", intent_id)
         return
     change = await ledger().apply_state(state)
     if change is not None:
-        log.info("order %s: %s -> %s (re-read)", change.intent_id, change.before, change.after)
+        before = change.before.status if change.before else "missing"
+        log.info("order %s: %s -> %s (re-read)", change.intent_id, before, change.after.status)

@@ -27,7 +27,7 @@ from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.money import format_money
 from bookshop.orders import Ledger, Order
-from bookshop.payments import CheckoutIntent
+from bookshop.payments import Intent, read_intent
 from tests.fixtures.app import confirm_like_stripe_js
 from tests.fixtures.database import run_async
 from tests.fixtures.sandbox import SandboxServer, free_port
@@ -58,7 +58,7 @@ def today() -> str:
     return f"{datetime.now(UTC):%Y-%m-%d}"
 
 
-def checkout(sandbox: SandboxServer, book: str, card: str | None = None) -> CheckoutIntent:
+def checkout(sandbox: SandboxServer, book: str, card: str | None = None) -> Intent:
     """An intent made the way the checkout makes it, confirmed with `card` when given."""
     intent = sandbox.client().v1.payment_intents.create(
         params={
@@ -70,16 +70,21 @@ def checkout(sandbox: SandboxServer, book: str, card: str | None = None) -> Chec
     assert intent.client_secret
     if card:
         confirm_like_stripe_js(sandbox, intent.client_secret, card, "shopper@example.com")
-    return CheckoutIntent(
-        intent.id, intent.client_secret, intent.amount, "sgd", intent.status, book, 1
-    )
+    return read_intent(intent.to_dict())
 
 
-async def _record(settings: Settings, *intents: CheckoutIntent) -> None:
+async def _record(settings: Settings, *intents: Intent) -> None:
     ledger = Ledger(settings.database_url)
     await ledger.open()
     for intent in intents:
         await ledger.record_checkout(intent)
+    await ledger.close()
+
+
+async def _mark_paid(settings: Settings, intent: Intent) -> None:
+    ledger = Ledger(settings.database_url)
+    await ledger.open()
+    await ledger.mark_paid(intent)
     await ledger.close()
 
 
@@ -124,6 +129,38 @@ def test_reconcile_repairs_a_crash_between_payment_and_ledger_write(
         "failed",
         "insufficient_funds",
     )
+
+
+def test_reconcile_repairs_a_paid_orders_quantity_and_amount_and_prints_the_change(
+    settings: Settings, sandbox: SandboxServer
+) -> None:
+    # Stripe charged for 2 copies; the ledger says 5 (a pay step that never told it).
+    stripe_client = sandbox.client()
+    created = checkout(sandbox, "code")
+    stripe_client.v1.payment_intents.update(
+        created.id,
+        params={"amount": 2 * price("code"), "metadata": {"quantity": "2"}},
+    )
+    confirm_like_stripe_js(sandbox, created.client_secret, VISA)
+    charged = read_intent(
+        stripe_client.v1.payment_intents.retrieve(
+            created.id, params={"expand": ["latest_charge"]}
+        ).to_dict()
+    )
+    wrong = replace(charged, quantity=5, amount=5 * price("code"))
+    run_async(_record(settings, replace(wrong, status="requires_payment_method")))
+    run_async(_mark_paid(settings, wrong))
+
+    first = run(settings, "reconcile", "--since", today())
+    second = run(settings, "reconcile", "--since", today())
+
+    five, two = (format_money(n * price("code"), "sgd", settings.locale) for n in (5, 2))
+    assert first.exit_code == 0, first.output
+    assert f"{created.id}: paid -> paid (quantity 5 -> 2, amount {five} -> {two})" in first.output
+    assert second.output.strip().endswith("nothing to change."), second.output
+    (order,) = run_async(_orders(settings, created.id))
+    assert order is not None and (order.status, order.quantity) == ("paid", 2)
+    assert order.amount == charged.amount == 2 * price("code")
 
 
 def test_reconcile_without_stripe_changes_nothing_and_says_so(

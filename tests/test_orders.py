@@ -17,45 +17,66 @@ from sqlalchemy import text
 from bookshop import create_app
 from bookshop.config import ConfigError, Settings, normalise_database_url
 from bookshop.orders import GroupWriter, Ledger
-from bookshop.payments import CheckoutIntent, IntentState, Receipt, WebhookEvent
+from bookshop.payments import Charge, Intent, WebhookEvent
 from tests.fixtures.app import Client, confirm_like_stripe_js
 from tests.fixtures.sandbox import SandboxServer
 
 BOOK, PRICE = "code", 3200
 
 
-def intent(intent_id: str = "pi_ledger1", quantity: int = 1) -> CheckoutIntent:
+def intent(intent_id: str = "pi_ledger1", quantity: int = 1, **changes: object) -> Intent:
     """A checkout's intent as payments.open_checkout returns it."""
-    return CheckoutIntent(
+    base = Intent(
         id=intent_id,
-        client_secret=f"{intent_id}_secret_x",
+        status="requires_payment_method",
         amount=PRICE * quantity,
         currency="sgd",
-        status="requires_payment_method",
+        created=1_800_000_000,
+        client_secret=f"{intent_id}_secret_x",
         book_id=BOOK,
         quantity=quantity,
+        email=None,
+        decline_code=None,
+        charge_id=None,
     )
+    return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def state(
-    intent_id: str = "pi_ledger1", status: str = "succeeded", **changes: object
-) -> IntentState:
+def state(intent_id: str = "pi_ledger1", status: str = "succeeded", **changes: object) -> Intent:
     """The intent as Stripe reports it."""
-    base = IntentState(
-        id=intent_id,
+    base = intent(
+        intent_id,
         status=status,
-        amount=PRICE,
-        currency="sgd",
-        book_id=BOOK,
-        quantity=1,
-        created=1_800_000_000,
         charge_id="ch_1" if status == "succeeded" else None,
         email="ada@example.com",
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def event(event_id: str, kind: str, intent_state: IntentState, created: int) -> WebhookEvent:
+def paid(intent_id: str = "pi_ledger1", quantity: int = 1, **changes: object) -> Intent:
+    """A succeeded intent read with its charge, as the result page and reconcile read it."""
+    charge = Charge(
+        id="ch_9",
+        amount=PRICE * quantity,
+        currency="sgd",
+        amount_refunded=0,
+        refunded=False,
+        card_brand="visa",
+        card_last4="4242",
+        email=None,
+        receipt_url=None,
+    )
+    return state(
+        intent_id,
+        quantity=quantity,
+        amount=PRICE * quantity,
+        charge_id="ch_9",
+        charge=charge,
+        **changes,
+    )
+
+
+def event(event_id: str, kind: str, intent_state: Intent, created: int) -> WebhookEvent:
     """A verified payment_intent.* event."""
     return WebhookEvent(
         id=event_id,
@@ -134,7 +155,7 @@ async def test_processes_opening_a_new_sqlite_file_together_all_switch_it_to_wal
 async def test_checkout_writes_an_open_order_and_its_new_quantity(ledger: Ledger) -> None:
     await ledger.record_checkout(intent(quantity=1))
     await ledger.record_checkout(intent(quantity=3))
-    await ledger.record_email("pi_ledger1", "ada@example.com")
+    await ledger.record_checkout(intent(quantity=3, email="ada@example.com"))
 
     order = await ledger.get("pi_ledger1")
 
@@ -175,20 +196,36 @@ async def test_paid_order_never_goes_back_to_open_or_changes_quantity(ledger: Le
     )
 
 
+@pytest.mark.parametrize("path", ["result page", "webhook"])
+async def test_a_paid_order_takes_amount_and_quantity_from_the_intent_that_was_paid(
+    ledger: Ledger, path: str
+) -> None:
+    # The ledger last heard 5 copies; Stripe charged for 2.
+    await ledger.record_checkout(intent(quantity=5))
+    if path == "webhook":
+        succeeded = state(quantity=2, amount=2 * PRICE)
+        await ledger.apply_event(event("evt_paid", "payment_intent.succeeded", succeeded, 1))
+    else:
+        await ledger.mark_paid(paid(quantity=2))
+    order = await ledger.get("pi_ledger1")
+    assert order is not None
+    assert (order.status, order.quantity, order.amount) == ("paid", 2, 2 * PRICE)
+
+
+async def test_a_re_read_repairs_a_settled_orders_amount_and_quantity(ledger: Ledger) -> None:
+    await ledger.record_checkout(intent(quantity=5))
+    await ledger.mark_paid(paid(quantity=5))  # wrongly: Stripe charged for 2
+    change = await ledger.apply_state(paid(quantity=2))
+    assert change is not None and change.before is not None
+    assert (change.before.quantity, change.after.quantity) == (5, 2)
+    assert (change.before.status, change.after.status) == ("paid", "paid")
+    assert change.after.amount == 2 * PRICE
+    assert await ledger.apply_state(paid(quantity=2)) is None
+
+
 async def test_result_page_marks_paid_once(ledger: Ledger) -> None:
     await ledger.record_checkout(intent())
-    receipt = Receipt(
-        intent_id="pi_ledger1",
-        book_id=BOOK,
-        quantity=1,
-        amount=PRICE,
-        currency="sgd",
-        charge_id="ch_9",
-        card_brand="visa",
-        card_last4="4242",
-        email="bo@example.com",
-        receipt_url=None,
-    )
+    receipt = paid(email="bo@example.com")
     assert await ledger.mark_paid(receipt) is True
     assert await ledger.mark_paid(receipt) is False
     order = await ledger.get("pi_ledger1")
@@ -200,7 +237,7 @@ async def test_polls_of_a_paid_order_read_without_the_sqlite_write_lock(tmp_path
     path = tmp_path / "orders.sqlite3"
     ledger = Ledger(f"sqlite+aiosqlite:///{path}")
     await ledger.open()
-    receipt = Receipt("pi_ledger1", BOOK, 1, PRICE, "sgd", "ch_9", "visa", "4242", None, None)
+    receipt = paid()
     await ledger.record_checkout(intent())
     assert await ledger.mark_paid(receipt) is True
     # Another process mid-write: a poll of the paid result must not queue behind it.
@@ -241,8 +278,7 @@ async def test_checkout_writes_hold_the_sqlite_write_lock_only_while_their_state
     )
     try:
         await ledger.record_checkout(intent())
-        await ledger.record_checkout(intent(quantity=2))
-        await ledger.record_email("pi_ledger1", "ada@example.com")
+        await ledger.record_checkout(intent(quantity=2, email="ada@example.com"))
     finally:
         sqlalchemy_event.remove(
             ledger.engine.sync_engine, "after_cursor_execute", another_process_writes
@@ -424,7 +460,7 @@ async def test_applying_the_same_state_twice_changes_nothing_the_second_time(
     paid = state()
     first = await ledger.apply_state(paid)
     second = await ledger.apply_state(paid)
-    assert first is not None and (first.before, first.after) == (None, "paid")
+    assert first is not None and first.before is None and first.after.status == "paid"
     assert second is None
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import stripe
 
 from bookshop.catalog import default_catalog
 from bookshop.config import Settings
@@ -105,15 +106,15 @@ async def test_outcome_of_a_paid_intent_is_a_receipt_read_with_the_secret_key(
 ) -> None:
     intent = await payments.open_checkout(BOOK, 2, checkout_id(), None)
     confirm_like_stripe_js(sandbox, intent.client_secret, "5555555555554444", "reader@example.com")
-    outcome = await payments.outcome(intent.id, intent.client_secret)
-    assert outcome.kind == "succeeded"
-    receipt = outcome.receipt
+    payment = await payments.payment_result(intent.id, intent.client_secret)
+    assert payment.outcome == "succeeded"
+    receipt = payment.charge
     assert receipt is not None
-    assert receipt.charge_id.startswith("ch_")
+    assert receipt.id.startswith("ch_") and payment.charge_id == receipt.id
     assert (receipt.amount, receipt.currency) == (5600, "sgd")
     assert (receipt.card_brand, receipt.card_last4) == ("mastercard", "4444")
-    assert receipt.email == "reader@example.com"
-    assert (receipt.book_id, receipt.quantity) == (BOOK.id, 2)
+    assert payment.email == "reader@example.com"
+    assert (payment.book_id, payment.quantity) == (BOOK.id, 2)
 
 
 DECLINES = [
@@ -134,22 +135,22 @@ async def test_each_decline_has_its_own_kind_message_and_the_intent_stays_payabl
 ) -> None:
     intent = await payments.open_checkout(BOOK, 1, checkout_id(), None)
     assert confirm_like_stripe_js(sandbox, intent.client_secret, card).status_code == 402
-    outcome = await payments.outcome(intent.id, intent.client_secret)
-    assert outcome.kind == "declined"
-    assert outcome.code == code
-    assert outcome.message is not None and message in outcome.message
+    payment = await payments.payment_result(intent.id, intent.client_secret)
+    assert payment.outcome == "declined"
+    assert payment.decline_code == code
+    assert message in decline_message(payment.decline_code)
     # Same intent, another card: paid.
     assert (
         confirm_like_stripe_js(sandbox, intent.client_secret, "4242424242424242").status_code == 200
     )
-    assert (await payments.outcome(intent.id, intent.client_secret)).kind == "succeeded"
+    assert (await payments.payment_result(intent.id, intent.client_secret)).outcome == "succeeded"
 
 
 def test_decline_messages_are_chosen_by_code_never_by_stripes_text() -> None:
-    assert decline_message("card_declined", "insufficient_funds").startswith("Your card has insuff")
-    assert decline_message("card_declined", "do_not_honor") == GENERIC_DECLINE
-    assert decline_message(None, None) == GENERIC_DECLINE
-    assert "bank" in decline_message("payment_intent_authentication_failure", None)
+    assert decline_message("insufficient_funds").startswith("Your card has insuff")
+    assert decline_message("do_not_honor") == GENERIC_DECLINE
+    assert decline_message(None) == GENERIC_DECLINE
+    assert "bank" in decline_message("payment_intent_authentication_failure")
 
 
 async def test_three_d_secure_card_needs_action_until_authenticated(
@@ -157,10 +158,12 @@ async def test_three_d_secure_card_needs_action_until_authenticated(
 ) -> None:
     intent = await payments.open_checkout(BOOK, 1, checkout_id(), None)
     confirm_like_stripe_js(sandbox, intent.client_secret, "4000002500003155")
-    assert (await payments.outcome(intent.id, intent.client_secret)).kind == "needs_action"
+    assert (
+        await payments.payment_result(intent.id, intent.client_secret)
+    ).outcome == "needs_action"
 
 
-async def test_outcome_refuses_a_foreign_or_malformed_secret(
+async def test_payment_result_refuses_a_foreign_or_malformed_secret(
     payments: Payments,
 ) -> None:
     mine = await payments.open_checkout(BOOK, 1, checkout_id(), None)
@@ -173,7 +176,17 @@ async def test_outcome_refuses_a_foreign_or_malformed_secret(
         ("../../v1/charges", mine.client_secret),
     ]:
         with pytest.raises(PaymentNotFound):
-            await payments.outcome(intent_id, secret)
+            await payments.payment_result(intent_id, secret)
+
+
+async def test_only_a_404_from_stripe_means_not_found(payments: Payments) -> None:
+    with pytest.raises(PaymentNotFound):
+        await payments.intent("pi_doesnotexist")
+    mine = await payments.open_checkout(BOOK, 1, checkout_id(), None)
+    # Any other refusal is a request the shop should not have sent: a bug, not "no such payment".
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        await payments._update(mine.id, amount=-1)
+    assert refused.value.http_status == 400
 
 
 @pytest.mark.parametrize("mode", ["error", "drop"])

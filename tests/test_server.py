@@ -116,7 +116,9 @@ def test_a_taken_address_stops_the_shop_with_one_line_and_a_failing_status(tmp_p
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        environment = shop_environment(tmp_path, port, sandbox_port=free_port(), workers=2)
+        environment = shop_environment(
+            port, free_port(), f"sqlite:///{tmp_path / 'shop.sqlite3'}", workers=2
+        )
         # Real keys' shape, pointed at nothing: the shop must not start a sandbox for this.
         environment.update(
             STRIPE_SECRET_KEY="sk_test_unused",

@@ -53,6 +53,7 @@ class RunningShop:
     sandbox: SandboxServer
     log_path: Path
     pid: int
+    database_url: str
 
     def log_tail(self, chars: int = 4000) -> str:
         """The end of the shop's and sandbox's combined output, for failure messages."""
@@ -60,25 +61,30 @@ class RunningShop:
 
 
 def shop_environment(
-    workdir: Path, shop_port: int, sandbox_port: int, workers: int = 1
+    shop_port: int, sandbox_port: int, database_url: str, workers: int = 1
 ) -> dict[str, str]:
-    """The environment `python -m bookshop` gets: sandbox mode, state kept under `workdir`."""
+    """The environment `python -m bookshop` gets: sandbox mode, orders in `database_url`."""
     env = {**os.environ, **PINNED_SETTINGS}
     env.update(
         SHOP_WORKERS=str(workers),
         SHOP_PORT=str(shop_port),
         SANDBOX_PORT=str(sandbox_port),
-        # Nothing may write into the checkout: the database lives in the temporary directory.
-        DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'shop.sqlite3'}",
+        DATABASE_URL=database_url,
         PYTHONUNBUFFERED="1",
     )
     return env
 
 
 @contextmanager
-def running_shop(workdir: Path, workers: int = 1) -> Iterator[RunningShop]:
-    """Start `python -m bookshop` (which starts the sandbox), wait until both answer, stop both."""
+def running_shop(
+    workdir: Path, workers: int = 1, database_url: str | None = None
+) -> Iterator[RunningShop]:
+    """Start `python -m bookshop` (which starts the sandbox), wait until both answer, stop both.
+
+    Orders go to `database_url`, by default a SQLite file in `workdir` (never into the checkout).
+    """
     shop_port, sandbox_port = free_port(), free_port()
+    database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'shop.sqlite3'}"
     log_path = workdir / "shop.log"
     with log_path.open("wb") as log:
         # Templates and static files are found relative to the package, so it runs from the
@@ -86,7 +92,7 @@ def running_shop(workdir: Path, workers: int = 1) -> Iterator[RunningShop]:
         process = subprocess.Popen(
             [sys.executable, "-m", "bookshop"],
             cwd=REPO_ROOT,
-            env=shop_environment(workdir, shop_port, sandbox_port, workers),
+            env=shop_environment(shop_port, sandbox_port, database_url, workers),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -97,6 +103,7 @@ def running_shop(workdir: Path, workers: int = 1) -> Iterator[RunningShop]:
             sandbox=SandboxServer(url=f"http://127.0.0.1:{sandbox_port}"),
             log_path=log_path,
             pid=process.pid,
+            database_url=database_url,
         )
         try:
             _wait_until_up(shop, process)
