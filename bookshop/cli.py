@@ -1,4 +1,4 @@
-"""Shopkeeper commands: `quart --app bookshop orders` and `quart --app bookshop reconcile`."""
+"""Shopkeeper commands: `quart --app bookshop orders`, `reconcile` and `db upgrade`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.money import format_money
 from bookshop.orders import Change, Ledger, Order
+from bookshop.orders.database import Database
+from bookshop.orders.migrate import upgrade
 from bookshop.payments import Payments, PaymentsUnavailable
 
 DEFAULT_RECONCILE_DAYS = 7
@@ -36,6 +38,19 @@ def register(app: Quart, settings: Settings) -> None:
     def orders_command(limit: int) -> None:
         """Print recent orders, paid ones (to ship) first."""
         click.echo(format_orders(asyncio.run(recent_orders(settings, limit)), settings))
+
+    @app.cli.group("db")
+    def db_group() -> None:
+        """The orders ledger's database."""
+
+    @db_group.command("upgrade")
+    def upgrade_command() -> None:
+        """Bring the ledger's schema to the newest revision (the shop also does so as it starts)."""
+        before, after = asyncio.run(upgrade_ledger(settings))
+        if before == after:
+            click.echo(f"Ledger already at the newest revision, {after}.")
+        else:
+            click.echo(f"Ledger upgraded from {before or 'nothing'} to {after}.")
 
     @app.cli.command("reconcile")
     @click.option(
@@ -74,6 +89,16 @@ async def recent_orders(settings: Settings, limit: int) -> list[Order]:
         return await ledger.recent(limit)
     finally:
         await ledger.close()
+
+
+async def upgrade_ledger(settings: Settings) -> tuple[str | None, str]:
+    """Migrate the ledger the settings name; its revision before and after."""
+    database = Database(settings.database_url)
+    await database.open()
+    try:
+        return await upgrade(database)
+    finally:
+        await database.close()
 
 
 async def reconcile(settings: Settings, since: datetime) -> Reconciliation:

@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 
 from bookshop import create_app
 from bookshop.config import Settings
-from bookshop.orders import Ledger, Order, webhook_events
+from bookshop.orders import Ledger, Order
+from bookshop.orders.schema import webhook_events
 from tests.fixtures.app import Client, confirm_like_stripe_js
 from tests.fixtures.sandbox import SandboxServer, free_port
 

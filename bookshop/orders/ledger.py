@@ -1,159 +1,38 @@
-"""The orders ledger: the shop's own record of every payment, kept true by idempotent updates.
+"""The ledger's transitions: every change to an order, as conditional updates that only go forward.
 
 Every path that learns something about a payment (the checkout, the result page, webhooks, the
-reconcile command) writes through the same conditional updates. A status only moves forward
-(open/failed -> paid -> refunded, open/failed -> canceled), so each path can run twice, late, or in
-any order, and the ledger ends the same.
+reconcile command) writes through these. A status only moves forward (open/failed -> paid ->
+refunded, open/failed -> canceled), so each path can run twice, late, or in any order, and the
+ledger ends the same.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
 from quart import current_app
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    bindparam,
-    case,
-    event,
-    func,
-    insert,
-    or_,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from bookshop.config import normalise_database_url
+from bookshop.orders.batching import GroupWriter
+from bookshop.orders.database import Database
+from bookshop.orders.migrate import upgrade
+from bookshop.orders.schema import (
+    CANCELED,
+    FAILED,
+    OPEN,
+    PAID,
+    PAYABLE,
+    REFUNDED,
+    Order,
+    orders,
+    webhook_events,
+)
 from bookshop.payments import Intent, WebhookEvent
-
-log = logging.getLogger(__name__)
-
-OPEN, PAID, FAILED, CANCELED, REFUNDED = "open", "paid", "failed", "canceled", "refunded"
-STATUSES = (OPEN, PAID, FAILED, CANCELED, REFUNDED)
-# The statuses a shopper can still pay from: a checkout may change these orders' quantity.
-PAYABLE = (OPEN, FAILED)
-# Arbitrary but fixed: serialises schema migrations across shop processes on one PostgreSQL.
-MIGRATION_LOCK_KEY = 0x626F6F6B73686F70
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-# Execution option naming a transaction that only reads.
-READ_ONLY = "bookshop_read_only"
-# Execution option naming a transaction of one statement, which SQLite runs atomically by itself.
-ONE_STATEMENT = "bookshop_one_statement"
-
-metadata = MetaData()
-
-orders = Table(
-    "orders",
-    metadata,
-    Column("intent_id", String(255), primary_key=True),
-    Column("book_id", String(255), nullable=False),
-    Column("quantity", Integer, nullable=False),
-    Column("amount", BigInteger, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("email", String(254)),
-    Column("status", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("decline_code", String(255)),
-    Column("charge_id", String(255)),
-    Column("amount_refunded", BigInteger, nullable=False),
-    Column("stripe_seen", BigInteger, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-webhook_events = Table(
-    "webhook_events",
-    metadata,
-    Column("id", String(255), primary_key=True),
-    Column("type", String(255), nullable=False),
-    Column("intent_id", String(255)),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-)
-
-schema_version = Table(
-    "schema_version",
-    metadata,
-    Column("version", Integer, primary_key=True),
-    Column("applied_at", DateTime(timezone=True), nullable=False),
-)
-
-
-def _create_v1(connection: Connection) -> None:
-    # A frozen copy of the first schema: later changes are new steps (ALTER ...), never edits here,
-    # so a fresh database and an upgraded one end up alike.
-    v1 = MetaData()
-    Table(
-        "orders",
-        v1,
-        Column("intent_id", String(255), primary_key=True),
-        Column("book_id", String(255), nullable=False),
-        Column("quantity", Integer, nullable=False),
-        Column("amount", BigInteger, nullable=False),
-        Column("currency", String(3), nullable=False),
-        Column("email", String(254)),
-        Column("status", String(16), nullable=False),
-        Column("attempts", Integer, nullable=False),
-        Column("decline_code", String(255)),
-        Column("charge_id", String(255)),
-        Column("amount_refunded", BigInteger, nullable=False),
-        Column("stripe_seen", BigInteger, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("updated_at", DateTime(timezone=True), nullable=False),
-    )
-    Table(
-        "webhook_events",
-        v1,
-        Column("id", String(255), primary_key=True),
-        Column("type", String(255), nullable=False),
-        Column("intent_id", String(255)),
-        Column("received_at", DateTime(timezone=True), nullable=False),
-    )
-    v1.create_all(connection)
-    connection.execute(text("CREATE INDEX orders_by_status ON orders (status, created_at)"))
-
-
-# Applied in order, each once per database; the list index + 1 is the schema version.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_v1,)
-
-
-@dataclass(frozen=True)
-class Order:
-    """One checkout's payment as the shop records it."""
-
-    intent_id: str
-    book_id: str
-    quantity: int
-    amount: int
-    currency: str
-    email: str | None
-    status: str
-    attempts: int
-    decline_code: str | None
-    charge_id: str | None
-    amount_refunded: int
-    created_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -178,29 +57,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; the ledger only ever writes UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _order(row: Any) -> Order:
-    return Order(
-        intent_id=row.intent_id,
-        book_id=row.book_id,
-        quantity=row.quantity,
-        amount=row.amount,
-        currency=row.currency,
-        email=row.email,
-        status=row.status,
-        attempts=row.attempts,
-        decline_code=row.decline_code,
-        charge_id=row.charge_id,
-        amount_refunded=row.amount_refunded,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
-    )
-
-
 def _same(before: Order, after: Order) -> bool:
     # Equal but for the time of the last write.
     return before == replace(after, updated_at=before.updated_at)
@@ -218,207 +74,40 @@ def target_status(state: Intent) -> str:
     return OPEN
 
 
-class GroupWriter:
-    """Rows written together: each caller queues its row and waits until the write carrying it
-    has committed (or failed, which it then raises).
-
-    A write costs the same handful of hops to the database thread whatever its size (about 1 ms
-    of CPU), so under load the checkouts queued while one write runs go out in the next, together.
-    With no load a row goes out alone, at once.
-    """
-
-    def __init__(self, write: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
-        self._write = write
-        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._writing: asyncio.Task[None] | None = None
-
-    async def put(self, row: dict[str, Any]) -> None:
-        """Write the row with the next batch; returns once it is committed."""
-        done = asyncio.get_running_loop().create_future()
-        self._queue.append((row, done))
-        if self._writing is None or self._writing.done():
-            self._writing = asyncio.create_task(self._write_queued())
-        # The write runs in its own task: a shopper who leaves cancels only their own wait.
-        await done
-
-    async def drain(self) -> None:
-        """Wait for the rows already queued."""
-        if self._writing is not None:
-            await self._writing
-
-    async def _write_queued(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                await self._write([row for row, _ in batch])
-            except Exception as error:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(error)
-            except BaseException:
-                # Cancelled (the server is stopping): no caller may wait for a write that won't
-                # come, the rows queued meanwhile included.
-                for _, done in (*batch, *self._queue):
-                    done.cancel()
-                self._queue = []
-                raise
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-
-
 class Ledger:
     """The orders table behind one async engine: SQLite by default, PostgreSQL to scale out."""
 
     def __init__(self, database_url: str) -> None:
-        self.url = normalise_database_url(database_url)
-        self.dialect = make_url(self.url).get_backend_name()
-        self._engine: AsyncEngine | None = None
-        # Built once: constructing this upsert and its cache key was ~17% of a checkout's CPU.
+        self.database = Database(database_url)
+        # Built once: building the statement and its cache key is a large share of a checkout's
+        # own work (docs/performance.md).
         self._record_checkout = self._checkout_upsert()
         self._checkouts = GroupWriter(self._write_checkouts)
 
     @property
     def engine(self) -> AsyncEngine:
         """The open engine (after `open()`)."""
-        if self._engine is None:
-            raise RuntimeError("the ledger is not open: call Ledger.open() first")
-        return self._engine
+        return self.database.engine
 
     async def open(self) -> None:
-        """Connect (creating the SQLite file's folder) and bring the schema up to date."""
-        if self._engine is not None:
+        """Connect and bring the schema up to date."""
+        if self.database.is_open:
             return
-        if self.dialect == "sqlite":
-            self._engine = self._sqlite_engine()
-            await self._use_wal()
-        else:
-            # Connections are checked before use: a PostgreSQL restart must not fail requests.
-            self._engine = create_async_engine(self.url, pool_pre_ping=True)
-        await self.migrate()
-
-    def _sqlite_engine(self) -> AsyncEngine:
-        database = make_url(self.url).database
-        pool: dict[str, Any] = {}
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-            # Every transaction takes the write lock, so one connection per process is all that
-            # can work at a time: the others would sleep in SQLite's busy handler (backing off up
-            # to 100 ms) while the lock sits free. Queued in the pool, they take it at once.
-            pool = {"pool_size": 1, "max_overflow": 0}
-        engine = create_async_engine(self.url, **pool)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def configure(dbapi_connection: Any, _record: Any) -> None:
-            # Writers wait for each other (up to the busy timeout), not fail.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            # With WAL this stays consistent but skips an fsync per commit; a power cut may lose
-            # the last commits, which `reconcile` restores from Stripe (the source of truth).
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def begin(connection: Connection) -> None:
-            # Take the write lock up front: a deferred transaction that reads and then writes can
-            # fail with "database is locked" without waiting for busy_timeout. Read-only ones
-            # need no lock under WAL, so they never queue behind (or hold up) a writer.
-            options = connection.get_execution_options()
-            if options.get(ONE_STATEMENT):
-                # No BEGIN: SQLite takes the write lock only while the statement runs, inside
-                # the database thread. An explicit transaction would hold it across the hops
-                # back to a busy event loop, and other shop processes would sleep in SQLite's
-                # busy handler meanwhile.
-                return
-            if options.get(READ_ONLY):
-                connection.exec_driver_sql("BEGIN")
-            else:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
+        await self.database.open()
+        await upgrade(self.database)
 
     async def close(self) -> None:
         """Finish queued writes, then close every pooled connection."""
         await self._checkouts.drain()
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
-
-    async def _use_wal(self) -> None:
-        # WAL lets readers work beside the writer; the file keeps it once switched. Two processes
-        # switching a new file at once each hold a shared lock and want the exclusive one, so
-        # SQLite refuses one of them at once, without the busy wait (it would deadlock): retry.
-        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-        while True:
-            try:
-                async with self._one_statement() as connection:
-                    await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-                return
-            except OperationalError as error:
-                if "locked" not in str(error.orig) or time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.01)
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as connection:
-            yield connection
-
-    @asynccontextmanager
-    async def _transaction_marked(self, option: str) -> AsyncIterator[AsyncConnection]:
-        # A transaction whose kind begin() reads from an execution option (READ_ONLY, ...).
-        async with self.engine.connect() as connection:
-            await connection.execution_options(**{option: True})
-            async with connection.begin():
-                yield connection
-
-    def _one_statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        # For a single write that needs no transaction around it (see begin()).
-        return self._transaction_marked(ONE_STATEMENT)
-
-    def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        # For transactions that only read: on SQLite they skip the write lock (see begin()).
-        return self._transaction_marked(READ_ONLY)
-
-    async def migrate(self) -> int:
-        """Apply the migration steps this database lacks; returns the schema version."""
-        async with self._transaction() as connection:
-            if self.dialect == "postgresql":
-                # Two shop processes starting at once: the second waits here, then finds it done.
-                await connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                )
-            await connection.run_sync(lambda sync: schema_version.create(sync, checkfirst=True))
-            current = (
-                await connection.execute(
-                    select(func.coalesce(func.max(schema_version.c.version), 0))
-                )
-            ).scalar_one()
-            for version, step in enumerate(MIGRATIONS, start=1):
-                if version <= current:
-                    continue
-                await connection.run_sync(step)
-                await connection.execute(
-                    insert(schema_version).values(version=version, applied_at=_now())
-                )
-                log.info("orders ledger: schema migrated to version %s", version)
-            return len(MIGRATIONS)
-
-    def _insert(self, table: Table) -> Any:
-        # ON CONFLICT is spelled alike in both, but each dialect has its own insert construct.
-        if self.dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+        await self.database.close()
 
     async def get(self, intent_id: str) -> Order | None:
         """The order for a PaymentIntent, if the ledger has it."""
-        async with self._reading() as connection:
+        async with self.database.reading() as connection:
             row = (
                 await connection.execute(select(orders).where(orders.c.intent_id == intent_id))
             ).first()
-        return _order(row) if row is not None else None
+        return Order.from_row(row) if row is not None else None
 
     async def recent(self, limit: int = 50) -> list[Order]:
         """The newest orders, paid ones (to ship) first."""
@@ -428,13 +117,13 @@ class Ledger:
             .order_by(to_ship_first, orders.c.created_at.desc(), orders.c.intent_id)
             .limit(limit)
         )
-        async with self._reading() as connection:
+        async with self.database.reading() as connection:
             rows = (await connection.execute(query)).all()
-        return [_order(row) for row in rows]
+        return [Order.from_row(row) for row in rows]
 
     async def event_seen(self, event_id: str) -> bool:
         """True once a webhook event id has been recorded."""
-        async with self._reading() as connection:
+        async with self.database.reading() as connection:
             found = await connection.execute(
                 select(webhook_events.c.id).where(webhook_events.c.id == event_id)
             )
@@ -447,7 +136,7 @@ class Ledger:
         email = bindparam("new_email", type_=orders.c.email.type)
         now = bindparam("now", type_=orders.c.updated_at.type)
         return (
-            self._insert(orders)
+            self.database.insert(orders)
             .values(
                 intent_id=bindparam("new_intent_id", type_=orders.c.intent_id.type),
                 book_id=bindparam("new_book_id", type_=orders.c.book_id.type),
@@ -496,12 +185,12 @@ class Ledger:
 
     async def _write_checkouts(self, rows: list[dict[str, Any]]) -> None:
         # One statement, run for each row (executemany): on SQLite each row commits by itself.
-        async with self._one_statement() as connection:
+        async with self.database.one_statement() as connection:
             await connection.execute(self._record_checkout, rows)
 
     async def mark_paid(self, intent: Intent) -> bool:
         """The result page saw the payment succeed; True when this changed the order."""
-        async with self._reading() as connection:
+        async with self.database.reading() as connection:
             status = (
                 await connection.execute(
                     select(orders.c.status).where(orders.c.intent_id == intent.id)
@@ -511,15 +200,15 @@ class Ledger:
             # Already paid (or past it): statuses only move forward, so the write below would
             # change nothing. Polls of a paid result skip it and the write lock with it.
             return False
-        async with self._transaction() as connection:
+        async with self.database.transaction() as connection:
             await self._ensure(connection, intent)
             return await self._to_paid(connection, intent)
 
     async def apply_event(self, event: WebhookEvent) -> EventResult:
         """Record a verified webhook event once and apply it; a replay changes nothing."""
-        async with self._transaction() as connection:
+        async with self.database.transaction() as connection:
             recorded = await connection.execute(
-                self._insert(webhook_events)
+                self.database.insert(webhook_events)
                 .values(id=event.id, type=event.type, intent_id=event.intent_id, received_at=_now())
                 .on_conflict_do_nothing(index_elements=[webhook_events.c.id])
                 .returning(webhook_events.c.id)
@@ -565,7 +254,7 @@ class Ledger:
     async def apply_state(self, state: Intent) -> Change | None:
         """Bring the order in line with the intent as Stripe has it now (reconcile, re-reads)."""
         target = target_status(state)
-        async with self._transaction() as connection:
+        async with self.database.transaction() as connection:
             before = await self._get(connection, state.id)
             if before is None and not state.book_id:
                 return None  # not one of the shop's checkouts
@@ -604,7 +293,7 @@ class Ledger:
         row = (
             await connection.execute(select(orders).where(orders.c.intent_id == intent_id))
         ).first()
-        return _order(row) if row is not None else None
+        return Order.from_row(row) if row is not None else None
 
     async def _ensure(self, connection: AsyncConnection, intent: Intent) -> None:
         # An order the ledger missed (webhook before the checkout's write, another process, a
@@ -613,7 +302,7 @@ class Ledger:
         now = _now()
         since = datetime.fromtimestamp(intent.created, UTC) if intent.created > 0 else now
         await connection.execute(
-            self._insert(orders)
+            self.database.insert(orders)
             .values(
                 intent_id=intent.id,
                 book_id=intent.book_id,

@@ -1,4 +1,4 @@
-"""The orders ledger: schema, conditional status changes, and the checkout's writes, on SQLite and
+"""The ledger's transitions: conditional status changes and the checkout's writes, on SQLite and
 PostgreSQL."""
 
 from __future__ import annotations
@@ -8,15 +8,13 @@ import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy import text
 
 from bookshop import create_app
-from bookshop.config import ConfigError, Settings, normalise_database_url
-from bookshop.orders import GroupWriter, Ledger
+from bookshop.config import Settings
+from bookshop.orders import Ledger
 from bookshop.payments import Charge, Intent, WebhookEvent
 from tests.fixtures.app import Client, confirm_like_stripe_js
 from tests.fixtures.sandbox import SandboxServer
@@ -95,61 +93,6 @@ async def ledger(database_url: str) -> AsyncIterator[Ledger]:
     await ledger.open()
     yield ledger
     await ledger.close()
-
-
-@pytest.mark.parametrize(
-    ("given", "expected"),
-    [
-        ("sqlite:///var/shop.sqlite3", "sqlite+aiosqlite:///var/shop.sqlite3"),
-        ("sqlite+aiosqlite:////tmp/x.db", "sqlite+aiosqlite:////tmp/x.db"),
-        ("postgresql://shop:pw@db:5432/shop", "postgresql+asyncpg://shop:pw@db:5432/shop"),
-        ("postgres://shop:pw@db/shop", "postgresql+asyncpg://shop:pw@db/shop"),
-        ("postgresql+asyncpg://db/shop", "postgresql+asyncpg://db/shop"),
-    ],
-)
-def test_database_urls_get_their_async_driver(given: str, expected: str) -> None:
-    assert normalise_database_url(given) == expected
-
-
-@pytest.mark.parametrize("url", ["mysql://db/shop", "not a url"])
-def test_unsupported_database_url_is_refused_with_a_hint(url: str) -> None:
-    with pytest.raises(ConfigError, match="DATABASE_URL"):
-        Ledger(url)
-
-
-async def test_sqlite_file_gets_its_folder_and_wal_mode(tmp_path: Path) -> None:
-    path = tmp_path / "var" / "nested" / "orders.sqlite3"
-    ledger = Ledger(f"sqlite:///{path}")
-    await ledger.open()
-    await ledger.close()
-    with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-async def test_migrations_run_once_even_when_two_processes_start_together(
-    database_url: str,
-) -> None:
-    first, second = Ledger(database_url), Ledger(database_url)
-    await asyncio.gather(first.open(), second.open())
-    assert await first.migrate() == await second.migrate() == 1
-    async with first.engine.connect() as connection:
-        versions = (await connection.execute(text("SELECT version FROM schema_version"))).all()
-    assert [row.version for row in versions] == [1]
-    await asyncio.gather(first.close(), second.close())
-
-
-async def test_processes_opening_a_new_sqlite_file_together_all_switch_it_to_wal(
-    tmp_path: Path,
-) -> None:
-    # SQLite refuses one of two simultaneous switches at once ("database is locked"), without
-    # waiting for the busy timeout: the shop's workers race like this on their first start.
-    for attempt in range(5):
-        url = f"sqlite+aiosqlite:///{tmp_path / f'new-{attempt}.sqlite3'}"
-        ledgers = [Ledger(url) for _ in range(4)]
-        await asyncio.gather(*(ledger.open() for ledger in ledgers))
-        await asyncio.gather(*(ledger.close() for ledger in ledgers))
-        with sqlite3.connect(tmp_path / f"new-{attempt}.sqlite3") as connection:
-            assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 async def test_checkout_writes_an_open_order_and_its_new_quantity(ledger: Ledger) -> None:
@@ -299,75 +242,6 @@ async def test_concurrent_checkouts_are_all_written(ledger: Ledger) -> None:
     orders = {order.intent_id: order for order in await ledger.recent(limit=100)}
     assert len(orders) == 40
     assert (orders["pi_many7"].quantity, orders["pi_many0"].quantity) == (3, 1)
-
-
-class SlowWrites:
-    """A write function that records each batch and holds the first until released."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[dict[str, Any]]] = []
-        self.release = asyncio.Event()
-        self.fail_next = False
-
-    async def __call__(self, rows: list[dict[str, Any]]) -> None:
-        self.batches.append(rows)
-        if len(self.batches) == 1:
-            await self.release.wait()
-        if self.fail_next:
-            self.fail_next = False
-            raise RuntimeError("disk full")
-
-
-async def test_rows_queued_during_a_write_go_out_together_in_the_next() -> None:
-    writes = SlowWrites()
-    writer = GroupWriter(writes)
-    first = asyncio.create_task(writer.put({"n": 0}))
-    await asyncio.sleep(0)
-    rest = [asyncio.create_task(writer.put({"n": n})) for n in range(1, 6)]
-    await asyncio.sleep(0)
-    assert not first.done()
-    writes.release.set()
-    await asyncio.gather(first, *rest)
-    assert writes.batches == [[{"n": 0}], [{"n": n} for n in range(1, 6)]]
-
-
-async def test_a_failed_write_fails_every_row_in_it_and_the_next_batch_is_written() -> None:
-    writes = SlowWrites()
-    writes.fail_next = True
-    writer = GroupWriter(writes)
-    puts = [asyncio.create_task(writer.put({"n": n})) for n in range(3)]
-    await asyncio.sleep(0)
-    writes.release.set()
-    results = await asyncio.gather(*puts, return_exceptions=True)
-    assert [str(result) for result in results] == ["disk full"] * 3
-    await writer.put({"n": 3})
-    assert writes.batches[-1] == [{"n": 3}]
-
-
-async def test_a_shopper_who_leaves_does_not_cancel_the_write() -> None:
-    writes = SlowWrites()
-    writer = GroupWriter(writes)
-    leaving = asyncio.create_task(writer.put({"n": 0}))
-    staying = asyncio.create_task(writer.put({"n": 1}))
-    await asyncio.sleep(0)
-    leaving.cancel()
-    writes.release.set()
-    await staying
-    await writer.drain()
-    assert writes.batches == [[{"n": 0}, {"n": 1}]]
-
-
-async def test_a_cancelled_write_leaves_no_caller_waiting_not_even_those_queued_behind_it() -> None:
-    writes = SlowWrites()
-    writer = GroupWriter(writes)
-    first = asyncio.create_task(writer.put({"n": 0}))
-    await asyncio.sleep(0)
-    queued = asyncio.create_task(writer.put({"n": 1}))
-    await asyncio.sleep(0)
-    writer._writing.cancel()  # type: ignore[union-attr]  # what stopping the server does
-    done, pending = await asyncio.wait({first, queued}, timeout=2)
-    assert pending == set()
-    assert all(task.cancelled() for task in done)
 
 
 async def test_failed_attempts_are_counted_then_paid(ledger: Ledger) -> None:
