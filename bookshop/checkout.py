@@ -21,7 +21,6 @@ from bookshop.payments import (
     PaymentNotFound,
     Payments,
     PaymentsUnavailable,
-    decline_message,
 )
 
 blueprint = Blueprint("checkout", __name__)
@@ -232,7 +231,6 @@ async def render_outcome(
     context: dict[str, Any] = {
         "payment": payment,
         "outcome": payment.outcome if payment else None,
-        "decline": decline_message(payment.decline_code) if payment else None,
         "book": default_catalog().get(payment.book_id) if payment else None,
         "status_url": url_for(
             "checkout.payment_status", payment_intent=intent_id, payment_intent_client_secret=secret

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
-from quart import Quart
+from quart import Quart, render_template
 
 from bookshop import create_app
 from bookshop.config import Settings
 from bookshop.orders import Ledger
 from bookshop.payments import Intent, Payments
-from tests.fixtures.app import HTMX, Client, confirm_like_stripe_js, intents_of_checkout, post
+from tests.fixtures.app import (
+    DECLINE_MESSAGES,
+    HTMX,
+    Client,
+    confirm_like_stripe_js,
+    decline_message,
+    intents_of_checkout,
+    post,
+)
 from tests.fixtures.sandbox import SandboxServer
 
 
@@ -67,6 +76,27 @@ async def test_bad_quantities_get_a_readable_error(
         body = await posted.get_data(as_text=True)
         assert ("<html" in body) is (not headers)
         assert "quantity" in body.lower() or "copies" in body
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        *DECLINE_MESSAGES,
+        "generic_decline",
+        "lost_card",
+        "stolen_card",
+        "fraudulent",
+        "do_not_honor",
+        None,
+    ],
+)
+async def test_each_decline_reads_as_its_own_kind_message_chosen_by_code(
+    app: Quart, code: str | None
+) -> None:
+    async with app.app_context():
+        rendered = await render_template("checkout/_decline.html", code=code)
+    # Lost, stolen and fraudulent cards (and anything unknown) are never named to the shopper.
+    assert html.unescape(rendered.strip()) == decline_message(code)
 
 
 async def test_unknown_book_is_a_styled_404(client: Client) -> None:

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from bookshop.payments import GENERIC_DECLINE, decline_message
 from tests.e2e.shopper import VISA, Shopper
+from tests.fixtures.app import GENERIC_DECLINE, decline_message
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.stripe_data import card_table
 

@@ -1,4 +1,4 @@
-"""payments.py against the sandbox: intents, outcomes and messages, failures, the thread pool."""
+"""The gateway against the sandbox: intents, results, Stripe's errors as the shop's, the pool."""
 
 from __future__ import annotations
 
@@ -14,15 +14,7 @@ import stripe
 
 from bookshop.catalog import default_catalog
 from bookshop.config import Settings
-from bookshop.payments import (
-    GENERIC_DECLINE,
-    CurlClient,
-    PaymentNotFound,
-    Payments,
-    PaymentsUnavailable,
-    _response_headers,
-    decline_message,
-)
+from bookshop.payments import PaymentNotFound, Payments, PaymentsUnavailable
 from tests.fixtures.app import confirm_like_stripe_js, intents_of_checkout
 from tests.fixtures.sandbox import SandboxServer
 
@@ -118,39 +110,31 @@ async def test_outcome_of_a_paid_intent_is_a_receipt_read_with_the_secret_key(
 
 
 DECLINES = [
-    ("4000000000000002", "generic_decline", GENERIC_DECLINE),
-    ("4000000000009995", "insufficient_funds", "insufficient funds"),
-    ("4000000000009987", "lost_card", GENERIC_DECLINE),
-    ("4000000000009979", "stolen_card", GENERIC_DECLINE),
-    ("4100000000000019", "fraudulent", GENERIC_DECLINE),
-    ("4000000000000069", "expired_card", "expired"),
-    ("4000000000000127", "incorrect_cvc", "security code"),
-    ("4000000000000119", "processing_error", "error occurred while processing"),
+    ("4000000000000002", "generic_decline"),
+    ("4000000000009995", "insufficient_funds"),
+    ("4000000000009987", "lost_card"),
+    ("4000000000009979", "stolen_card"),
+    ("4100000000000019", "fraudulent"),
+    ("4000000000000069", "expired_card"),
+    ("4000000000000127", "incorrect_cvc"),
+    ("4000000000000119", "processing_error"),
 ]
 
 
-@pytest.mark.parametrize(("card", "code", "message"), DECLINES)
-async def test_each_decline_has_its_own_kind_message_and_the_intent_stays_payable(
-    payments: Payments, sandbox: SandboxServer, card: str, code: str, message: str
+@pytest.mark.parametrize(("card", "code"), DECLINES)
+async def test_each_decline_reads_with_its_code_and_the_intent_stays_payable(
+    payments: Payments, sandbox: SandboxServer, card: str, code: str
 ) -> None:
     intent = await payments.open_checkout(BOOK, 1, checkout_id(), None)
     assert confirm_like_stripe_js(sandbox, intent.client_secret, card).status_code == 402
     payment = await payments.payment_result(intent.id, intent.client_secret)
     assert payment.outcome == "declined"
     assert payment.decline_code == code
-    assert message in decline_message(payment.decline_code)
     # Same intent, another card: paid.
     assert (
         confirm_like_stripe_js(sandbox, intent.client_secret, "4242424242424242").status_code == 200
     )
     assert (await payments.payment_result(intent.id, intent.client_secret)).outcome == "succeeded"
-
-
-def test_decline_messages_are_chosen_by_code_never_by_stripes_text() -> None:
-    assert decline_message("insufficient_funds").startswith("Your card has insuff")
-    assert decline_message("do_not_honor") == GENERIC_DECLINE
-    assert decline_message(None) == GENERIC_DECLINE
-    assert "bank" in decline_message("payment_intent_authentication_failure")
 
 
 async def test_three_d_secure_card_needs_action_until_authenticated(
@@ -237,60 +221,6 @@ async def test_slow_calls_run_in_parallel_in_the_pool(
     assert len({intent.id for intent in intents}) == 20
     # Serially this would take 10 s; in the pool, about one call's latency.
     assert elapsed < 3.0
-
-
-def test_the_http_transport_returns_stripes_answer_as_text(sandbox: SandboxServer) -> None:
-    transport = CurlClient(sandbox.url, timeout=5)
-    try:
-        body, status, headers = transport.request(
-            "get",
-            f"{sandbox.url}/v1/payment_intents/pi_missing",
-            {"Authorization": f"Bearer {sandbox.secret_key}"},
-        )
-    finally:
-        transport.close()
-    assert status == 404
-    assert '"resource_missing"' in body
-    assert headers["content-type"].startswith("application/json")
-
-
-def test_the_transport_reads_the_headers_of_the_answer_not_of_a_proxy_tunnel() -> None:
-    through_a_proxy = [
-        b"HTTP/1.1 200 Connection established\r\n",
-        b"Proxy-Agent: squid\r\n",
-        b"\r\n",
-        b"HTTP/1.1 402 Payment Required\r\n",
-        b"Request-Id: req_123\r\n",
-        b"Stripe-Should-Retry:  false \r\n",
-        b"\r\n",
-    ]
-    assert _response_headers(through_a_proxy) == {
-        "request-id": "req_123",
-        "stripe-should-retry": "false",
-    }
-
-
-@pytest.mark.parametrize(
-    ("failure", "retryable"),
-    [
-        # Nothing listens: stripe-python may retry (with the same idempotency key).
-        ("unreachable", True),
-        # A TLS handshake with the plain-http sandbox fails as with a host that intercepts
-        # Stripe's traffic: retrying cannot mend that, so stripe-python must not.
-        ("tls", False),
-    ],
-)
-def test_network_failures_are_connection_errors_retried_only_where_a_retry_can_help(
-    sandbox: SandboxServer, failure: str, retryable: bool
-) -> None:
-    over_tls = sandbox.url.replace("http://", "https://")
-    base = "http://127.0.0.1:9" if failure == "unreachable" else over_tls
-    transport = CurlClient(base, timeout=5)
-    with pytest.raises(Exception) as raised:
-        transport.request("get", f"{base}/v1/payment_intents", {})
-    transport.close()
-    assert type(raised.value).__name__ == "APIConnectionError"
-    assert raised.value.should_retry is retryable  # type: ignore[attr-defined]
 
 
 async def test_proxy_environment_is_read_once_when_payments_start(

@@ -1,0 +1,39 @@
+"""Stripe, behind the shop's own types: the only package that imports `stripe`.
+
+Every call runs in a dedicated thread pool so the event loop never waits on Stripe, and every Stripe
+error becomes one of a few outcomes the views know how to show.
+"""
+
+from bookshop.payments.errors import (
+    IntentLocked,
+    InvalidEmail,
+    InvalidWebhook,
+    PaymentNotFound,
+    PaymentsUnavailable,
+)
+from bookshop.payments.gateway import Payments
+from bookshop.payments.objects import (
+    Charge,
+    Intent,
+    Outcome,
+    WebhookEvent,
+    intent_id_from_secret,
+    read_event,
+    read_intent,
+)
+
+__all__ = [
+    "Charge",
+    "Intent",
+    "IntentLocked",
+    "InvalidEmail",
+    "InvalidWebhook",
+    "Outcome",
+    "PaymentNotFound",
+    "Payments",
+    "PaymentsUnavailable",
+    "WebhookEvent",
+    "intent_id_from_secret",
+    "read_event",
+    "read_intent",
+]

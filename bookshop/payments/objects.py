@@ -1,0 +1,144 @@
+"""The shop's types for Stripe's objects, and the one reading of each from Stripe's JSON."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal, cast
+
+Outcome = Literal["succeeded", "declined", "needs_action", "processing", "open", "canceled"]
+
+CLIENT_SECRET = re.compile(r"^(pi_[A-Za-z0-9]{1,64})_secret_[A-Za-z0-9]{1,128}$")
+PAYABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A PaymentIntent's latest charge: what the receipt shows and the ledger keeps."""
+
+    id: str
+    amount: int
+    currency: str
+    amount_refunded: int
+    refunded: bool
+    card_brand: str
+    card_last4: str
+    email: str | None
+    receipt_url: str | None
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A PaymentIntent as the shop reads it, from an answer, an event or a list alike."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    created: int
+    client_secret: str  # "" where Stripe leaves it out
+    book_id: str  # "" when the intent is not one of the shop's checkouts
+    quantity: int  # 0 when its metadata does not say
+    email: str | None
+    # The last failed attempt's most specific code: decline_code, else code.
+    decline_code: str | None
+    charge_id: str | None
+    charge: Charge | None = None  # only when `latest_charge` came expanded
+
+    @property
+    def payable(self) -> bool:
+        """True while the shopper can still pay (or retry) on this intent."""
+        return self.status in PAYABLE
+
+    @property
+    def outcome(self) -> Outcome:
+        """Where the payment stands, in the shop's words."""
+        if self.status in ("succeeded", "processing", "canceled"):
+            return cast(Outcome, self.status)
+        if self.status == "requires_action":
+            return "needs_action"
+        return "declined" if self.decline_code else "open"
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified Stripe event, reduced to what the ledger acts on."""
+
+    id: str
+    type: str
+    created: int
+    intent_id: str | None
+    intent: Intent | None = None
+    charge_id: str | None = None
+    amount_refunded: int = 0
+    refunded: bool = False
+
+
+def read_intent(data: Mapping[str, Any]) -> Intent:
+    """The one reading of a PaymentIntent's JSON (a response, an event's object, a list item)."""
+    metadata = data.get("metadata")
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    quantity = str(metadata.get("quantity") or "")
+    error = data.get("last_payment_error")
+    if not isinstance(error, Mapping):
+        error = {}
+    latest = data.get("latest_charge")
+    charge = _read_charge(latest) if isinstance(latest, Mapping) else None
+    return Intent(
+        id=str(data["id"]),
+        status=str(data["status"]),
+        amount=int(data["amount"]),
+        currency=str(data["currency"]),
+        created=int(data.get("created") or 0),
+        client_secret=str(data.get("client_secret") or ""),
+        book_id=str(metadata.get("book") or ""),
+        quantity=int(quantity) if quantity.isdigit() else 0,
+        email=data.get("receipt_email") or (charge.email if charge else None),
+        decline_code=error.get("decline_code") or error.get("code") or None,
+        charge_id=charge.id if charge else (str(latest) if latest else None),
+        charge=charge,
+    )
+
+
+def _read_charge(data: Mapping[str, Any]) -> Charge:
+    details = data.get("payment_method_details")
+    card = details.get("card") if isinstance(details, Mapping) else None
+    if not isinstance(card, Mapping):
+        card = {}
+    return Charge(
+        id=str(data["id"]),
+        amount=int(data["amount"]),
+        currency=str(data["currency"]),
+        amount_refunded=int(data.get("amount_refunded") or 0),
+        refunded=bool(data.get("refunded")),
+        card_brand=str(card.get("brand") or "card"),
+        card_last4=str(card.get("last4") or ""),
+        email=data.get("receipt_email") or None,
+        receipt_url=data.get("receipt_url") or None,
+    )
+
+
+def intent_id_from_secret(client_secret: str) -> str | None:
+    """The PaymentIntent id a client secret belongs to, or None when it is malformed."""
+    match = CLIENT_SECRET.match(client_secret)
+    return match.group(1) if match else None
+
+
+def read_event(data: Mapping[str, Any]) -> WebhookEvent:
+    """A verified event's JSON, reduced to what the ledger acts on."""
+    obj = data["data"]["object"]
+    event = partial(WebhookEvent, str(data["id"]), str(data["type"]), int(data["created"]))
+    if obj.get("object") == "payment_intent":
+        intent = read_intent(obj)
+        return event(intent_id=intent.id, intent=intent, charge_id=intent.charge_id)
+    if obj.get("object") == "charge":
+        return event(
+            intent_id=obj.get("payment_intent") or None,
+            charge_id=str(obj["id"]),
+            amount_refunded=int(obj.get("amount_refunded") or 0),
+            refunded=bool(obj.get("refunded")),
+        )
+    return event(intent_id=None)

@@ -1,0 +1,89 @@
+"""The one reading of Stripe's JSON: Stripe's own example objects and the shop's checkouts alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bookshop.payments import read_event, read_intent
+from tests.fixtures.stripe_data import example_object
+
+
+def checkout(**changes: Any) -> dict[str, Any]:
+    """Stripe's example PaymentIntent, as one of the shop's checkouts with `changes`."""
+    intent = dict(example_object("payment_intent"))
+    intent["metadata"] = {"book": "code", "quantity": "2", "checkout": "c1"}
+    intent["last_payment_error"] = None
+    return {**intent, **changes}
+
+
+def test_stripes_example_intent_reads_as_no_checkout_of_the_shops() -> None:
+    intent = read_intent(example_object("payment_intent"))
+    assert (intent.id, intent.amount, intent.currency) == (
+        "pi_1PgafyB7WZ01zgkWSjxsAJo3",
+        1099,
+        "usd",
+    )
+    assert (intent.book_id, intent.quantity) == ("", 0)
+    assert intent.payable and intent.charge is None and intent.charge_id is None
+
+
+def test_a_checkout_reads_its_book_and_quantity_from_the_metadata() -> None:
+    intent = read_intent(checkout())
+    assert (intent.book_id, intent.quantity, intent.outcome) == ("code", 2, "open")
+
+
+def test_a_missing_or_garbled_quantity_reads_as_zero_everywhere() -> None:
+    for metadata in ({"book": "code"}, {"book": "code", "quantity": "two"}):
+        assert read_intent(checkout(metadata=metadata)).quantity == 0
+
+
+def test_a_decline_reads_its_most_specific_code() -> None:
+    declined = checkout(
+        last_payment_error={
+            "type": "card_error",
+            "code": "card_declined",
+            "decline_code": "lost_card",
+        }
+    )
+    expired = checkout(last_payment_error={"type": "card_error", "code": "expired_card"})
+    assert (read_intent(declined).outcome, read_intent(declined).decline_code) == (
+        "declined",
+        "lost_card",
+    )
+    assert read_intent(expired).decline_code == "expired_card"
+
+
+def test_an_expanded_charge_reads_as_the_receipt() -> None:
+    charge = {**example_object("charge"), "receipt_email": "ada@example.com"}
+    intent = read_intent(checkout(status="succeeded", latest_charge=charge))
+    assert intent.outcome == "succeeded"
+    assert intent.charge is not None and intent.charge_id == charge["id"]
+    assert (intent.charge.card_brand, intent.charge.card_last4) == ("visa", "4242")
+    assert intent.email == "ada@example.com"
+
+
+def test_an_unexpanded_charge_is_only_its_id() -> None:
+    intent = read_intent(checkout(status="succeeded", latest_charge="ch_123"))
+    assert (intent.charge_id, intent.charge) == ("ch_123", None)
+
+
+def test_events_read_the_intent_or_the_charge_they_carry() -> None:
+    base = {"id": "evt_1", "created": 1_800_000_000, "object": "event"}
+    paid = read_event(
+        {
+            **base,
+            "type": "payment_intent.succeeded",
+            "data": {"object": checkout(status="succeeded")},
+        }
+    )
+    assert paid.intent is not None and paid.intent_id == paid.intent.id
+    assert paid.intent.quantity == 2
+    charge = {**example_object("charge"), "payment_intent": "pi_9", "amount_refunded": 100}
+    refunded = read_event({**base, "type": "charge.refunded", "data": {"object": charge}})
+    assert (refunded.intent_id, refunded.charge_id, refunded.amount_refunded) == (
+        "pi_9",
+        charge["id"],
+        100,
+    )
+    other = read_event({**base, "type": "plan.created", "data": example_object("event")["data"]})
+    assert other.intent_id is None
