@@ -11,9 +11,11 @@ from quart import Blueprint, Response, current_app, redirect, request, session, 
 from werkzeug.exceptions import BadRequest, Conflict, NotFound, UnprocessableEntity
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
+from bookshop import htmx
 from bookshop.catalog import Book, default_catalog
-from bookshop.htmx import render, wants_fragment
+from bookshop.htmx import wants_fragment
 from bookshop.orders import ledger
+from bookshop.pages import render
 from bookshop.payments import (
     Intent,
     IntentLocked,
@@ -145,14 +147,12 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
     response = await render_checkout(book, quantity, intent)
     # Keep the address bar in step so a reload shows the same quantity, and tell the Payment
     # Element to pick up the new amount.
-    response.headers["HX-Replace-Url"] = page_url
-    response.headers["HX-Trigger"] = "checkout:amount-changed"
-    return response
+    return htmx.trigger(htmx.replace_url(response, page_url), "checkout:amount-changed")
 
 
 @blueprint.post("/checkout/<book_id>/pay")
 async def prepare_payment(book_id: str) -> Response:
-    """Just before the browser confirms: check the amount against the page and set the email."""
+    """Just before the browser confirms: price the intent as the page shows it, set the email."""
     book = find_book(book_id)
     form = await request.form
     quantity = parse_quantity(form.get("quantity"))
@@ -199,10 +199,14 @@ async def payment_status() -> Response:
     response = await render_outcome(payment, intent_id=intent_id, secret=client_secret)
     if payment.outcome == "succeeded" and wants_fragment():
         # The receipt replaces the payment area; a reload of the pushed URL shows it again.
-        response.headers["HX-Retarget"] = "#payment"
-        response.headers["HX-Reswap"] = "innerHTML"
-        response.headers["HX-Push-Url"] = url_for(
-            "checkout.success", payment_intent=intent_id, payment_intent_client_secret=client_secret
+        htmx.retarget(response, "#payment", swap="innerHTML")
+        htmx.push_url(
+            response,
+            url_for(
+                "checkout.success",
+                payment_intent=intent_id,
+                payment_intent_client_secret=client_secret,
+            ),
         )
     return response
 

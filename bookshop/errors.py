@@ -8,7 +8,7 @@ import secrets
 from quart import Quart, Response, g
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from bookshop.htmx import render
+from bookshop.pages import render
 
 log = logging.getLogger(__name__)
 

@@ -1,16 +1,12 @@
-"""The one place that decides between an htmx fragment and a full page."""
+"""htmx in and out: is this request after a fragment, and the response headers that steer htmx.
+
+Views ask and answer through these helpers, never through raw header strings.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import lru_cache
-from typing import Any
+from quart import Quart, Response, g, request
 
-from jinja2 import Environment
-from quart import Quart, Response, current_app, g, request
-
-TEMPLATE_CACHE_SIZE = 400  # Jinja's default
-URL_CACHE_SIZE = 1024  # the shop's pages link to a few dozen URLs
 # Every request header `wants_fragment` reads: a response that consulted it varies on all three.
 REQUEST_HEADERS = ("HX-Request", "HX-Request-Type", "HX-History-Restore-Request")
 
@@ -26,16 +22,6 @@ def wants_fragment() -> bool:
     )
 
 
-async def render(page: str, fragment: str, status: int = 200, **context: Any) -> Response:
-    """Render the fragment for htmx and the page (which includes it) otherwise."""
-    partial = wants_fragment()
-    context["partial"] = partial
-    await current_app.update_template_context(context)
-    template = _pages(current_app).get_template(fragment if partial else page)
-    body = template.render(context)
-    return Response(body, status=status, content_type="text/html; charset=utf-8")
-
-
 def install(app: Quart) -> None:
     """Name the htmx headers in `Vary` on every response whose view consulted them, so a cache
     never serves a fragment for a page (or a page for a fragment)."""
@@ -47,38 +33,27 @@ def install(app: Quart) -> None:
         return response
 
 
-def _pages(app: Quart) -> Environment:
-    # The app's templates, filters and globals, rendered synchronously: Quart's environment is in
-    # Jinja's async mode, which costs about a third more per page, and the pages await nothing.
-    pages: Environment | None = app.extensions.get("pages")
-    if pages is None:
-        # A cache of its own, so that no template compiled for async mode is carried over.
-        pages = app.jinja_env.overlay(enable_async=False, cache_size=TEMPLATE_CACHE_SIZE)
-        # A copy of the globals as they are at the first page, when create_app has set them all.
-        pages.globals = {**app.jinja_env.globals, "url_for": _remembered_url_for(app)}
-        app.extensions["pages"] = pages
-    return pages
+def push_url(response: Response, url: str) -> Response:
+    """Add `url` to the browser's history, as if the shopper had navigated there."""
+    response.headers["HX-Push-Url"] = url
+    return response
 
 
-def _remembered_url_for(app: Quart) -> Callable[..., str]:
-    """`url_for` for the pages, each URL built once: a page links to the same URLs every time,
-    and building one (URL defaults, the map, quoting) was about 4% of a checkout's CPU.
+def replace_url(response: Response, url: str) -> Response:
+    """Show `url` in the address bar without a new history entry."""
+    response.headers["HX-Replace-Url"] = url
+    return response
 
-    A path depends only on the endpoint, its values and the root path the shop is served under
-    (the shop registers no URL defaults): those are the key. External URLs, anchors and other
-    `_` options, relative endpoints (".name") and unhashable values are built each time.
-    """
 
-    @lru_cache(maxsize=URL_CACHE_SIZE)
-    def build(root_path: str, endpoint: str, values: tuple[tuple[str, Any], ...]) -> str:
-        return app.url_for(endpoint, **dict(values))
+def retarget(response: Response, selector: str, swap: str | None = None) -> Response:
+    """Swap the response into `selector` instead of the requester's target (and swap style)."""
+    response.headers["HX-Retarget"] = selector
+    if swap is not None:
+        response.headers["HX-Reswap"] = swap
+    return response
 
-    def url_for(endpoint: str, **values: Any) -> str:
-        if not endpoint.startswith(".") and not any(name.startswith("_") for name in values):
-            try:
-                return build(request.root_path, endpoint, tuple(sorted(values.items())))
-            except TypeError:  # an unhashable value
-                pass
-        return app.url_for(endpoint, **values)
 
-    return url_for
+def trigger(response: Response, *events: str) -> Response:
+    """Fire these events in the browser once the response is swapped in."""
+    response.headers["HX-Trigger"] = ", ".join(events)
+    return response

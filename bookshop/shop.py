@@ -9,7 +9,7 @@ from quart import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import BadRequest, NotFound
 
 from bookshop.catalog import default_catalog
-from bookshop.htmx import render
+from bookshop.pages import render
 
 blueprint = Blueprint("shop", __name__)
 
