@@ -14,11 +14,13 @@ from babel.numbers import list_currencies
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bookshop.sandbox.settings import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
-
 RATE = re.compile(r"^\s*([1-9]\d*)\s*/\s*(second|minute|hour)\s*$")
 ENVIRONMENTS = ("development", "test", "production")
 DEVELOPMENT_SECRET = "dev-only-not-secret"  # noqa: S105 - refused outside development
+# The local sandbox's own keys: it is a separate process (python -m bookshop.sandbox) that the shop
+# starts with these and only talks to over HTTP; they open nothing anywhere else.
+SANDBOX_SECRET_KEY = "sk_test_sandbox_0000000000000000"  # noqa: S105 - sandbox only
+SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox_0000000000000000"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_0000000000000000"  # noqa: S105 - sandbox only
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
 
@@ -33,8 +35,8 @@ class Settings:
 
     env: str = "development"
     secret_key: str = DEVELOPMENT_SECRET
-    stripe_secret_key: str = DEFAULT_SECRET_KEY
-    stripe_publishable_key: str = DEFAULT_PUBLISHABLE_KEY
+    stripe_secret_key: str = SANDBOX_SECRET_KEY
+    stripe_publishable_key: str = SANDBOX_PUBLISHABLE_KEY
     stripe_webhook_secret: str = SANDBOX_WEBHOOK_SECRET
     # None means Stripe itself; a URL means the local sandbox (or another stand-in).
     stripe_api_base: str | None = "http://127.0.0.1:12111"
@@ -82,7 +84,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     sandbox_port = _integer(get("SANDBOX_PORT", "12111"), "SANDBOX_PORT", 1, 65535)
     if not secret and not publishable:
         # No keys: the local sandbox stands in for Stripe.
-        secret, publishable = DEFAULT_SECRET_KEY, DEFAULT_PUBLISHABLE_KEY
+        secret, publishable = SANDBOX_SECRET_KEY, SANDBOX_PUBLISHABLE_KEY
         api_base = api_base or f"http://127.0.0.1:{sandbox_port}"
     _check_keys(secret, publishable, api_base)
 

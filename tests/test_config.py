@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from bookshop.config import ConfigError, load_settings
@@ -76,3 +81,21 @@ def test_inconsistent_settings_are_refused_with_one_line(
 def test_production_with_its_own_secret_starts() -> None:
     settings = load_settings({"SHOP_ENV": "production", "SHOP_SECRET_KEY": "x" * 40, **TEST_KEYS})
     assert settings.env == "production"
+
+
+def test_the_shop_never_loads_the_sandbox_it_only_knows_its_address_and_keys() -> None:
+    # A fresh interpreter: the test session itself has imported the sandbox for its fixtures.
+    script = (
+        "import sys; from bookshop import create_app; from bookshop.__main__ import main; "
+        "create_app(); print(sorted(m for m in sys.modules if m.startswith('bookshop.sandbox')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+        env={**os.environ, "SHOP_ENV": "development"},
+        timeout=60,
+    )
+    assert loaded.stdout.strip() == "[]"
