@@ -1,5 +1,7 @@
-"""`python -m bookshop`: serve the shop with Hypercorn, starting the local Stripe sandbox when no
-Stripe keys are configured (what `make run` does)."""
+"""`python -m bookshop`: serve the shop, as `make run` does.
+
+With no Stripe keys configured it first starts the local Stripe sandbox as a process of its own.
+"""
 
 from __future__ import annotations
 

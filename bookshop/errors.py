@@ -1,4 +1,4 @@
-"""Readable error pages (fragments for htmx) and a request id on every response."""
+"""Error pages: a readable page (or htmx fragment) for every failure, with a reference to quote."""
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
-"""The health check, answered in front of the app.
+"""The health check (`GET /healthz`), answered in front of the app.
 
-A load balancer asks `/healthz` every few seconds whether a worker is alive. Answered here, before
-Quart, the answer measures what it should (is the worker's event loop turning?) and costs next to
-nothing: no request context, session, template or task of its own. Through Quart it took a few
-more turns of the event loop, and when the cores are full each turn waits behind every checkout
-ready to run (docs/performance.md, item 21).
+A load balancer asks every few seconds whether a worker is alive. Answered here, before Quart, the
+answer measures what it should (is the worker's event loop turning?) and costs next to nothing: no
+request context, session, template or task of its own, so it never waits behind the turns of the
+event loop a checkout takes (docs/performance.md, "The health check in front").
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""htmx in and out: is this request after a fragment, and the response headers that steer htmx.
+"""htmx's headers in one place: read from the request, written to the response.
 
-Views ask and answer through these helpers, never through raw header strings.
+Views ask "is this a fragment request?" and say "push this URL" through these helpers, never through
+raw header strings.
 """
 
 from __future__ import annotations

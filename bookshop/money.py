@@ -17,7 +17,7 @@ def to_major(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-get_currency_precision(currency.upper()))
 
 
-# Babel takes ~50 µs a call and the shop page formats a price per book; prices repeat, so cache.
+# Babel is slow for a call made once per book on every page, and prices repeat: cache them.
 @lru_cache(maxsize=4096)
 def format_money(amount: int, currency: str, locale: str = "en_SG") -> str:
     """Format an amount in minor units for people: format_money(2300, 'sgd') == '23.00 SGD'."""

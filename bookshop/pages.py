@@ -27,7 +27,8 @@ async def render(page: str, fragment: str, status: int = 200, **context: Any) ->
 
 def _pages(app: Quart) -> Environment:
     # The app's templates, filters and globals, rendered synchronously: Quart's environment is in
-    # Jinja's async mode, which costs about a third more per page, and the pages await nothing.
+    # Jinja's async mode, which costs more per page, and the pages await nothing
+    # (docs/performance.md, "Pages in Jinja's sync mode").
     pages: Environment | None = app.extensions.get("pages")
     if pages is None:
         # A cache of its own, so that no template compiled for async mode is carried over.
@@ -39,8 +40,9 @@ def _pages(app: Quart) -> Environment:
 
 
 def _remembered_url_for(app: Quart) -> Callable[..., str]:
-    """`url_for` for the pages, each URL built once: a page links to the same URLs every time,
-    and building one (URL defaults, the map, quoting) was about 4% of a checkout's CPU.
+    """`url_for` for the pages, each URL built once: a page links to the same URLs every time, and
+    building one (URL defaults, the map, quoting) is a fair share of rendering a page
+    (docs/performance.md, "Each link's URL built once").
 
     A path depends only on the endpoint, its values and the root path the shop is served under
     (the shop registers no URL defaults): those are the key. External URLs, anchors and other

@@ -1,5 +1,4 @@
-"""Defences every response and request gets: CSRF tokens, security headers, size limits and rate
-limits on the routes card testers hammer."""
+"""The shop's defences on every request and response: CSRF, headers, size and rate limits."""
 
 from __future__ import annotations
 

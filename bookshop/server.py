@@ -51,7 +51,7 @@ class AccessLog(Logger):
     """Hypercorn's logger, with each access line built from only the fields it prints.
 
     Hypercorn's own atoms copy every request header, response header and environment variable
-    into a dict for every request, to print six fields: about 5% of a checkout's CPU.
+    into a dict for every request, to print six fields (docs/performance.md, "A lean access log").
     """
 
     # Path without query string or Referer: result URLs carry a client secret, never logged.
@@ -88,8 +88,8 @@ def hypercorn_config(
     # Bound what a client can make a worker buffer before the app sees the request.
     config.h11_max_incomplete_size = MAX_HEADER_BYTES
     config.h2_max_header_list_size = MAX_HEADER_BYTES
-    # uvloop's event loop and transports (C, on libuv) cost the shop ~10% less CPU per checkout
-    # than asyncio's; where it is not installed (Windows), asyncio's.
+    # uvloop's event loop and transports (C, on libuv) cost less CPU than asyncio's
+    # (docs/performance.md, "uvloop"); where it is not installed (Windows), asyncio's.
     config.worker_class = "uvloop" if UVLOOP else "asyncio"
     return config
 
@@ -97,9 +97,9 @@ def hypercorn_config(
 def freeze_startup_objects() -> None:
     """Leave what start-up built (modules, templates, the app) out of garbage collection.
 
-    A worker starts with several hundred thousand objects, stripe-python's types the most. Every
-    full collection walked them all again: 80-110 ms of CPU, during which the event loop stood
-    still (no request, not even /healthz, was answered). Frozen, a full collection takes ~20 ms.
+    A worker starts with several hundred thousand objects, stripe-python's types the most, and
+    every full collection walked them all again while the event loop stood still (no request, not
+    even /healthz, was answered): docs/performance.md, "Start-up objects out of the collector".
     """
     gc.collect()
     gc.freeze()

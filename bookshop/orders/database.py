@@ -1,5 +1,4 @@
-"""The ledger's database: one async engine (SQLite tuned for the shop, or PostgreSQL) and the
-kinds of transaction the ledger runs on it."""
+"""The ledger's database: its engine, SQLite's tuning, and the kinds of transaction it runs."""
 
 from __future__ import annotations
 
@@ -96,8 +95,8 @@ class Database:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
             # Every transaction takes the write lock, so one connection per process is all that
-            # can work at a time: the others would sleep in SQLite's busy handler (backing off up
-            # to 100 ms) while the lock sits free. Queued in the pool, they take it at once.
+            # can work at a time: the others would sleep in SQLite's busy handler (backing off
+            # ever longer) while the lock sits free. Queued in the pool, they take it at once.
             pool = {"pool_size": 1, "max_overflow": 0}
         engine = create_async_engine(self.url, **pool)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)

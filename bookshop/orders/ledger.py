@@ -1,4 +1,4 @@
-"""The ledger's transitions: every change to an order, as conditional updates that only go forward.
+"""The ledger's transitions: each change to an order, a conditional update that only goes forward.
 
 Every path that learns something about a payment (the checkout, the result page, webhooks, the
 reconcile command) writes through these. A status only moves forward (open/failed -> paid ->
@@ -80,7 +80,7 @@ class Ledger:
     def __init__(self, database_url: str) -> None:
         self.database = Database(database_url)
         # Built once: building the statement and its cache key is a large share of a checkout's
-        # own work (docs/performance.md).
+        # own work (docs/performance.md, "The ledger's writes").
         self._record_checkout = self._checkout_upsert()
         self._checkouts = GroupWriter(self._write_checkouts)
 

@@ -1,5 +1,4 @@
-"""What can go wrong talking to Stripe, in the shop's words: the views catch these, never
-`stripe.*`."""
+"""Stripe's failures in the shop's words: what the views catch instead of `stripe.*` errors."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The shop's gateway to Stripe: one client, one sized thread pool, and Stripe's errors turned
-into the shop's own."""
+"""The shop's gateway to Stripe: every call run in a sized pool, its errors made the shop's."""
 
 from __future__ import annotations
 
@@ -71,8 +70,8 @@ class Payments:
         self._http.close()
 
     def _request(self, method: str, path: str, **params: Any) -> dict[str, Any]:
-        # The intent as Stripe's JSON: building StripeObjects from it cost more CPU than the HTTP
-        # call itself (~2.5 ms of ~5 for an intent with its charge). Errors raise as usual.
+        # Stripe's JSON as it came: building StripeObjects from it costs more CPU than the HTTP
+        # call itself (docs/performance.md, "Stripe's JSON, not StripeObjects"). Errors raise.
         data: dict[str, Any] = self._client.raw_request(method, path, **params).data
         return data
 

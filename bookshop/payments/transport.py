@@ -36,12 +36,12 @@ TLS_FAILURES = frozenset(
 class CurlClient(stripe.HTTPClient):
     """stripe-python's HTTP transport on libcurl (pycurl): one handle per pool thread.
 
-    A call through urllib3 and `http.client` cost ~0.7 ms of CPU, nearly all of it Python building
-    the request and parsing the answer's headers while holding the GIL; libcurl does the same in C
-    for ~0.2 ms, with the GIL released. Each thread keeps its own handle (a handle is not
-    thread-safe), and with it its kept-alive connection. Stripe's client keeps doing the rest:
-    headers, idempotency keys, retries (`should_retry` below) and its errors. Streamed responses,
-    which the shop never reads, stay unimplemented as in stripe-python's base class.
+    Through urllib3 and `http.client`, most of a call's CPU was Python building the request and
+    parsing the answer's headers while holding the GIL; libcurl does the same in C with the GIL
+    released (docs/performance.md, "libcurl under stripe-python"). Each thread keeps its own handle
+    (a handle is not thread-safe), and with it its kept-alive connection. Stripe's client keeps
+    doing the rest: headers, idempotency keys, retries (`should_retry` below) and its errors.
+    Streamed responses, which the shop never reads, stay unimplemented as in the base class.
     """
 
     name = "pycurl"
