@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from bookshop.sandbox import errors, store
+from bookshop.sandbox import errors, objects
 from bookshop.sandbox.settings import FAIL_MODES
 
 Scope = dict[str, Any]
@@ -94,7 +94,7 @@ async def _drop(send: Send) -> None:
 
 
 async def _api_error(send: Send) -> None:
-    request_id = store.new_id("req", 14)
+    request_id = objects.new_id("req", 14)
     body = json.dumps(errors.api_error().body(request_id)).encode()
     await send(
         {
