@@ -86,9 +86,8 @@ async def _drain(receive: Receive) -> None:
 
 async def _drop(send: Send) -> None:
     # A bare `100 Continue` starts a response that never gets its final status; when the app
-    # then returns, the server (Uvicorn, or Hypercorn) closes the socket, so the client sees the
-    # connection drop before any status line (RemoteDisconnected -> stripe.APIConnectionError).
-    # Uvicorn logs each one as "ASGI callable returned without completing response".
+    # then returns, Hypercorn closes the socket, so the client sees the connection drop before
+    # any status line (RemoteDisconnected -> stripe.APIConnectionError).
     log.warning("injected fault: dropping the connection")
     await send({"type": "http.response.start", "status": 100, "headers": []})
 
