@@ -94,12 +94,12 @@ def keep_stored_objects_out_of_gc(app: Quart, every_s: float = FREEZE_EVERY_S) -
     """While the app serves, freeze (`gc.freeze()`) every object alive, every few seconds.
 
     The store keeps every object the API makes (intents, charges, events, saved idempotent
-    responses) as dicts and lists, and each full collection walked them all again, with every API
-    call waiting: under a benchmark's load the pauses grew to ~360 ms within a minute. None of it
-    is cyclic garbage, and reference counting still frees what the sandbox drops. Requests in
-    flight are frozen too, so a reference cycle among them would never be collected; none showed
-    (the process's memory after a minute of 250 calls a second was the same as without this).
-    Only for the served process: tests build sandboxes inside pytest's own process.
+    responses) as dicts and lists, and each full collection walked them all again while every API
+    call waited, longer the more the sandbox held (docs/performance.md). None of it is cyclic
+    garbage, and reference counting still frees what the sandbox drops. Requests in flight are
+    frozen too, so a reference cycle among them would never be collected; none showed in the
+    process's memory under load. Only for the served process: tests build sandboxes inside
+    pytest's own process.
     """
     task: asyncio.Task[None] | None = None
 

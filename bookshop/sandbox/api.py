@@ -1,9 +1,9 @@
 """The `/v1` API: Stripe's wire protocol (form params in, JSON out) over the store.
 
 Served as a plain ASGI app in front of the sandbox's Quart app, which gets every other path: an API
-call has no use for Quart's request context, routing map, sessions or response objects, and
-without them it costs the sandbox half the CPU (docs/performance.md, item 24). In the benchmark
-the sandbox stands in for Stripe's servers but shares the shop's cores.
+call has no use for Quart's request context, routing map, sessions or response objects, whose CPU
+time the shop would miss in the benchmark, where the sandbox stands in for Stripe's servers but
+shares the shop's cores (docs/performance.md).
 """
 
 from __future__ import annotations
