@@ -1,25 +1,26 @@
-"""`python -m bookshop.sandbox`: serve the Stripe sandbox with Uvicorn until SIGTERM/SIGINT."""
+"""`python -m bookshop.sandbox`: serve the Stripe sandbox with Hypercorn until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import gc
+import importlib.util
 import logging
 import signal
 import socket
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Sequence
 
-import uvicorn
+from hypercorn.asyncio import serve
+from hypercorn.config import Config, Sockets
 from quart import Quart
 
 from bookshop.sandbox.app import create_sandbox_app
 from bookshop.sandbox.settings import FAIL_MODES, SandboxSettings, SettingsError, parse_webhook
 
 log = logging.getLogger("bookshop.sandbox")
+UVLOOP = importlib.util.find_spec("uvloop") is not None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> SandboxSettings:
@@ -71,32 +72,18 @@ def parse_args(argv: Sequence[str] | None = None) -> SandboxSettings:
     return settings
 
 
-class Server(uvicorn.Server):
-    """Uvicorn's server, stopping gracefully on SIGTERM or SIGINT and then simply returning.
+class ServerConfig(Config):
+    """Hypercorn's configuration, serving on a socket the sandbox has bound itself.
 
-    (Uvicorn's own handlers raise the signal again once it has stopped, to end the process with
-    it; a test or `make run` stopping the sandbox should see it exit 0.)
+    Bound before Hypercorn starts so that a taken port ends the process with one clear line.
     """
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        """Start the graceful stop; a second signal (Ctrl-C pressed twice) changes nothing.
+    def __init__(self, listener: socket.socket) -> None:
+        super().__init__()
+        self.listener = listener
 
-        Uvicorn would take it as "force quit" and cancel webhook delivery's shutdown midway,
-        logging a traceback. Nothing here needs forcing: open connections get at most
-        `timeout_graceful_shutdown` seconds, and stopping webhook delivery cancels its tasks.
-        """
-        self.should_exit = True
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+    def create_sockets(self) -> Sockets:
+        return Sockets(secure_sockets=[], insecure_sockets=[self.listener], quic_sockets=[])
 
 
 # How often the served sandbox moves what it holds out of the garbage collector's sight.
@@ -107,12 +94,12 @@ def keep_stored_objects_out_of_gc(app: Quart, every_s: float = FREEZE_EVERY_S) -
     """While the app serves, freeze (`gc.freeze()`) every object alive, every few seconds.
 
     The store keeps every object the API makes (intents, charges, events, saved idempotent
-    responses) as dicts and lists, and each full collection walked them all again, with every API
-    call waiting: under a benchmark's load the pauses grew to ~360 ms within a minute. None of it
-    is cyclic garbage, and reference counting still frees what the sandbox drops. Requests in
-    flight are frozen too, so a reference cycle among them would never be collected; none showed
-    (the process's memory after a minute of 250 calls a second was the same as without this).
-    Only for the served process: tests build sandboxes inside pytest's own process.
+    responses) as dicts and lists, and each full collection walked them all again while every API
+    call waited, longer the more the sandbox held (docs/performance.md). None of it is cyclic
+    garbage, and reference counting still frees what the sandbox drops. Requests in flight are
+    frozen too, so a reference cycle among them would never be collected; none showed in the
+    process's memory under load. Only for the served process: tests build sandboxes inside
+    pytest's own process.
     """
     task: asyncio.Task[None] | None = None
 
@@ -132,31 +119,65 @@ def keep_stored_objects_out_of_gc(app: Quart, every_s: float = FREEZE_EVERY_S) -
             task.cancel()
 
 
-def server(settings: SandboxSettings) -> Server:
-    """The sandbox app under Uvicorn.
+def server_config(listener: socket.socket) -> ServerConfig:
+    """How Hypercorn serves the sandbox: no access log, open connections get 2 s on stop."""
+    config = ServerConfig(listener)
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # logging as configured in main()
+    config.include_server_header = False
+    config.graceful_timeout = 2.0
+    return config
 
-    Uvicorn rather than Hypercorn (which serves the shop): on its C HTTP parser (httptools) and
-    event loop (uvloop), where installed, an API call costs the sandbox ~35% less CPU. In the
-    benchmark the sandbox stands in for Stripe's servers but shares the shop's cores.
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+async def serve_until_signalled(app: Quart, config: ServerConfig) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully; lifespan starts and stops webhooks."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stop_once() -> None:
+        stop.set()
+        ignore_further_signals(loop)
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop_once)
+    await serve(app, config, shutdown_trigger=stop.wait)
+
+
+def ignore_further_signals(loop: asyncio.AbstractEventLoop) -> None:
+    """Once stopping, a second signal (Ctrl-C pressed twice) changes nothing.
+
+    Nothing needs forcing: open connections get at most `graceful_timeout` and stopping webhook
+    delivery cancels its tasks. Ignored at the OS level, not just by the loop, which would put
+    the default handlers back (a KeyboardInterrupt traceback) when it closes. Blocked meanwhile,
+    so that no signal finds the default handler between the two.
     """
-    app = create_sandbox_app(settings)
-    keep_stored_objects_out_of_gc(app)
-    config = uvicorn.Config(
-        app,
-        lifespan="on",  # starts and stops webhook delivery
-        ws="none",
-        access_log=False,
-        log_config=None,  # logging as configured in main()
-        server_header=False,
-        timeout_graceful_shutdown=2,
-    )
-    return Server(config)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def run(app: Quart, config: ServerConfig) -> None:
+    """Serve on uvloop's event loop where it is installed (as the shop does), else asyncio's."""
+    loop_factory = None
+    if UVLOOP:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve_until_signalled(app, config))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    logging.getLogger("hypercorn.error").setLevel(logging.WARNING)
     settings = parse_args(argv)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     try:
@@ -168,8 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info(
         "Stripe sandbox (test mode, no real money) listening on http://%s:%s", host, settings.port
     )
+    app = create_sandbox_app(settings)
+    keep_stored_objects_out_of_gc(app)
     with listener:
-        server(settings).run(sockets=[listener])
+        run(app, server_config(listener))
     return 0
 
 

@@ -1,9 +1,9 @@
 """The `/v1` API: Stripe's wire protocol (form params in, JSON out) over the store.
 
 Served as a plain ASGI app in front of the sandbox's Quart app, which gets every other path: an API
-call has no use for Quart's request context, routing map, sessions or response objects, and
-without them it costs the sandbox half the CPU (docs/performance.md, item 24). In the benchmark
-the sandbox stands in for Stripe's servers but shares the shop's cores.
+call has no use for Quart's request context, routing map, sessions or response objects, whose CPU
+time the shop would miss in the benchmark, where the sandbox stands in for Stripe's servers but
+shares the shop's cores (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from enum import Enum
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bookshop.sandbox import errors, params, store
+from bookshop.sandbox import errors, objects, params, store
 from bookshop.sandbox.errors import StripeError
 from bookshop.sandbox.faults import ASGIApp, Receive, Scope, Send
 from bookshop.sandbox.idempotency import SavedResponse
+from bookshop.sandbox.objects import API_VERSION, JSON
 from bookshop.sandbox.runtime import SandboxState
-from bookshop.sandbox.store import API_VERSION, JSON, CardDeclined, RequestContext
+from bookshop.sandbox.store import CardDeclined, RequestContext
 
 # Larger bodies than any API call here needs are refused before they are read in full.
 MAX_BODY_BYTES = 1024 * 1024
@@ -79,7 +80,7 @@ class ApiRequest:
     headers: dict[str, str]  # lower-case names
     body: bytes
     origin: str  # the sandbox's own origin as the caller reached it (receipt and 3DS URLs)
-    request_id: str = field(default_factory=lambda: store.new_id("req", 14))
+    request_id: str = field(default_factory=lambda: objects.new_id("req", 14))
 
 
 @dataclass
@@ -344,7 +345,7 @@ def decline_error(declined: CardDeclined, call: Call) -> StripeError:
 def intent_view(sandbox: SandboxState, intent: JSON, call: Call, expand: set[str]) -> JSON:
     """The PaymentIntent as this caller may see it, with expansions applied."""
     if call.publishable:
-        view = {key: intent[key] for key in store.PUBLISHABLE_FIELDS}
+        view = {key: intent[key] for key in objects.PUBLISHABLE_FIELDS}
     else:
         view = dict(intent)
         if "latest_charge" in expand and intent["latest_charge"]:

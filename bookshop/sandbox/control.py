@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Blueprint, Response, abort, g, render_template, request
 
-from bookshop.sandbox import api, errors, store
+from bookshop.sandbox import api, errors, objects
 from bookshop.sandbox.errors import StripeError
 from bookshop.sandbox.runtime import state
 from bookshop.sandbox.settings import SettingsError, parse_webhook
@@ -30,7 +30,7 @@ def request_id() -> str:
     """This request's `req_...` id (made once per request)."""
     rid: str | None = g.get("request_id")
     if rid is None:
-        rid = store.new_id("req", 14)
+        rid = objects.new_id("req", 14)
         g.request_id = rid
     return rid
 
@@ -144,7 +144,7 @@ async def three_d_secure(intent_id: str) -> Response:
         intent = sandbox.store.resolve_three_d_secure(intent, result == "approve", ctx)
     except StripeError as error:
         return error_response(error)
-    return json_response({key: intent[key] for key in store.PUBLISHABLE_FIELDS})
+    return json_response({key: intent[key] for key in objects.PUBLISHABLE_FIELDS})
 
 
 @blueprint.route("/")

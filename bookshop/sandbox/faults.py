@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from bookshop.sandbox import errors, store
+from bookshop.sandbox import errors, objects
 from bookshop.sandbox.settings import FAIL_MODES
 
 Scope = dict[str, Any]
@@ -86,15 +86,14 @@ async def _drain(receive: Receive) -> None:
 
 async def _drop(send: Send) -> None:
     # A bare `100 Continue` starts a response that never gets its final status; when the app
-    # then returns, the server (Uvicorn, or Hypercorn) closes the socket, so the client sees the
-    # connection drop before any status line (RemoteDisconnected -> stripe.APIConnectionError).
-    # Uvicorn logs each one as "ASGI callable returned without completing response".
+    # then returns, Hypercorn closes the socket, so the client sees the connection drop before
+    # any status line (RemoteDisconnected -> stripe.APIConnectionError).
     log.warning("injected fault: dropping the connection")
     await send({"type": "http.response.start", "status": 100, "headers": []})
 
 
 async def _api_error(send: Send) -> None:
-    request_id = store.new_id("req", 14)
+    request_id = objects.new_id("req", 14)
     body = json.dumps(errors.api_error().body(request_id)).encode()
     await send(
         {

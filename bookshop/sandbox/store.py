@@ -1,17 +1,14 @@
-"""In-memory Stripe objects and the PaymentIntent state machine."""
+"""The sandbox's state machine: the changes Stripe allows to the objects kept in memory."""
 
 from __future__ import annotations
 
-import json
 import re
-import secrets
-import string
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bookshop.sandbox import cards, money
+from bookshop.sandbox import cards, money, objects
 from bookshop.sandbox.errors import (
     StripeError,
     invalid_integer,
@@ -19,10 +16,7 @@ from bookshop.sandbox.errors import (
     missing_param,
     no_such,
 )
-
-JSON = dict[str, Any]
-API_VERSION = "2026-10-28.endive"
-_ALPHABET = string.ascii_letters + string.digits
+from bookshop.sandbox.objects import JSON
 
 UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
@@ -34,52 +28,6 @@ CANCELABLE = (
     "processing",
 )
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
-# Stripe.js reads only these PaymentIntent fields with a publishable key and the client secret.
-PUBLISHABLE_FIELDS = (
-    "id",
-    "object",
-    "amount",
-    "amount_details",
-    "automatic_payment_methods",
-    "canceled_at",
-    "cancellation_reason",
-    "capture_method",
-    "client_secret",
-    "confirmation_method",
-    "created",
-    "currency",
-    "description",
-    "excluded_payment_method_types",
-    "last_payment_error",
-    "livemode",
-    "next_action",
-    "payment_method",
-    "payment_method_configuration_details",
-    "payment_method_types",
-    "processing",
-    "receipt_email",
-    "setup_future_usage",
-    "shipping",
-    "source",
-    "status",
-)
-
-
-def new_id(prefix: str, length: int = 24) -> str:
-    """A Stripe-like id: prefix, underscore, random base62."""
-    # One call to the OS RNG and a base conversion: ids are made several times per request.
-    number = int.from_bytes(secrets.token_bytes(length))
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, 62)
-        chars.append(_ALPHABET[digit])
-    return prefix + "_" + "".join(chars)
-
-
-def snapshot(obj: JSON) -> JSON:
-    """A deep copy that later changes to the object cannot reach (JSON round trip is fastest)."""
-    result: JSON = json.loads(json.dumps(obj))
-    return result
 
 
 @dataclass(frozen=True)
@@ -142,19 +90,9 @@ class Store:
         self._charges_by_intent: dict[str, list[str]] = {}
         self.listeners: list[EventListener] = []
 
-    def emit(self, event_type: str, obj: JSON, ctx: RequestContext, pending: int = 0) -> JSON:
+    def emit(self, event_type: str, obj: JSON, ctx: RequestContext) -> JSON:
         """Record an event holding a snapshot of `obj` and hand it to the listeners."""
-        event: JSON = {
-            "id": new_id("evt"),
-            "object": "event",
-            "api_version": API_VERSION,
-            "created": int(time.time()),
-            "data": {"object": snapshot(obj)},
-            "livemode": False,
-            "pending_webhooks": pending,
-            "request": {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key},
-            "type": event_type,
-        }
+        event = objects.event(event_type, obj, ctx.request_id, ctx.idempotency_key)
         self.events.add(event)
         for listener in self.listeners:
             listener(event)
@@ -188,58 +126,19 @@ class Store:
             automatic_value = None
         if types is not None and (not isinstance(types, list) or not types):
             raise invalid_request("Invalid array", param="payment_method_types")
-        intent_id = new_id("pi")
-        intent: JSON = {
-            "id": intent_id,
-            "object": "payment_intent",
-            "amount": amount,
-            "amount_capturable": 0,
-            "amount_details": {"tip": {}},
-            "amount_received": 0,
-            "application": None,
-            "application_fee_amount": None,
-            "automatic_payment_methods": automatic_value,
-            "canceled_at": None,
-            "cancellation_reason": None,
-            "capture_method": params.get("capture_method", "automatic_async"),
-            "client_secret": f"{intent_id}_secret_{new_id('x', 25)[2:]}",
-            "confirmation_method": "automatic",
-            "created": int(time.time()),
-            "currency": currency,
-            "customer": None,
-            "customer_account": None,
-            "description": params.get("description") or None,
-            "excluded_payment_method_types": None,
-            "last_payment_error": None,
-            "latest_charge": None,
-            "livemode": False,
-            "managed_payments": {"enabled": False},
-            "metadata": merge_metadata({}, params.get("metadata")),
-            "next_action": None,
-            "on_behalf_of": None,
-            "payment_method": None,
-            "payment_method_configuration_details": None,
-            "payment_method_options": {
-                "card": {
-                    "installments": None,
-                    "mandate_options": None,
-                    "network": None,
-                    "request_three_d_secure": "automatic",
-                }
-            },
-            "payment_method_types": list(types) if types else ["card"],
-            "processing": None,
-            "receipt_email": parse_email(params.get("receipt_email")),
-            "review": None,
-            "setup_future_usage": params.get("setup_future_usage") or None,
-            "shipping": None,
-            "source": None,
-            "statement_descriptor": params.get("statement_descriptor") or None,
-            "statement_descriptor_suffix": params.get("statement_descriptor_suffix") or None,
-            "status": "requires_payment_method",
-            "transfer_data": None,
-            "transfer_group": None,
-        }
+        intent = objects.payment_intent(
+            amount=amount,
+            currency=currency,
+            automatic_payment_methods=automatic_value,
+            capture_method=params.get("capture_method", "automatic_async"),
+            description=params.get("description") or None,
+            metadata=merge_metadata({}, params.get("metadata")),
+            payment_method_types=list(types) if types else ["card"],
+            receipt_email=parse_email(params.get("receipt_email")),
+            setup_future_usage=params.get("setup_future_usage") or None,
+            statement_descriptor=params.get("statement_descriptor") or None,
+            statement_descriptor_suffix=params.get("statement_descriptor_suffix") or None,
+        )
         self.payment_intents.add(intent)
         self.emit("payment_intent.created", intent, ctx)
         if "payment_method" in params:
@@ -311,14 +210,7 @@ class Store:
         card = cards.lookup(self._card_numbers[method["id"]].number)
         if card.behaviour is cards.Behaviour.THREE_DS:
             intent["status"] = "requires_action"
-            intent["next_action"] = {
-                "type": "use_stripe_sdk",
-                "use_stripe_sdk": {
-                    "type": "three_d_secure_redirect",
-                    "stripe_js": f"{ctx.origin}/3ds/challenge/{intent['id']}"
-                    f"?client_secret={intent['client_secret']}",
-                },
-            }
+            intent["next_action"] = objects.three_d_secure_action(intent, ctx.origin)
             self.emit("payment_intent.requires_action", intent, ctx)
             return intent
         return self._charge(intent, method, card.decline, ctx, three_d_secure=False)
@@ -337,13 +229,7 @@ class Store:
                 return declined.intent
         intent["status"] = "requires_payment_method"
         intent["payment_method"] = None
-        intent["last_payment_error"] = {
-            "code": "payment_intent_authentication_failure",
-            "doc_url": "https://stripe.com/docs/error-codes/payment-intent-authentication-failure",
-            "message": cards.AUTHENTICATION_FAILED_MESSAGE,
-            "payment_method": method,
-            "type": "invalid_request_error",
-        }
+        intent["last_payment_error"] = objects.authentication_failure(method)
         self.emit("payment_intent.payment_failed", intent, ctx)
         return intent
 
@@ -356,7 +242,12 @@ class Store:
         *,
         three_d_secure: bool,
     ) -> JSON:
-        charge = self._new_charge(intent, method, decline, ctx, three_d_secure)
+        charge = self.charges.add(
+            objects.charge(
+                intent, method, decline, origin=ctx.origin, three_d_secure=three_d_secure
+            )
+        )
+        self._charges_by_intent.setdefault(intent["id"], []).append(charge["id"])
         intent["latest_charge"] = charge["id"]
         if decline is None:
             intent["status"] = "succeeded"
@@ -366,153 +257,10 @@ class Store:
             return intent
         intent["status"] = "requires_payment_method"
         intent["payment_method"] = None
-        error: JSON = {
-            "charge": charge["id"],
-            "code": decline.code,
-            "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
-            "message": decline.message,
-            "payment_method": method,
-            "type": "card_error",
-        }
-        if decline.decline_code:
-            error["decline_code"] = decline.decline_code
-        if decline.param:
-            error["param"] = decline.param
-        intent["last_payment_error"] = error
+        intent["last_payment_error"] = objects.decline_error(decline, charge["id"], method)
         self.emit("charge.failed", charge, ctx)
         self.emit("payment_intent.payment_failed", intent, ctx)
         raise CardDeclined(intent, decline, charge, method)
-
-    def _new_charge(
-        self,
-        intent: JSON,
-        method: JSON,
-        decline: cards.Decline | None,
-        ctx: RequestContext,
-        three_d_secure: bool,
-    ) -> JSON:
-        card = method["card"]
-        charge_id = new_id("ch")
-        succeeded = decline is None
-        if succeeded:
-            outcome: JSON = {
-                "advice_code": None,
-                "network_advice_code": None,
-                "network_decline_code": None,
-                "network_status": "approved_by_network",
-                "reason": None,
-                "risk_level": "normal",
-                "risk_score": 32,
-                "seller_message": "Payment complete.",
-                "type": "authorized",
-            }
-        else:
-            assert decline is not None
-            outcome = {
-                "advice_code": None,
-                "network_advice_code": None,
-                "network_decline_code": None,
-                "network_status": decline.network_status,
-                "reason": decline.outcome_reason(),
-                "risk_level": decline.risk_level,
-                "risk_score": 85 if decline.risk_level == "highest" else 32,
-                "seller_message": decline.outcome_seller_message(),
-                "type": decline.outcome_type,
-            }
-        charge: JSON = {
-            "id": charge_id,
-            "object": "charge",
-            "amount": intent["amount"],
-            "amount_captured": intent["amount"] if succeeded else 0,
-            "amount_refunded": 0,
-            "application": None,
-            "application_fee": None,
-            "application_fee_amount": None,
-            "balance_transaction": new_id("txn") if succeeded else None,
-            "billing_details": method["billing_details"],
-            "calculated_statement_descriptor": "SANDBOX BOOKSHOP",
-            "captured": succeeded,
-            "created": int(time.time()),
-            "currency": intent["currency"],
-            "customer": None,
-            "description": intent["description"],
-            "disputed": False,
-            "failure_balance_transaction": None,
-            "failure_code": None if succeeded else decline.code if decline else None,
-            "failure_message": None if succeeded else decline.message if decline else None,
-            "fraud_details": {},
-            "livemode": False,
-            "metadata": dict(intent["metadata"]),
-            "on_behalf_of": None,
-            "outcome": outcome,
-            "paid": succeeded,
-            "payment_intent": intent["id"],
-            "payment_method": method["id"],
-            "payment_method_details": {
-                "card": {
-                    "amount_authorized": intent["amount"] if succeeded else None,
-                    "authorization_code": None,
-                    "brand": card["brand"],
-                    "checks": card["checks"],
-                    "country": card["country"],
-                    "exp_month": card["exp_month"],
-                    "exp_year": card["exp_year"],
-                    "extended_authorization": {"status": "disabled"},
-                    "fingerprint": card["fingerprint"],
-                    "funding": card["funding"],
-                    "incremental_authorization": {"status": "unavailable"},
-                    "installments": None,
-                    "last4": card["last4"],
-                    "mandate": None,
-                    "multicapture": {"status": "unavailable"},
-                    "network": card["brand"],
-                    "network_token": {"used": False},
-                    "network_transaction_id": None,
-                    "overcapture": {
-                        "maximum_amount_capturable": intent["amount"],
-                        "status": "unavailable",
-                    },
-                    "regulated_status": "unregulated",
-                    "three_d_secure": {
-                        "authentication_flow": "challenge",
-                        "electronic_commerce_indicator": "05",
-                        "exemption_indicator": None,
-                        "result": "authenticated",
-                        "result_reason": None,
-                        "transaction_id": new_id("tds", 16),
-                        "version": "2.2.0",
-                    }
-                    if three_d_secure
-                    else None,
-                    "transaction_link_id": None,
-                    "wallet": None,
-                },
-                "type": "card",
-            },
-            "receipt_email": intent["receipt_email"],
-            "receipt_number": None,
-            "receipt_url": f"{ctx.origin}/receipts/{charge_id}" if succeeded else None,
-            "refunded": False,
-            "refunds": {
-                "object": "list",
-                "data": [],
-                "has_more": False,
-                "total_count": 0,
-                "url": f"/v1/charges/{charge_id}/refunds",
-            },
-            "review": None,
-            "shipping": None,
-            "source": None,
-            "source_transfer": None,
-            "statement_descriptor": None,
-            "statement_descriptor_suffix": None,
-            "status": "succeeded" if succeeded else "failed",
-            "transfer_data": None,
-            "transfer_group": None,
-        }
-        self.charges.add(charge)
-        self._charges_by_intent.setdefault(intent["id"], []).append(charge_id)
-        return charge
 
     def cancel_payment_intent(self, intent: JSON, params: JSON, ctx: RequestContext) -> JSON:
         """POST /v1/payment_intents/:id/cancel."""
@@ -562,50 +310,7 @@ class Store:
         return self._store_method(details, params.get("billing_details"), params.get("metadata"))
 
     def _store_method(self, details: cards.CardDetails, billing: Any, metadata: Any) -> JSON:
-        billing = billing if isinstance(billing, dict) else {}
-        address = billing.get("address") if isinstance(billing.get("address"), dict) else {}
-        card_brand = cards.brand(details.number)
-        method: JSON = {
-            "id": new_id("pm"),
-            "object": "payment_method",
-            "allow_redisplay": "unspecified",
-            "billing_details": {
-                "address": {
-                    key: address.get(key) or None
-                    for key in ("city", "country", "line1", "line2", "postal_code", "state")
-                },
-                "email": billing.get("email") or None,
-                "name": billing.get("name") or None,
-                "phone": billing.get("phone") or None,
-                "tax_id": None,
-            },
-            "card": {
-                "brand": card_brand,
-                "checks": {
-                    "address_line1_check": None,
-                    "address_postal_code_check": "pass" if address.get("postal_code") else None,
-                    "cvc_check": "pass" if details.cvc else None,
-                },
-                "country": "US",
-                "display_brand": card_brand,
-                "exp_month": details.exp_month,
-                "exp_year": details.exp_year,
-                "fingerprint": cards.fingerprint(details.number),
-                "funding": "credit",
-                "generated_from": None,
-                "last4": details.number[-4:],
-                "networks": {"available": [card_brand], "preferred": None},
-                "regulated_status": "unregulated",
-                "three_d_secure_usage": {"supported": True},
-                "wallet": None,
-            },
-            "created": int(time.time()),
-            "customer": None,
-            "customer_account": None,
-            "livemode": False,
-            "metadata": merge_metadata({}, metadata),
-            "type": "card",
-        }
+        method = objects.payment_method(details, billing, merge_metadata({}, metadata))
         self._card_numbers[method["id"]] = details
         return self.payment_methods.add(method)
 
@@ -684,34 +389,8 @@ class Store:
                 code="amount_too_large",
             )
         reason = params.get("reason")
-        refund: JSON = {
-            "id": new_id("re"),
-            "object": "refund",
-            "amount": amount,
-            "balance_transaction": new_id("txn"),
-            "charge": charge["id"],
-            "created": int(time.time()),
-            "currency": charge["currency"],
-            "customer": None,
-            "customer_account": None,
-            "destination_details": {
-                "card": {
-                    "reference_status": "pending",
-                    "reference_type": "acquirer_reference_number",
-                    "type": "refund",
-                },
-                "type": "card",
-            },
-            "metadata": merge_metadata({}, params.get("metadata")),
-            "payment_intent": charge["payment_intent"],
-            "payment_method": charge["payment_method"],
-            "reason": reason or None,
-            "receipt_number": None,
-            "source_transfer_reversal": None,
-            "status": "succeeded",
-            "transfer_reversal": None,
-        }
-        self.refunds.add(refund)
+        metadata = merge_metadata({}, params.get("metadata"))
+        refund = self.refunds.add(objects.refund(charge, amount, reason or None, metadata))
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         charge["refunds"]["data"].insert(0, refund)

@@ -429,8 +429,6 @@ def versions(wrk: str) -> dict[str, str]:
     for package in (
         "quart",
         "hypercorn",
-        "uvicorn",
-        "httptools",
         "uvloop",
         "stripe",
         "jinja2",

@@ -6,7 +6,7 @@ import httpx
 import pytest
 import stripe
 
-from bookshop.sandbox import store
+from bookshop.sandbox import objects
 from tests.fixtures.sandbox import SandboxServer
 from tests.sandbox.helpers import browser_confirm, card_data, new_intent
 
@@ -54,7 +54,7 @@ def test_publishable_key_reads_only_the_browser_fields(sandbox: SandboxServer) -
     client.v1.payment_intents.confirm(intent.id, {"payment_method": "pm_card_visa"})
     pk = sandbox.client(api_key=sandbox.publishable_key)
     seen = pk.v1.payment_intents.retrieve(intent.id, {"client_secret": intent.client_secret})  # type: ignore[typeddict-unknown-key]
-    assert set(seen.to_dict()) == set(store.PUBLISHABLE_FIELDS)
+    assert set(seen.to_dict()) == set(objects.PUBLISHABLE_FIELDS)
     assert "latest_charge" not in seen and "metadata" not in seen
     assert seen.status == "succeeded"
 

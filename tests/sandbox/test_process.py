@@ -1,4 +1,4 @@
-"""`python -m bookshop.sandbox` as a process: served by Uvicorn, stopped cleanly by a signal, its
+"""`python -m bookshop.sandbox` as a process: served by Hypercorn, stopped cleanly by a signal, its
 stored objects kept out of the garbage collector's way."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from hypercorn.config import Config
 
-from bookshop.sandbox.__main__ import keep_stored_objects_out_of_gc, server
+from bookshop.sandbox.__main__ import keep_stored_objects_out_of_gc, server_config
 from bookshop.sandbox.app import create_sandbox_app
 from bookshop.sandbox.settings import DEFAULT_SECRET_KEY, SandboxSettings
 from tests.fixtures.sandbox import free_port
@@ -24,10 +24,14 @@ from tests.fixtures.sandbox import free_port
 REPO_ROOT = Path(__file__).parents[2]
 
 
-def test_the_sandbox_parses_http_with_httptools() -> None:
-    config = server(SandboxSettings()).config
-    config.load()
-    assert config.http_protocol_class is HttpToolsProtocol
+def test_the_sandbox_is_served_by_hypercorn_on_its_own_socket_with_a_short_stop() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        config = server_config(listener)
+        assert isinstance(config, Config)
+        assert config.create_sockets().insecure_sockets == [listener]
+    assert config.graceful_timeout == 2
+    assert config.accesslog is None
+    assert not config.include_server_header
 
 
 def start(port: int, log: Path) -> subprocess.Popen[bytes]:

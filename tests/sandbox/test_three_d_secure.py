@@ -6,7 +6,7 @@ import httpx
 import pytest
 import stripe
 
-from bookshop.sandbox import store
+from bookshop.sandbox import objects
 from tests.fixtures.sandbox import SandboxServer
 from tests.sandbox.helpers import browser_confirm, new_intent
 
@@ -48,7 +48,7 @@ def test_approved_challenge_succeeds_with_a_charge(sandbox: SandboxServer, numbe
     response = verdict(sandbox, intent, "approve")
     assert response.status_code == 200
     assert response.json()["status"] == "succeeded"
-    assert set(response.json()) == set(store.PUBLISHABLE_FIELDS)
+    assert set(response.json()) == set(objects.PUBLISHABLE_FIELDS)
     final = client.v1.payment_intents.retrieve(intent.id, {"expand": ["latest_charge"]})
     assert final.latest_charge.status == "succeeded"  # type: ignore[union-attr]
     card = final.latest_charge.payment_method_details.card  # type: ignore[union-attr]
