@@ -130,6 +130,20 @@ def test_expand_latest_charge_and_payment_method(client: stripe.StripeClient) ->
     assert_has_stripe_keys(expanded.payment_method, "payment_method")
 
 
+def test_an_expansion_stripe_makes_but_the_sandbox_cannot_is_refused_not_ignored(
+    client: stripe.StripeClient,
+) -> None:
+    intent = new_intent(client)
+    client.v1.payment_intents.confirm(intent.id, {"payment_method": "pm_card_visa"})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.retrieve(
+            intent.id, {"expand": ["latest_charge.balance_transaction"]}
+        )
+    assert (caught.value.user_message or "").startswith(
+        "The sandbox cannot expand latest_charge.balance_transaction"
+    )
+
+
 def test_list_expands_each_items_latest_charge_with_the_data_prefix(
     client: stripe.StripeClient,
 ) -> None:
