@@ -146,6 +146,7 @@ class Store:
             payment_method_types=list(types) if types else ["card"],
             receipt_email=params.get("receipt_email") or None,
             setup_future_usage=params.get("setup_future_usage") or None,
+            shipping=objects.shipping(params["shipping"]) if "shipping" in params else None,
             statement_descriptor=params.get("statement_descriptor") or None,
             statement_descriptor_suffix=params.get("statement_descriptor_suffix") or None,
         )
@@ -181,6 +182,7 @@ class Store:
         for key in ("description", "receipt_email", "setup_future_usage", "statement_descriptor"):
             if key in params:
                 intent[key] = params[key] or None
+        update_shipping(intent, params)
         if "payment_method" in params:
             self._attach_payment_method(intent, params)
         return intent
@@ -213,6 +215,7 @@ class Store:
         for key in ("receipt_email",):
             if key in params:
                 intent[key] = params[key] or None
+        update_shipping(intent, params)
         intent["payment_method"] = method["id"]
         intent["last_payment_error"] = None
         intent["next_action"] = None
@@ -570,6 +573,13 @@ def merge_metadata(current: JSON, update: Any) -> JSON:
     if len(merged) > 50:
         raise invalid_request("Metadata can have up to 50 keys.", param="metadata")
     return merged
+
+
+def update_shipping(intent: JSON, params: JSON) -> None:
+    """Replace the PaymentIntent's shipping as given; `shipping=` (empty) removes it."""
+    if "shipping" in params:
+        given = params["shipping"]
+        intent["shipping"] = objects.shipping(given) if given else None
 
 
 def unexpected_state_confirm(intent: JSON) -> StripeError:

@@ -247,3 +247,54 @@ def test_unrecognized_url_is_stripes_404(sandbox: SandboxServer) -> None:
     assert response.json()["error"]["message"].startswith(
         "Unrecognized request URL (GET: /v1/customers)"
     )
+
+
+SHIPPING = {
+    "name": "Ada Reader",
+    "phone": "+44 20 7946 0000",
+    "address": {
+        "line1": "1 Book Street",
+        "city": "London",
+        "postal_code": "N1 9GU",
+        "country": "GB",
+    },
+}
+
+
+def test_shipping_is_kept_and_returned_as_stripes_shipping_object(
+    client: stripe.StripeClient,
+) -> None:
+    intent = new_intent(client, shipping=SHIPPING)
+    assert intent.to_dict()["shipping"] == {
+        "address": {
+            "city": "London",
+            "country": "GB",
+            "line1": "1 Book Street",
+            "line2": None,
+            "postal_code": "N1 9GU",
+            "state": None,
+        },
+        "carrier": None,
+        "name": "Ada Reader",
+        "phone": "+44 20 7946 0000",
+        "tracking_number": None,
+    }
+    confirmed = client.v1.payment_intents.confirm(intent.id, {"payment_method": "pm_card_visa"})
+    charge = client.v1.charges.retrieve(confirmed.latest_charge)  # type: ignore[arg-type]
+    assert charge.shipping is not None and charge.shipping.name == "Ada Reader"
+
+
+def test_shipping_is_replaced_on_update_and_an_empty_value_removes_it(
+    client: stripe.StripeClient,
+) -> None:
+    intent = new_intent(client, shipping=SHIPPING)
+    moved = client.v1.payment_intents.update(
+        intent.id,
+        {"shipping": {"name": "Ada Reader", "address": {"line1": "2 Page Road"}, "carrier": "DHL"}},
+    )
+    assert moved.shipping is not None
+    assert (moved.shipping.address.line1, moved.shipping.address.city) == ("2 Page Road", None)  # type: ignore[union-attr]
+    assert moved.shipping.carrier == "DHL"
+    cleared = client.v1.payment_intents.update(intent.id, {"shipping": ""})
+    assert cleared.shipping is None
+    assert client.v1.payment_intents.retrieve(intent.id).shipping is None
