@@ -318,7 +318,6 @@ def charge(
             "object": "list",
             "data": [],
             "has_more": False,
-            "total_count": 0,
             "url": f"/v1/charges/{charge_id}/refunds",
         },
         "review": None,

@@ -400,7 +400,11 @@ class Store:
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         charge["refunds"]["data"].insert(0, refund)
-        charge["refunds"]["total_count"] += 1
+        # Since API version 2024-10-28.acacia Stripe sends refund.created for every refund, then
+        # charge.refunded (docs.stripe.com/changelog/acacia/2024-10-28/refund-webhook-update).
+        # refund.updated follows a change of status; a card refund here succeeds at once and
+        # never changes, so none is sent.
+        self.emit("refund.created", refund, ctx)
         self.emit("charge.refunded", charge, ctx)
         return refund
 
