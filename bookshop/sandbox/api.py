@@ -11,20 +11,19 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bookshop.sandbox import errors, objects, params, store
+from bookshop.sandbox import errors, objects, params, store, validation
 from bookshop.sandbox.errors import StripeError
 from bookshop.sandbox.faults import ASGIApp, Receive, Scope, Send
 from bookshop.sandbox.idempotency import SavedResponse
 from bookshop.sandbox.objects import API_VERSION, JSON
 from bookshop.sandbox.runtime import SandboxState
-from bookshop.sandbox.store import CardDeclined, RequestContext
+from bookshop.sandbox.store import CardDeclined, RequestContext, Store
 
 # Larger bodies than any API call here needs are refused before they are read in full.
 MAX_BODY_BYTES = 1024 * 1024
@@ -62,12 +61,10 @@ class Call:
         """True when the caller used the publishable key (a browser, via Stripe.js)."""
         return self.kind is KeyKind.PUBLISHABLE
 
-    def expand(self) -> set[str]:
-        """The `expand[]` paths asked for."""
+    def expand(self) -> list[str]:
+        """The `expand[]` paths asked for (validation made sure they are a list of strings)."""
         value = self.params.get("expand")
-        if isinstance(value, list):
-            return {str(item) for item in value}
-        return {str(value)} if isinstance(value, str) else set()
+        return [str(item) for item in value] if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)
@@ -97,23 +94,21 @@ Action = Callable[..., JSON]
 
 @dataclass(frozen=True)
 class Route:
-    """One endpoint: its method and path pattern, what it does, and who may call it."""
+    """What an endpoint does, and who may call it."""
 
-    method: str
-    pattern: re.Pattern[str]
     action: Action  # (sandbox, call, **path parameters) -> the response object
     publishable_ok: bool
 
 
-ROUTES: list[Route] = []
+ROUTES: dict[validation.Endpoint, Route] = {}
 
 
 def route(method: str, path: str, *, publishable_ok: bool = False) -> Callable[[Action], Action]:
-    """Register an endpoint; `{name}` in the path matches one segment, passed by that name."""
-    pattern = re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
+    """Serve one of validation.ENDPOINTS; each `{name}` in its path is passed by that name."""
+    endpoint = validation.endpoint(method, path)
 
     def register(action: Action) -> Action:
-        ROUTES.append(Route(method, pattern, action, publishable_ok))
+        ROUTES[endpoint] = Route(action, publishable_ok)
         return action
 
     return register
@@ -219,7 +214,7 @@ class Api:
 
     async def respond(self, request: ApiRequest) -> ApiResponse:
         """Decode, authenticate, apply idempotency, run the endpoint and render its result."""
-        found = _match(request.method, request.path)
+        found = validation.match(request.method, request.path)
         pairs = parse_qsl(request.query, keep_blank_values=True)
         if request.method == "POST" and request.body:
             pairs += parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -232,7 +227,7 @@ class Api:
             if found is None:
                 raise errors.unrecognized_url(request.method, request.path)
             endpoint, path_params = found
-            if kind is KeyKind.PUBLISHABLE and not endpoint.publishable_ok:
+            if kind is KeyKind.PUBLISHABLE and not ROUTES[endpoint].publishable_ok:
                 raise errors.publishable_key_not_allowed()
             pairs = [(name, value) for name, value in pairs if name != "key"]
             try:
@@ -241,7 +236,10 @@ class Api:
                 raise errors.invalid_request(
                     f"Invalid parameter name: {exc}", param=str(exc)
                 ) from None
+            validation.check(endpoint, decoded, publishable=kind is KeyKind.PUBLISHABLE)
         except StripeError as error:
+            # Refused before it ran: Stripe saves no result under the Idempotency-Key for a
+            # request that failed validation, so a corrected retry may use the same key.
             return self.error(error, None, request)
         idempotency_key = (
             request.headers.get("idempotency-key") if request.method == "POST" else None
@@ -264,11 +262,18 @@ class Api:
             return response
 
     def run(
-        self, endpoint: Route, path_params: dict[str, str], call: Call, request: ApiRequest
+        self,
+        endpoint: validation.Endpoint,
+        path_params: dict[str, str],
+        call: Call,
+        request: ApiRequest,
     ) -> ApiResponse:
-        """The endpoint's object, or the error it raised, as a response."""
+        """The endpoint's object, expanded as asked, or the error it raised, as a response."""
         try:
-            return ApiResponse(200, json_body(endpoint.action(self.sandbox, call, **path_params)))
+            result = ROUTES[endpoint].action(self.sandbox, call, **path_params)
+            for path in call.expand():
+                result = expanded(self.sandbox.store, result, path.split("."), path)
+            return ApiResponse(200, json_body(result))
         except CardDeclined as declined:
             return self.error(decline_error(declined, call), call, request)
         except StripeError as error:
@@ -277,7 +282,7 @@ class Api:
     def error(self, error: StripeError, call: Call | None, request: ApiRequest) -> ApiResponse:
         """Stripe's error body; an embedded PaymentIntent is shown as this caller may see it."""
         if "payment_intent" in error.extra and call is not None:
-            view = intent_view(self.sandbox, error.extra["payment_intent"], call, set())
+            view = intent_view(error.extra["payment_intent"], call)
             error.extra = dict(error.extra, payment_intent=view)
         return ApiResponse(error.status, json_body(error.body(request.request_id)))
 
@@ -306,17 +311,6 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
     return None if too_large else b"".join(chunks)
 
 
-def _match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    if method == "HEAD":  # a GET whose body the server leaves out
-        method = "GET"
-    for endpoint in ROUTES:
-        if endpoint.method == method:
-            found = endpoint.pattern.match(path)
-            if found is not None:
-                return endpoint, found.groupdict()
-    return None
-
-
 def _found(obj: JSON | None, kind: str, object_id: str, *, param: str) -> JSON:
     """The object looked up, or Stripe's 404 for it."""
     if obj is None:
@@ -342,17 +336,34 @@ def decline_error(declined: CardDeclined, call: Call) -> StripeError:
     )
 
 
-def intent_view(sandbox: SandboxState, intent: JSON, call: Call, expand: set[str]) -> JSON:
-    """The PaymentIntent as this caller may see it, with expansions applied."""
+def intent_view(intent: JSON, call: Call) -> JSON:
+    """The PaymentIntent as this caller may see it."""
     if call.publishable:
-        view = {key: intent[key] for key in objects.PUBLISHABLE_FIELDS}
-    else:
-        view = dict(intent)
-        if "latest_charge" in expand and intent["latest_charge"]:
-            view["latest_charge"] = sandbox.store.charges.by_id[intent["latest_charge"]]
-    if "payment_method" in expand and intent["payment_method"]:
-        view["payment_method"] = sandbox.store.payment_methods.by_id[intent["payment_method"]]
-    return view
+        return {key: intent[key] for key in objects.PUBLISHABLE_FIELDS}
+    return intent
+
+
+def expanded(store: Store, obj: JSON, path: list[str], asked: str) -> JSON:
+    """A copy of `obj` with the id at `path` replaced by its object (the original untouched).
+
+    validation checked the path against stripe-python's expandable fields; a field the caller
+    may not see (in a publishable view) or that holds nothing stays as it is.
+    """
+    key, rest = path[0], path[1:]
+    value = obj.get(key)
+    if key == "data" and isinstance(value, list):  # each item of a list
+        items = [expanded(store, item, rest, asked) for item in value] if rest else value
+        return {**obj, "data": items}
+    if isinstance(value, str):
+        found = store.find(value)
+        if found is None:
+            # Stripe would expand it; the sandbox keeps no such object (a balance transaction,
+            # say). An id where an object was asked for would pass unnoticed, so it is refused.
+            raise errors.invalid_request(f"The sandbox cannot expand {asked}: it keeps no {value}.")
+        value = found
+    if isinstance(value, dict) and rest:
+        value = expanded(store, value, rest, asked)
+    return {**obj, key: value} if key in obj else obj
 
 
 def checked_intent(sandbox: SandboxState, intent_id: str, call: Call) -> JSON:
@@ -369,55 +380,45 @@ def checked_intent(sandbox: SandboxState, intent_id: str, call: Call) -> JSON:
 @route("POST", "/v1/payment_intents")
 def create_payment_intent(sandbox: SandboxState, call: Call) -> JSON:
     """Create a PaymentIntent."""
-    intent = sandbox.store.create_payment_intent(call.params, call.ctx)
-    return intent_view(sandbox, intent, call, call.expand())
+    return intent_view(sandbox.store.create_payment_intent(call.params, call.ctx), call)
 
 
 @route("GET", "/v1/payment_intents")
 def list_payment_intents(sandbox: SandboxState, call: Call) -> JSON:
-    """List PaymentIntents, newest first (`expand[]=data.latest_charge` expands each item)."""
-    page = store.paginate(sandbox.store.payment_intents, call.params, "/v1/payment_intents")
-    # Inside a list Stripe expands with a `data.` prefix on each path.
-    each = {path.removeprefix("data.") for path in call.expand() if path.startswith("data.")}
-    if each:
-        page = {
-            **page,
-            "data": [intent_view(sandbox, intent, call, each) for intent in page["data"]],
-        }
-    return page
+    """List PaymentIntents, newest first."""
+    return store.paginate(sandbox.store.payment_intents, call.params, "/v1/payment_intents")
 
 
-@route("GET", "/v1/payment_intents/{intent_id}", publishable_ok=True)
-def retrieve_payment_intent(sandbox: SandboxState, call: Call, intent_id: str) -> JSON:
+@route("GET", "/v1/payment_intents/{intent}", publishable_ok=True)
+def retrieve_payment_intent(sandbox: SandboxState, call: Call, intent: str) -> JSON:
     """Retrieve a PaymentIntent (a browser may, with the client secret)."""
-    return intent_view(sandbox, checked_intent(sandbox, intent_id, call), call, call.expand())
+    return intent_view(checked_intent(sandbox, intent, call), call)
 
 
-@route("POST", "/v1/payment_intents/{intent_id}")
-def update_payment_intent(sandbox: SandboxState, call: Call, intent_id: str) -> JSON:
+@route("POST", "/v1/payment_intents/{intent}")
+def update_payment_intent(sandbox: SandboxState, call: Call, intent: str) -> JSON:
     """Update a PaymentIntent."""
-    intent = sandbox.store.update_payment_intent(
-        sandbox.store.payment_intent(intent_id), call.params, call.ctx
+    updated = sandbox.store.update_payment_intent(
+        sandbox.store.payment_intent(intent), call.params, call.ctx
     )
-    return intent_view(sandbox, intent, call, call.expand())
+    return intent_view(updated, call)
 
 
-@route("POST", "/v1/payment_intents/{intent_id}/confirm", publishable_ok=True)
-def confirm_payment_intent(sandbox: SandboxState, call: Call, intent_id: str) -> JSON:
+@route("POST", "/v1/payment_intents/{intent}/confirm", publishable_ok=True)
+def confirm_payment_intent(sandbox: SandboxState, call: Call, intent: str) -> JSON:
     """Confirm a PaymentIntent: from the server, or from the browser with the client secret."""
-    intent = checked_intent(sandbox, intent_id, call)
-    confirm_params = {k: v for k, v in call.params.items() if k != "client_secret"}
-    intent = sandbox.store.confirm_payment_intent(intent, confirm_params, call.ctx)
-    return intent_view(sandbox, intent, call, call.expand())
+    checked = checked_intent(sandbox, intent, call)
+    confirmed = sandbox.store.confirm_payment_intent(checked, call.params, call.ctx)
+    return intent_view(confirmed, call)
 
 
-@route("POST", "/v1/payment_intents/{intent_id}/cancel")
-def cancel_payment_intent(sandbox: SandboxState, call: Call, intent_id: str) -> JSON:
+@route("POST", "/v1/payment_intents/{intent}/cancel")
+def cancel_payment_intent(sandbox: SandboxState, call: Call, intent: str) -> JSON:
     """Cancel a PaymentIntent."""
-    intent = sandbox.store.cancel_payment_intent(
-        sandbox.store.payment_intent(intent_id), call.params, call.ctx
+    canceled = sandbox.store.cancel_payment_intent(
+        sandbox.store.payment_intent(intent), call.params, call.ctx
     )
-    return intent_view(sandbox, intent, call, call.expand())
+    return intent_view(canceled, call)
 
 
 @route("GET", "/v1/charges")
@@ -430,10 +431,10 @@ def list_charges(sandbox: SandboxState, call: Call) -> JSON:
     return store.paginate(sandbox.store.charges, call.params, "/v1/charges", matches)
 
 
-@route("GET", "/v1/charges/{charge_id}")
-def retrieve_charge(sandbox: SandboxState, call: Call, charge_id: str) -> JSON:
+@route("GET", "/v1/charges/{charge}")
+def retrieve_charge(sandbox: SandboxState, call: Call, charge: str) -> JSON:
     """Retrieve a Charge."""
-    return sandbox.store.charge(charge_id)
+    return sandbox.store.charge(charge)
 
 
 @route("POST", "/v1/payment_methods", publishable_ok=True)
@@ -442,11 +443,11 @@ def create_payment_method(sandbox: SandboxState, call: Call) -> JSON:
     return sandbox.store.create_payment_method(call.params)
 
 
-@route("GET", "/v1/payment_methods/{method_id}")
-def retrieve_payment_method(sandbox: SandboxState, call: Call, method_id: str) -> JSON:
+@route("GET", "/v1/payment_methods/{payment_method}")
+def retrieve_payment_method(sandbox: SandboxState, call: Call, payment_method: str) -> JSON:
     """Retrieve a PaymentMethod."""
-    method = sandbox.store.payment_methods.get(method_id)
-    return _found(method, "payment_method", method_id, param="payment_method")
+    method = sandbox.store.payment_methods.get(payment_method)
+    return _found(method, "payment_method", payment_method, param="payment_method")
 
 
 @route("POST", "/v1/refunds")
@@ -461,10 +462,10 @@ def list_refunds(sandbox: SandboxState, call: Call) -> JSON:
     return store.paginate(sandbox.store.refunds, call.params, "/v1/refunds")
 
 
-@route("GET", "/v1/refunds/{refund_id}")
-def retrieve_refund(sandbox: SandboxState, call: Call, refund_id: str) -> JSON:
+@route("GET", "/v1/refunds/{refund}")
+def retrieve_refund(sandbox: SandboxState, call: Call, refund: str) -> JSON:
     """Retrieve a Refund."""
-    return sandbox.store.refund(refund_id)
+    return sandbox.store.refund(refund)
 
 
 @route("GET", "/v1/events")
@@ -481,7 +482,7 @@ def list_events(sandbox: SandboxState, call: Call) -> JSON:
     return store.paginate(sandbox.store.events, call.params, "/v1/events", matches)
 
 
-@route("GET", "/v1/events/{event_id}")
-def retrieve_event(sandbox: SandboxState, call: Call, event_id: str) -> JSON:
+@route("GET", "/v1/events/{id}")
+def retrieve_event(sandbox: SandboxState, call: Call, id: str) -> JSON:
     """Retrieve an Event."""
-    return _found(sandbox.store.events.get(event_id), "event", event_id, param="id")
+    return _found(sandbox.store.events.get(id), "event", id, param="id")

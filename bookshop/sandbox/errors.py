@@ -93,14 +93,93 @@ def invalid_integer(param: str, value: object) -> StripeError:
     )
 
 
-def invalid_enum(param: str, value: object, allowed: tuple[str, ...]) -> StripeError:
-    """400 for a value outside an enumeration."""
+def invalid_enum(param: str, allowed: tuple[str, ...]) -> StripeError:
+    """400 for a value outside an enumeration: `must be one of a, b, or c`."""
+    if len(allowed) <= 2:
+        listed = " or ".join(allowed)
+    else:
+        listed = f"{', '.join(allowed[:-1])}, or {allowed[-1]}"
+    return StripeError(400, f"Invalid {param}: must be one of {listed}", param=param)
+
+
+def unknown_param(param: str) -> StripeError:
+    """400 parameter_unknown, for a name the endpoint does not take (at any depth)."""
+    return StripeError(
+        400, f"Received unknown parameter: {param}", param=param, code="parameter_unknown"
+    )
+
+
+def empty_param(param: str) -> StripeError:
+    """400 parameter_invalid_empty: `""` unsets a parameter, and this one cannot be unset."""
     return StripeError(
         400,
-        f"Invalid {param}: must be one of {', '.join(allowed)}",
+        f"You passed an empty string for '{param}'. We assume empty values are an attempt to "
+        f"unset a parameter; however '{param}' cannot be unset. You should remove '{param}' from "
+        "your request or supply a non-empty value.",
         param=param,
-        code="parameter_invalid_empty" if value == "" else None,
+        code="parameter_invalid_empty",
     )
+
+
+def invalid_boolean(param: str, value: object) -> StripeError:
+    """400 for anything but `true` or `false` where a boolean goes."""
+    return StripeError(400, f"Invalid boolean: {value}", param=param)
+
+
+def invalid_string(param: str, value: object) -> StripeError:
+    """400 for a hash or an array where a string goes (shown as Stripe shows it, as JSON)."""
+    return StripeError(400, f"Invalid string: {value}", param=param)
+
+
+def string_too_long(param: str, value: str, limit: int) -> StripeError:
+    """400 for a string over its limit; a long value is shown by its two ends, as Stripe does."""
+    shown = value if len(value) <= 20 else f"{value[:10]}...{value[-10:]}"
+    return StripeError(
+        400, f"Invalid string: {shown}; must be at most {limit} characters", param=param
+    )
+
+
+def invalid_hash(param: str) -> StripeError:
+    """400 for a scalar where a hash goes."""
+    return StripeError(400, "Invalid hash", param=param)
+
+
+def invalid_array(param: str) -> StripeError:
+    """400 for a scalar or a hash where an array goes."""
+    return StripeError(400, "Invalid array", param=param)
+
+
+def metadata_key_too_long(key: str, limit: int) -> StripeError:
+    """400 for a metadata key over Stripe's limit."""
+    return StripeError(
+        400,
+        f"Metadata keys can have up to {limit} characters, but you passed in a key that is "
+        f"{len(key)} characters. Invalid key: {key}",
+        param="metadata",
+    )
+
+
+def metadata_value_too_long(value: str, limit: int) -> StripeError:
+    """400 for a metadata value over Stripe's limit."""
+    return StripeError(
+        400,
+        f"Metadata values can have up to {limit} characters, but you passed in a value that is "
+        f"{len(value)} characters. Invalid value: {value}",
+        param="metadata",
+    )
+
+
+def cannot_expand(path: str, *, instead: str | None = None) -> StripeError:
+    """400 for an `expand[]` path that names no expandable field (no code, no param)."""
+    message = f"This property cannot be expanded ({path})."
+    if instead is not None:
+        message += f" You may want to try expanding '{instead}' instead."
+    return StripeError(400, message)
+
+
+def expand_too_deep() -> StripeError:
+    """400 for an `expand[]` path of more than four levels."""
+    return StripeError(400, "You cannot expand more than 4 levels of a property.")
 
 
 def no_such(

@@ -88,6 +88,7 @@ def payment_intent(
     payment_method_types: list[str],
     receipt_email: str | None,
     setup_future_usage: str | None,
+    shipping: JSON | None,
     statement_descriptor: str | None,
     statement_descriptor_suffix: str | None,
 ) -> JSON:
@@ -136,13 +137,28 @@ def payment_intent(
         "receipt_email": receipt_email,
         "review": None,
         "setup_future_usage": setup_future_usage,
-        "shipping": None,
+        "shipping": shipping,
         "source": None,
         "statement_descriptor": statement_descriptor,
         "statement_descriptor_suffix": statement_descriptor_suffix,
         "status": "requires_payment_method",
         "transfer_data": None,
         "transfer_group": None,
+    }
+
+
+def shipping(params: JSON) -> JSON:
+    """A PaymentIntent's (and its charges') `shipping`, from validated `shipping[...]` params."""
+    address = params.get("address") or {}
+    return {
+        "address": {
+            key: address.get(key) or None
+            for key in ("city", "country", "line1", "line2", "postal_code", "state")
+        },
+        "carrier": params.get("carrier") or None,
+        "name": params.get("name") or None,
+        "phone": params.get("phone") or None,
+        "tracking_number": params.get("tracking_number") or None,
     }
 
 
@@ -302,11 +318,10 @@ def charge(
             "object": "list",
             "data": [],
             "has_more": False,
-            "total_count": 0,
             "url": f"/v1/charges/{charge_id}/refunds",
         },
         "review": None,
-        "shipping": None,
+        "shipping": intent["shipping"],
         "source": None,
         "source_transfer": None,
         "statement_descriptor": None,

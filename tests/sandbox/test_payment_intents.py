@@ -130,6 +130,20 @@ def test_expand_latest_charge_and_payment_method(client: stripe.StripeClient) ->
     assert_has_stripe_keys(expanded.payment_method, "payment_method")
 
 
+def test_an_expansion_stripe_makes_but_the_sandbox_cannot_is_refused_not_ignored(
+    client: stripe.StripeClient,
+) -> None:
+    intent = new_intent(client)
+    client.v1.payment_intents.confirm(intent.id, {"payment_method": "pm_card_visa"})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.retrieve(
+            intent.id, {"expand": ["latest_charge.balance_transaction"]}
+        )
+    assert (caught.value.user_message or "").startswith(
+        "The sandbox cannot expand latest_charge.balance_transaction"
+    )
+
+
 def test_list_expands_each_items_latest_charge_with_the_data_prefix(
     client: stripe.StripeClient,
 ) -> None:
@@ -256,3 +270,54 @@ def test_a_well_formed_receipt_email_is_kept_and_an_empty_one_clears_it(
     intent = new_intent(client, receipt_email="o'brien+books@mail.example.co.uk")
     assert intent.receipt_email == "o'brien+books@mail.example.co.uk"
     assert client.v1.payment_intents.update(intent.id, {"receipt_email": ""}).receipt_email is None
+
+
+SHIPPING = {
+    "name": "Ada Reader",
+    "phone": "+44 20 7946 0000",
+    "address": {
+        "line1": "1 Book Street",
+        "city": "London",
+        "postal_code": "N1 9GU",
+        "country": "GB",
+    },
+}
+
+
+def test_shipping_is_kept_and_returned_as_stripes_shipping_object(
+    client: stripe.StripeClient,
+) -> None:
+    intent = new_intent(client, shipping=SHIPPING)
+    assert intent.to_dict()["shipping"] == {
+        "address": {
+            "city": "London",
+            "country": "GB",
+            "line1": "1 Book Street",
+            "line2": None,
+            "postal_code": "N1 9GU",
+            "state": None,
+        },
+        "carrier": None,
+        "name": "Ada Reader",
+        "phone": "+44 20 7946 0000",
+        "tracking_number": None,
+    }
+    confirmed = client.v1.payment_intents.confirm(intent.id, {"payment_method": "pm_card_visa"})
+    charge = client.v1.charges.retrieve(confirmed.latest_charge)  # type: ignore[arg-type]
+    assert charge.shipping is not None and charge.shipping.name == "Ada Reader"
+
+
+def test_shipping_is_replaced_on_update_and_an_empty_value_removes_it(
+    client: stripe.StripeClient,
+) -> None:
+    intent = new_intent(client, shipping=SHIPPING)
+    moved = client.v1.payment_intents.update(
+        intent.id,
+        {"shipping": {"name": "Ada Reader", "address": {"line1": "2 Page Road"}, "carrier": "DHL"}},
+    )
+    assert moved.shipping is not None
+    assert (moved.shipping.address.line1, moved.shipping.address.city) == ("2 Page Road", None)  # type: ignore[union-attr]
+    assert moved.shipping.carrier == "DHL"
+    cleared = client.v1.payment_intents.update(intent.id, {"shipping": ""})
+    assert cleared.shipping is None
+    assert client.v1.payment_intents.retrieve(intent.id).shipping is None

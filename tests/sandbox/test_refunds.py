@@ -44,6 +44,25 @@ def test_partial_then_full_refund_updates_the_charge(
     assert [e["data"]["object"]["amount_refunded"] for e in refunded_events] == [5000, 1200]
 
 
+def test_a_refund_sends_refund_created_then_charge_refunded(
+    sandbox: SandboxServer, client: stripe.StripeClient
+) -> None:
+    intent = paid_intent(client, 1500)
+    refund = client.v1.refunds.create({"payment_intent": intent.id, "amount": 500})
+    mine = [
+        event
+        for event in sandbox.events()
+        if event["type"] in ("refund.created", "charge.refunded")
+        and event["data"]["object"]["id"] in (refund.id, refund.charge)
+    ]
+    # Newest first: refund.created was sent first.
+    assert [event["type"] for event in mine] == ["charge.refunded", "refund.created"]
+    assert mine[1]["data"]["object"] == refund.to_dict()
+    charge = mine[0]["data"]["object"]
+    assert (charge["id"], charge["amount_refunded"]) == (intent.latest_charge, 500)
+    assert set(charge["refunds"]) == {"object", "data", "has_more", "url"}
+
+
 def test_refunding_more_than_remains_is_refused(client: stripe.StripeClient) -> None:
     intent = paid_intent(client, 1000)
     client.v1.refunds.create({"payment_intent": intent.id, "amount": 600})
