@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         _default_template_ctx_processor as flask_default_context_processor,
     )
 
-    from bookshop import checkout, cli, errors, htmx, security, shop, webhooks
+    from bookshop import cart, checkout, cli, errors, htmx, security, shop, webhooks
     from bookshop.health import HealthCheck
     from bookshop.money import format_money
     from bookshop.orders import Ledger
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         amount, currency, settings.locale
     )
     app.jinja_env.globals["settings"] = settings
+    app.jinja_env.globals["cart_count"] = cart.cart_count
 
     gateway = Payments(settings)
     app.extensions["payments"] = gateway
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     errors.register_error_pages(app)
     htmx.install(app)
     app.register_blueprint(shop.blueprint)
+    app.register_blueprint(cart.blueprint)
     app.register_blueprint(checkout.blueprint)
     # No secret, no endpoint: an unverified webhook would let anyone mark orders paid.
     if settings.stripe_webhook_secret:

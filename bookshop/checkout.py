@@ -1,19 +1,21 @@
-"""Checkout: the summary, the quantity form, paying, and the payment result."""
+"""Checkout: the cart's or one book's summary, paying, and the payment result."""
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any, cast
 
 from quart import Blueprint, Response, current_app, redirect, request, session, url_for
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, Conflict, NotFound, UnprocessableEntity
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from bookshop import htmx
-from bookshop.catalog import Book, default_catalog
-from bookshop.htmx import wants_fragment
+from bookshop.basket import MAX_QUANTITY, MIN_QUANTITY, Basket, one_book, paid_basket
+from bookshop.cart import LEFT_THE_CATALOG, read_cart, write_cart
+from bookshop.catalog import Book
+from bookshop.forms import INVALID_EMAIL, find_book, parse_amount, parse_email, parse_quantity
 from bookshop.orders import ledger
 from bookshop.pages import render
 from bookshop.payments import (
@@ -27,17 +29,17 @@ from bookshop.payments import (
 
 blueprint = Blueprint("checkout", __name__)
 
-MIN_QUANTITY = 1
-MAX_QUANTITY = 10
-# Deliberately simple: one @, a dot in the domain, no spaces. Stripe validates receipt_email too.
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
-MAX_EMAIL_LENGTH = 254
-INVALID_EMAIL = "Enter a valid email address, like name@example.com."
+# The session's checkout of the cart; a "buy now" checkout of one book is kept under its id.
+CART = "cart"
+CHANGED = (
+    "Your order changed since this page was shown (in another window, or a new price). "
+    "Check the total, then press Pay again."
+)
 
 
 @dataclass
 class CheckoutState:
-    """What the browser session remembers about one book's checkout."""
+    """What the browser session remembers about one checkout (the cart's, or one book's)."""
 
     id: str
     intent_id: str | None = None
@@ -48,103 +50,107 @@ def payments() -> Payments:
     return cast(Payments, current_app.extensions["payments"])
 
 
-def parse_quantity(raw: str | None) -> int:
-    """A quantity from a form or query: 400 when not a number, 422 when outside 1-10."""
-    if raw is None or raw.strip() == "":
-        return MIN_QUANTITY
-    text = raw.strip()
-    if not text.isdigit() or len(text) > 3:
-        raise BadRequest("The quantity must be a whole number.")
-    quantity = int(text)
-    if not MIN_QUANTITY <= quantity <= MAX_QUANTITY:
-        raise UnprocessableEntity(
-            f"You can buy from {MIN_QUANTITY} to {MAX_QUANTITY} copies of a book at a time."
-        )
-    return quantity
-
-
-def parse_email(raw: str | None) -> str:
-    """A receipt address, or a 422 that says what is wrong with it."""
-    email = (raw or "").strip()
-    if not email:
-        raise UnprocessableEntity("Enter your email address for the receipt.")
-    if len(email) > MAX_EMAIL_LENGTH or not EMAIL.match(email):
-        raise UnprocessableEntity(INVALID_EMAIL)
-    return email
-
-
-def find_book(book_id: str) -> Book:
-    """The catalog's book, or a 404 that says so."""
-    book = default_catalog().get(book_id)
-    if book is None:
-        raise NotFound("We don't sell that book (or the link is wrong).")
-    return book
-
-
-def load_state(book: Book) -> CheckoutState:
-    """This browser session's checkout of the book, started if new."""
-    saved = session.get("checkouts", {}).get(book.id)
+def load_state(key: str) -> CheckoutState:
+    """This browser session's checkout under `key`, started if new."""
+    saved = session.get("checkouts", {}).get(key)
     if isinstance(saved, dict) and isinstance(saved.get("id"), str):
         return CheckoutState(id=saved["id"], intent_id=saved.get("intent"))
     return CheckoutState(id=secrets.token_urlsafe(12))
 
 
-def save_state(book: Book, state: CheckoutState) -> None:
-    """Remember the checkout in the signed session cookie (ids only, never the client secret)."""
+def save_state(key: str, state: CheckoutState | None) -> None:
+    """Remember (or, given None, forget) a checkout in the signed session cookie: ids only, never
+    the client secret."""
     checkouts = dict(session.get("checkouts", {}))
-    checkouts[book.id] = {"id": state.id, "intent": state.intent_id}
+    if state is None:
+        checkouts.pop(key, None)
+    else:
+        checkouts[key] = {"id": state.id, "intent": state.intent_id}
     session["checkouts"] = checkouts
 
 
-async def open_intent(book: Book, quantity: int) -> Intent:
-    """The session's intent for this book, at this quantity (reused, updated or replaced)."""
-    state = load_state(book)
-    try:
-        intent = await payments().open_checkout(book, quantity, state.id, state.intent_id)
-    except IntentLocked:
-        raise Conflict(
-            "A payment for this book is being processed, so the quantity can't change now."
-        ) from None
-    await ledger().record_checkout(intent)
+async def open_intent(key: str, basket: Basket) -> Intent:
+    """The session's intent for a checkout, priced for the basket: reused (and updated) while
+    payable, as it is once processing or paid, else a new one."""
+    state = load_state(key)
+    intent = await payments().open_checkout(basket, state.id, state.intent_id)
+    if intent.payable:
+        await ledger().record_checkout(intent)
     if intent.id != state.intent_id:
         state.intent_id = intent.id
-        save_state(book, state)
+        save_state(key, state)
     return intent
 
 
+def result_url(intent: Intent, *, fragment: bool = False) -> str:
+    """Where a payment's result is shown (the full page, or the fragment htmx polls)."""
+    return url_for(
+        "checkout.payment_status" if fragment else "checkout.success",
+        payment_intent=intent.id,
+        payment_intent_client_secret=intent.client_secret,
+    )
+
+
 @blueprint.get("/checkout")
-async def legacy_checkout() -> WerkzeugResponse:
-    """The starter's `/checkout?item=<id>` URL, kept working for old links."""
-    book = find_book(request.args.get("item", ""))
-    return redirect(url_for("checkout.page", book_id=book.id), code=301)
+async def cart() -> Response | WerkzeugResponse:
+    """Checkout of the cart: its lines and the payment form. (`?item=<id>` is the starter's
+    old link to one book's checkout, kept working.)"""
+    item = request.args.get("item")
+    if item is not None:
+        return redirect(url_for("checkout.page", book_id=find_book(item).id), code=301)
+    basket, dropped = read_cart()
+    if not basket.lines:
+        return redirect(url_for("cart.page"), code=303)
+    try:
+        intent: Intent | None = await open_intent(CART, basket)
+    except PaymentsUnavailable:
+        intent = None
+    if intent is not None and intent.status == "succeeded":
+        # Paid, though its result page was never seen (a closed tab): the cart is done.
+        write_cart(Basket())
+        save_state(CART, None)
+        return redirect(result_url(intent), code=303)
+    notice = LEFT_THE_CATALOG if dropped else None
+    return await render_checkout(basket, intent, notice=notice, status=200 if intent else 503)
+
+
+@blueprint.post("/checkout/pay")
+async def prepare_cart_payment() -> Response:
+    """Just before the browser confirms the cart's payment: see `prepare`."""
+    basket, _ = read_cart()
+    return await prepare(CART, basket, await request.form)
 
 
 @blueprint.get("/checkout/<book_id>")
 async def page(book_id: str) -> Response:
-    """The checkout page for one book, with its PaymentIntent ready for the Payment Element."""
+    """Buy one book now: its checkout page, with the PaymentIntent ready for the Payment Element."""
     book = find_book(book_id)
-    quantity = parse_quantity(request.args.get("quantity"))
+    basket = one_book(book, parse_quantity(request.args.get("quantity")))
     try:
-        intent: Intent | None = await open_intent(book, quantity)
+        intent: Intent | None = await open_intent(book.id, basket)
+        if intent is not None and intent.status == "succeeded":
+            # Bought before in this session: this visit is a new order.
+            save_state(book.id, None)
+            intent = await open_intent(book.id, basket)
     except PaymentsUnavailable:
         intent = None
-    return await render_checkout(book, quantity, intent, status=200 if intent else 503)
+    return await render_checkout(basket, intent, book=book, status=200 if intent else 503)
 
 
 @blueprint.post("/checkout/<book_id>/quantity")
 async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
     """Change the quantity: the new summary for htmx, a redirect (303) to the page otherwise."""
     book = find_book(book_id)
-    form = await request.form
-    quantity = parse_quantity(form.get("quantity"))
+    quantity = parse_quantity((await request.form).get("quantity"))
     page_url = url_for("checkout.page", book_id=book.id, quantity=quantity)
-    if not wants_fragment():
+    if not htmx.wants_fragment():
         return redirect(page_url, code=303)  # the page itself updates the intent
+    basket = one_book(book, quantity)
     try:
-        intent: Intent | None = await open_intent(book, quantity)
+        intent: Intent | None = await open_intent(book.id, basket)
     except PaymentsUnavailable:
         intent = None
-    response = await render_checkout(book, quantity, intent)
+    response = await render_checkout(basket, intent, book=book)
     # Keep the address bar in step so a reload shows the same quantity, and tell the Payment
     # Element to pick up the new amount.
     return htmx.trigger(htmx.replace_url(response, page_url), "checkout:amount-changed")
@@ -152,18 +158,29 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
 
 @blueprint.post("/checkout/<book_id>/pay")
 async def prepare_payment(book_id: str) -> Response:
-    """Just before the browser confirms: price the intent as the page shows it, set the email."""
+    """Just before the browser confirms one book's payment: see `prepare`."""
     book = find_book(book_id)
     form = await request.form
-    quantity = parse_quantity(form.get("quantity"))
+    return await prepare(book.id, one_book(book, parse_quantity(form.get("quantity"))), form)
+
+
+async def prepare(key: str, basket: Basket, form: MultiDict[str, str]) -> Response:
+    """Price the intent for exactly what the shopper's page shows and set the receipt address,
+    then let the browser confirm (204). A page that shows another order than the basket is now
+    (another tab, a new price) gets the fresh summary instead (409), and nobody is charged for
+    what they did not see."""
     email = parse_email(form.get("email"))
-    state = load_state(book)
+    shown_total = parse_amount(form.get("total"))
+    if not basket.lines or form.get("lines") != basket.key or shown_total != basket.total:
+        book = basket.lines[0].book if key != CART and basket.lines else None
+        response = await render_checkout(basket, None, book=book, notice=CHANGED, status=409)
+        return htmx.retarget(response, "#checkout-summary", swap="innerHTML")
+    state = load_state(key)
     expired = Conflict("This checkout has expired. Reload the page to start again.")
     if state.intent_id is None:
         raise expired
     try:
-        # The shopper pays for what their page shows, even if another tab changed the quantity.
-        intent = await payments().prepare_payment(state.intent_id, book, quantity, email)
+        intent = await payments().prepare_payment(state.intent_id, basket, email)
     except InvalidEmail:
         raise UnprocessableEntity(INVALID_EMAIL) from None
     except PaymentNotFound:
@@ -196,35 +213,42 @@ async def payment_status() -> Response:
         return await render_outcome(None, status=503, intent_id=intent_id, secret=client_secret)
     if payment.outcome == "succeeded":
         await ledger().mark_paid(payment)  # the receipt and the ledger never disagree
+        if payment.checkout_id == load_state(CART).id:
+            write_cart(Basket())  # paid for: the cart starts again empty
+            save_state(CART, None)
     response = await render_outcome(payment, intent_id=intent_id, secret=client_secret)
-    if payment.outcome == "succeeded" and wants_fragment():
+    if payment.outcome == "succeeded" and htmx.wants_fragment():
         # The receipt replaces the payment area; a reload of the pushed URL shows it again.
         htmx.retarget(response, "#payment", swap="innerHTML")
-        htmx.push_url(
-            response,
-            url_for(
-                "checkout.success",
-                payment_intent=intent_id,
-                payment_intent_client_secret=client_secret,
-            ),
-        )
+        htmx.push_url(response, result_url(payment))
     return response
 
 
 async def render_checkout(
-    book: Book, quantity: int, intent: Intent | None, status: int = 200
+    basket: Basket,
+    intent: Intent | None,
+    *,
+    book: Book | None = None,
+    notice: str | None = None,
+    status: int = 200,
 ) -> Response:
-    """The checkout page, or just its summary for htmx."""
+    """A checkout page (the cart's, or one book's when `book` is given), or its summary for htmx."""
+    quantity = basket.lines[0].quantity if book is not None and basket.lines else MIN_QUANTITY
     return await render(
         "checkout/page.html",
         "checkout/_summary.html",
         status=status,
+        basket=basket,
         book=book,
         quantity=quantity,
         quantities=range(MIN_QUANTITY, MAX_QUANTITY + 1),
-        total=book.price * quantity,
         intent=intent,
+        notice=notice,
         payments=payments(),
+        pay_url=url_for("checkout.prepare_payment", book_id=book.id)
+        if book is not None
+        else url_for("checkout.prepare_cart_payment"),
+        status_url=result_url(intent, fragment=True) if intent is not None else None,
     )
 
 
@@ -235,7 +259,12 @@ async def render_outcome(
     context: dict[str, Any] = {
         "payment": payment,
         "outcome": payment.outcome if payment else None,
-        "book": default_catalog().get(payment.book_id) if payment else None,
+        "order": paid_basket(
+            (line.book_id, line.quantity, line.unit_price) for line in payment.lines
+        )
+        if payment
+        else None,
+        "back_url": back_url(payment) if payment else None,
         "status_url": url_for(
             "checkout.payment_status", payment_intent=intent_id, payment_intent_client_secret=secret
         )
@@ -243,3 +272,11 @@ async def render_outcome(
         else None,
     }
     return await render("checkout/result.html", "checkout/_result.html", status=status, **context)
+
+
+def back_url(payment: Intent) -> str:
+    """Where "back to the checkout" leads from a payment's result."""
+    if payment.checkout_id == load_state(CART).id or len(payment.lines) != 1:
+        return url_for("checkout.cart")
+    line = payment.lines[0]
+    return url_for("checkout.page", book_id=line.book_id, quantity=line.quantity)

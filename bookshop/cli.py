@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import click
 from quart import Quart
 
-from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.money import format_money
 from bookshop.orders import Change, Ledger, Order
@@ -126,8 +125,8 @@ def describe_change(change: Change, locale: str) -> str:
         return format_money(amount, after.currency, locale)
 
     details = []
-    if before.quantity != after.quantity:
-        details.append(f"quantity {before.quantity} -> {after.quantity}")
+    if before.lines != after.lines:
+        details.append(f"lines {describe_lines(before)} -> {describe_lines(after)}")
     if before.amount != after.amount:
         details.append(f"amount {money(before.amount)} -> {money(after.amount)}")
     if before.amount_refunded != after.amount_refunded:
@@ -137,28 +136,36 @@ def describe_change(change: Change, locale: str) -> str:
     return f"{line} ({', '.join(details)})" if details else line
 
 
+def describe_lines(order: Order) -> str:
+    """An order's lines in a few words: "2 x code, 1 x hackers"."""
+    return ", ".join(f"{line.quantity} x {line.book_id}" for line in order.lines) or "none"
+
+
 def format_orders(orders: list[Order], settings: Settings) -> str:
-    """The orders as a plain-text table, or a line saying there are none."""
+    """The orders as a plain-text table (a row per book), or a line saying there are none."""
     if not orders:
         return "No orders yet."
-    catalog = default_catalog()
-    header = ("STATUS", "BOOK", "QTY", "AMOUNT", "EMAIL", "TIME (UTC)", "PAYMENT")
+    header = ("STATUS", "BOOKS", "AMOUNT", "EMAIL", "TIME (UTC)", "PAYMENT")
     rows = [header]
     for order in orders:
-        book = catalog.get(order.book_id)
+        books = [f"{line.quantity} x {_shortened(line.title)}" for line in order.lines] or ["-"]
         rows.append(
             (
                 order.status,
-                book.title if book is not None else order.book_id,
-                str(order.quantity),
+                books[0],
                 format_money(order.amount, order.currency, settings.locale),
                 order.email or "-",
                 f"{order.created_at.astimezone(UTC):%Y-%m-%d %H:%M}",
                 order.intent_id,
             )
         )
+        rows.extend(("", more, "", "", "", "") for more in books[1:])
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+
+
+def _shortened(title: str, width: int = 40) -> str:
+    return title if len(title) <= width else title[: width - 1] + "…"

@@ -28,6 +28,9 @@ CSRF_EXEMPT = frozenset({"webhooks.stripe_webhook"})
 # Pages that carry a client secret or a receipt: never cached, never referred elsewhere.
 PRIVATE_ENDPOINTS = frozenset(
     {
+        "cart.page",
+        "checkout.cart",
+        "checkout.prepare_cart_payment",
         "checkout.page",
         "checkout.change_quantity",
         "checkout.prepare_payment",
@@ -36,7 +39,13 @@ PRIVATE_ENDPOINTS = frozenset(
     }
 )
 # Creating checkouts (each one a PaymentIntent) and polling results is what card testers hammer.
-CHECKOUT_ENDPOINTS = ("checkout.page", "checkout.change_quantity", "checkout.prepare_payment")
+CHECKOUT_ENDPOINTS = (
+    "checkout.cart",
+    "checkout.prepare_cart_payment",
+    "checkout.page",
+    "checkout.change_quantity",
+    "checkout.prepare_payment",
+)
 STATUS_ENDPOINTS = ("checkout.payment_status", "checkout.success")
 PERIODS = {
     "second": timedelta(seconds=1),

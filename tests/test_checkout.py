@@ -11,10 +11,11 @@ from dataclasses import replace
 import pytest
 from quart import Quart, render_template
 
-from bookshop import create_app
+from bookshop import cart, create_app, forms
+from bookshop.catalog import Catalog, default_catalog
 from bookshop.config import Settings
-from bookshop.orders import Ledger
-from bookshop.payments import Intent, Payments
+from bookshop.orders import Ledger, Order
+from bookshop.payments import Intent, IntentLine, Payments
 from tests.fixtures.app import (
     DECLINE_MESSAGES,
     HTMX,
@@ -23,6 +24,7 @@ from tests.fixtures.app import (
     decline_message,
     intents_of_checkout,
     post,
+    shown,
 )
 from tests.fixtures.sandbox import SandboxServer
 
@@ -172,7 +174,7 @@ async def test_intent_amount_equals_the_page_total_however_the_quantity_changes(
     assert total == 3 * 2900
     intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
     assert intent.amount == total
-    assert intent.metadata["quantity"] == "3"
+    assert intent.metadata["lines_1"] == "code:3:2900"
 
 
 async def test_checkout_page_says_unavailable_when_stripe_is_down(
@@ -192,7 +194,7 @@ async def test_prepare_payment_sets_the_receipt_email(
 ) -> None:
     intent_id, _ = await open_checkout(client, "/checkout/code")
     response = await post(
-        client, "/checkout/code/pay", form={"email": "a@example.com", "quantity": "1"}, headers=HTMX
+        client, "/checkout/code/pay", form=shown("code", 1, email="a@example.com"), headers=HTMX
     )
     assert response.status_code == 204
     assert sandbox.client().v1.payment_intents.retrieve(intent_id).receipt_email == "a@example.com"
@@ -203,7 +205,7 @@ async def test_prepare_payment_charges_what_this_page_shows(
 ) -> None:
     # Another tab changed the quantity to 5; the page where Pay was pressed shows 2.
     intent_id, _ = await open_checkout(client, "/checkout/code?quantity=5")
-    await post(client, "/checkout/code/pay", form={"email": "a@example.com", "quantity": "2"})
+    await post(client, "/checkout/code/pay", form=shown("code", 2, email="a@example.com"))
     assert sandbox.client().v1.payment_intents.retrieve(intent_id).amount == 2 * 2900
 
 
@@ -215,6 +217,11 @@ async def shop(settings: Settings, database_url: str) -> AsyncIterator[Quart]:
         yield test_app.app  # type: ignore[misc]
 
 
+def quantities(order: Order) -> list[int]:
+    """How many of each book an order's lines hold."""
+    return [line.quantity for line in order.lines]
+
+
 async def test_two_tabs_the_ledger_ends_with_what_stripe_charged(
     shop: Quart, sandbox: SandboxServer
 ) -> None:
@@ -224,19 +231,19 @@ async def test_two_tabs_the_ledger_ends_with_what_stripe_charged(
     intent_id, secret = await open_checkout(client, "/checkout/code?quantity=2")
     await client.get("/checkout/code?quantity=5")
     order = await ledger.get(intent_id)
-    assert order is not None and (order.quantity, order.amount) == (5, 5 * 2900)
+    assert order is not None and (quantities(order), order.amount) == ([5], 5 * 2900)
 
     # Pay is pressed in tab 1, which shows 2: the pay step puts the intent back to 2 copies and
     # the ledger hears of it at once, with the receipt address.
     prepared = await post(
-        client, "/checkout/code/pay", {"email": "two@example.com", "quantity": "2"}, HTMX
+        client, "/checkout/code/pay", shown("code", 2, email="two@example.com"), HTMX
     )
     assert prepared.status_code == 204
     order = await ledger.get(intent_id)
     assert order is not None
-    assert (order.status, order.quantity, order.amount, order.email) == (
+    assert (order.status, quantities(order), order.amount, order.email) == (
         "open",
-        2,
+        [2],
         2 * 2900,
         "two@example.com",
     )
@@ -248,8 +255,8 @@ async def test_two_tabs_the_ledger_ends_with_what_stripe_charged(
     charged = sandbox.client().v1.payment_intents.retrieve(intent_id)
     order = await ledger.get(intent_id)
     assert order is not None
-    assert (order.status, order.quantity, order.amount) == ("paid", 2, charged.amount)
-    assert charged.amount == 2 * 2900 and charged.metadata["quantity"] == "2"
+    assert (order.status, quantities(order), order.amount) == ("paid", [2], charged.amount)
+    assert charged.amount == 2 * 2900 and charged.metadata["lines_1"] == "code:2:2900"
 
 
 async def test_an_email_stripe_refuses_is_a_422_about_the_email(
@@ -259,7 +266,7 @@ async def test_an_email_stripe_refuses_is_a_422_about_the_email(
     intent_id, _ = await open_checkout(client, "/checkout/code")
     for headers in (HTMX, None):
         response = await post(
-            client, "/checkout/code/pay", {"email": "ada..reader@example.com"}, headers
+            client, "/checkout/code/pay", shown("code", 1, email="ada..reader@example.com"), headers
         )
         body = await response.get_data(as_text=True)
         assert response.status_code == 422
@@ -274,14 +281,16 @@ async def test_an_email_stripe_refuses_is_a_422_about_the_email(
 async def test_prepare_payment_refuses_a_bad_email(client: Client, email: str) -> None:
     await open_checkout(client, "/checkout/code")
     response = await post(
-        client, "/checkout/code/pay", form={"email": email, "quantity": "1"}, headers=HTMX
+        client, "/checkout/code/pay", form=shown("code", 1, email=email), headers=HTMX
     )
     assert response.status_code == 422
     assert "email" in (await response.get_data(as_text=True)).lower()
 
 
 async def test_prepare_payment_without_a_checkout_is_a_conflict(client: Client) -> None:
-    response = await post(client, "/checkout/code/pay", form={"email": "a@example.com"})
+    response = await post(
+        client, "/checkout/code/pay", form=shown("code", 1, email="a@example.com")
+    )
     assert response.status_code == 409
 
 
@@ -399,7 +408,19 @@ async def test_unsettled_results_render_their_own_partial(
     status = {"needs_action": "requires_action"}.get(kind, kind)
 
     async def payment_result(self: Payments, intent_id: str, client_secret: str) -> Intent:
-        return Intent(intent_id, status, 2900, "sgd", 0, client_secret, "code", 1, *[None] * 3)
+        return Intent(
+            id=intent_id,
+            status=status,
+            amount=2900,
+            currency="sgd",
+            created=0,
+            client_secret=client_secret,
+            lines=(IntentLine("code", 1, 2900),),
+            checkout_id="c1",
+            email=None,
+            decline_code=None,
+            charge_id=None,
+        )
 
     monkeypatch.setattr(Payments, "payment_result", payment_result)
     query = "payment_intent=pi_abc&payment_intent_client_secret=pi_abc_secret_def"
@@ -410,3 +431,147 @@ async def test_unsettled_results_render_their_own_partial(
     if kind == "processing":
         # It polls the same status URL until the intent settles.
         assert f'hx-get="/payment/status?{query}"' in body.replace("&amp;", "&")
+
+
+async def fill_cart(client: Client, *books: tuple[str, int]) -> None:
+    """Put books in the session's cart, as the "Add to cart" forms do."""
+    for book_id, quantity in books:
+        response = await post(client, "/cart/add", {"book_id": book_id, "quantity": str(quantity)})
+        assert response.status_code == 303
+
+
+def shown_on(body: str, **form: str) -> dict[str, str]:
+    """The pay step's form for what a checkout page (or summary) shows."""
+    match = re.search(r'class="total" data-amount="(\d+)" data-lines="([^"]*)"', body)
+    assert match, "the summary carries what it shows"
+    return {"total": match.group(1), "lines": html.unescape(match.group(2)), **form}
+
+
+async def test_the_cart_checks_out_as_one_intent_updated_not_replaced_when_the_cart_changes(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 1), ("hackers", 2))
+    page = await client.get("/checkout")
+    body = await page.get_data(as_text=True)
+    assert page.status_code == 200
+    secret = client_secret_in(body)
+    intent_id = secret.split("_secret_")[0]
+    assert re.findall(r'class="order-line[^"]*" data-book="([^"]+)"', body) == ["code", "hackers"]
+    assert 'data-amount="7300"' in body and 'href="/cart">Change your cart' in body
+    assert 'id="quantity"' not in body  # quantities change on the cart page
+
+    await fill_cart(client, ("mythical-man-month", 1))
+    again = await (await client.get("/checkout")).get_data(as_text=True)
+
+    assert client_secret_in(again) == secret
+    intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
+    assert intent.amount == 7300 + 3200
+    assert intent.metadata["lines_1"] == "code:1:2900,hackers:2:2200,mythical-man-month:1:3200"
+
+
+async def test_an_empty_cart_has_no_checkout_only_the_cart_page(client: Client) -> None:
+    response = await client.get("/checkout")
+    assert (response.status_code, response.headers["Location"]) == (303, "/cart")
+
+
+async def test_two_tabs_the_intent_is_charged_the_total_the_paying_page_shows(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 1))
+    first_tab = await (await client.get("/checkout")).get_data(as_text=True)
+    intent_id = client_secret_in(first_tab).split("_secret_")[0]
+    # The second tab adds a book and opens the checkout (which prices the intent for it).
+    await fill_cart(client, ("hackers", 1))
+    await client.get("/checkout")
+
+    stale = await post(client, "/checkout/pay", shown_on(first_tab, email="a@example.com"), HTMX)
+    fresh_summary = await stale.get_data(as_text=True)
+
+    assert stale.status_code == 409
+    assert stale.headers["HX-Retarget"] == "#checkout-summary"
+    assert "Your order changed since this page was shown" in fresh_summary
+    assert 'data-amount="5100"' in fresh_summary
+    paid = await post(client, "/checkout/pay", shown_on(fresh_summary, email="a@example.com"), HTMX)
+    assert paid.status_code == 204
+    intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
+    assert (intent.amount, intent.receipt_email) == (5100, "a@example.com")
+
+
+async def test_a_price_changed_meanwhile_is_shown_and_asked_again(
+    client: Client, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await fill_cart(client, ("code", 2))
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    # The shopkeeper raises the price meanwhile.
+    raised = Catalog(
+        [replace(b, price=3100) if b.id == "code" else b for b in default_catalog().books]
+    )
+    for module in (cart, forms):
+        monkeypatch.setattr(module, "default_catalog", lambda: raised)
+
+    refused = await post(client, "/checkout/pay", shown_on(page, email="a@example.com"), HTMX)
+    summary = await refused.get_data(as_text=True)
+
+    assert refused.status_code == 409
+    assert 'data-amount="6200"' in summary and "62.00\xa0SGD" in summary
+    intent_id = client_secret_in(page).split("_secret_")[0]
+    assert sandbox.client().v1.payment_intents.retrieve(intent_id).amount == 5800
+
+
+async def pay_the_cart(client: Client, sandbox: SandboxServer, card: str) -> tuple[str, str]:
+    """Go to the cart's checkout, press Pay with `card` as the browser does; (intent, secret)."""
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    secret = client_secret_in(page)
+    prepared = await post(client, "/checkout/pay", shown_on(page, email="cart@example.com"), HTMX)
+    assert prepared.status_code == 204
+    confirm_like_stripe_js(sandbox, secret, card)
+    return secret.split("_secret_")[0], secret
+
+
+async def test_after_payment_the_cart_is_empty_and_the_summary_read_only(
+    client: Client, sandbox: SandboxServer, app: Quart
+) -> None:
+    await fill_cart(client, ("code", 1), ("hackers", 2))
+    intent_id, secret = await pay_the_cart(client, sandbox, "4242424242424242")
+    query = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
+
+    result = await client.get(f"/payment/status?{query}", headers=HTMX)
+    body = await result.get_data(as_text=True)
+
+    assert result.status_code == 200
+    receipt, _, out_of_band = body.partition('id="checkout-summary" hx-swap-oob="innerHTML"')
+    assert re.findall(r'data-book="([^"]+)"', receipt) == ["code", "hackers"]
+    assert "73.00\xa0SGD" in receipt
+    assert out_of_band and "<select" not in out_of_band and "Change your cart" not in out_of_band
+    assert 'id="cart-count" hx-swap-oob="innerHTML">0<' in body
+    assert "Your cart is empty." in await (await client.get("/cart")).get_data(as_text=True)
+    order = await app.extensions["ledger"].get(intent_id)
+    assert order is not None and order.status == "paid" and order.amount == 7300
+    assert [(line.book_id, line.quantity, line.unit_price) for line in order.lines] == [
+        ("code", 1, 2900),
+        ("hackers", 2, 2200),
+    ]
+    assert order.lines[1].title == "Hackers: Heroes of the Computer Revolution"
+
+
+async def test_a_decline_keeps_the_cart(client: Client, sandbox: SandboxServer) -> None:
+    await fill_cart(client, ("code", 1))
+    intent_id, secret = await pay_the_cart(client, sandbox, "4000000000009995")
+    query = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
+    result = await (await client.get(f"/payment/status?{query}", headers=HTMX)).get_data(
+        as_text=True
+    )
+    assert 'data-outcome="declined"' in result
+    assert 'data-book="code"' in await (await client.get("/cart")).get_data(as_text=True)
+
+
+async def test_a_paid_cart_whose_result_was_never_seen_shows_it_instead_of_a_new_payment(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 1))
+    intent_id, _ = await pay_the_cart(client, sandbox, "4242424242424242")
+    # The tab closed before the result; the shopper comes back to the checkout.
+    again = await client.get("/checkout")
+    assert again.status_code == 303
+    assert again.headers["Location"].startswith(f"/success?payment_intent={intent_id}&")
+    assert "Your cart is empty." in await (await client.get("/cart")).get_data(as_text=True)

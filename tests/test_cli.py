@@ -27,7 +27,7 @@ from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.money import format_money
 from bookshop.orders import Ledger, Order
-from bookshop.payments import Intent, read_intent
+from bookshop.payments import Intent, IntentLine, read_intent
 from tests.fixtures.app import confirm_like_stripe_js
 from tests.fixtures.database import run_async
 from tests.fixtures.sandbox import SandboxServer, free_port
@@ -64,7 +64,10 @@ def checkout(sandbox: SandboxServer, book: str, card: str | None = None) -> Inte
         params={
             "amount": price(book),
             "currency": "sgd",
-            "metadata": {"book": book, "quantity": "1", "checkout": f"cli-{time.time_ns()}"},
+            "metadata": {
+                "lines_1": f"{book}:1:{price(book)}",
+                "checkout": f"cli-{time.time_ns()}",
+            },
         }
     )
     assert intent.client_secret
@@ -121,7 +124,7 @@ def test_reconcile_repairs_a_crash_between_payment_and_ledger_write(
     paid, created, failed = run_async(_orders(settings, crashed.id, unrecorded.id, declined.id))
     assert paid is not None and (paid.status, paid.email) == ("paid", "shopper@example.com")
     assert paid.charge_id and paid.charge_id.startswith("ch_")
-    assert created is not None and (created.status, created.book_id) == (
+    assert created is not None and (created.status, created.lines[0].book_id) == (
         "paid",
         "working-in-public",
     )
@@ -131,7 +134,7 @@ def test_reconcile_repairs_a_crash_between_payment_and_ledger_write(
     )
 
 
-def test_reconcile_repairs_a_paid_orders_quantity_and_amount_and_prints_the_change(
+def test_reconcile_repairs_a_paid_orders_lines_and_amount_and_prints_the_change(
     settings: Settings, sandbox: SandboxServer
 ) -> None:
     # Stripe charged for 2 copies; the ledger says 5 (a pay step that never told it).
@@ -139,7 +142,7 @@ def test_reconcile_repairs_a_paid_orders_quantity_and_amount_and_prints_the_chan
     created = checkout(sandbox, "code")
     stripe_client.v1.payment_intents.update(
         created.id,
-        params={"amount": 2 * price("code"), "metadata": {"quantity": "2"}},
+        params={"amount": 2 * price("code"), "metadata": {"lines_1": f"code:2:{price('code')}"}},
     )
     confirm_like_stripe_js(sandbox, created.client_secret, VISA)
     charged = read_intent(
@@ -147,7 +150,9 @@ def test_reconcile_repairs_a_paid_orders_quantity_and_amount_and_prints_the_chan
             created.id, params={"expand": ["latest_charge"]}
         ).to_dict()
     )
-    wrong = replace(charged, quantity=5, amount=5 * price("code"))
+    wrong = replace(
+        charged, lines=(IntentLine("code", 5, price("code")),), amount=5 * price("code")
+    )
     run_async(_record(settings, replace(wrong, status="requires_payment_method")))
     run_async(_mark_paid(settings, wrong))
 
@@ -156,10 +161,12 @@ def test_reconcile_repairs_a_paid_orders_quantity_and_amount_and_prints_the_chan
 
     five, two = (format_money(n * price("code"), "sgd", settings.locale) for n in (5, 2))
     assert first.exit_code == 0, first.output
-    assert f"{created.id}: paid -> paid (quantity 5 -> 2, amount {five} -> {two})" in first.output
+    change = f"{created.id}: paid -> paid (lines 5 x code -> 2 x code, amount {five} -> {two})"
+    assert change in first.output
     assert second.output.strip().endswith("nothing to change."), second.output
     (order,) = run_async(_orders(settings, created.id))
-    assert order is not None and (order.status, order.quantity) == ("paid", 2)
+    assert order is not None and order.status == "paid"
+    assert [(line.book_id, line.quantity) for line in order.lines] == [("code", 2)]
     assert order.amount == charged.amount == 2 * price("code")
 
 
@@ -186,13 +193,14 @@ def test_orders_lists_paid_orders_first_as_a_table(
 
     assert result.exit_code == 0, result.output
     header, *rows = result.output.splitlines()
-    assert header.split()[:6] == ["STATUS", "BOOK", "QTY", "AMOUNT", "EMAIL", "TIME"]
-    # The session's sandbox holds other tests' checkouts too: find ours, check the order.
-    statuses = [row.split()[0] for row in rows]
+    assert header.split()[:5] == ["STATUS", "BOOKS", "AMOUNT", "EMAIL", "TIME"]
+    # The session's sandbox holds other tests' checkouts too: find ours, check the order. An
+    # order of several books goes on over indented rows, one a book.
+    statuses = [row.split()[0] for row in rows if not row.startswith(" ")]
     assert statuses == sorted(statuses, key=lambda status: status != "paid")
     paid_row = next(row for row in rows if paid.id in row)
     assert paid_row.startswith("paid ")
-    assert "Working in Public" in paid_row
+    assert "1 x Working in Public" in paid_row
     assert "shopper@example.com" in paid_row
     assert format_money(price("working-in-public"), "sgd") in paid_row
     assert next(row for row in rows if waiting.id in row).startswith("open ")

@@ -22,12 +22,14 @@ from tests.fixtures.app import (
     confirm_like_stripe_js,
     csrf_token,
     post,
+    shown,
 )
 from tests.fixtures.sandbox import SandboxServer
 
 POST_ROUTES = [
     ("/checkout/code/quantity", {"quantity": "3"}),
-    ("/checkout/code/pay", {"quantity": "3", "email": "a@example.com"}),
+    ("/checkout/code/pay", shown("code", 3, email="a@example.com")),
+    ("/cart/add", {"book_id": "code"}),
 ]
 
 
@@ -54,11 +56,13 @@ async def test_post_without_a_csrf_token_is_refused_and_changes_nothing(
     intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
     assert intent.amount == 2900
     assert intent.receipt_email is None
+    cart = await client.get("/cart")
+    assert "Your cart is empty" in await cart.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
     ("url", "form", "htmx_status", "plain_status"),
-    [(*POST_ROUTES[0], 200, 303), (*POST_ROUTES[1], 204, 204)],
+    [(*POST_ROUTES[0], 200, 303), (*POST_ROUTES[1], 204, 204), (*POST_ROUTES[2], 200, 303)],
 )
 async def test_post_with_the_sessions_token_is_accepted_as_header_or_field(
     client: Client, url: str, form: dict[str, str], htmx_status: int, plain_status: int
@@ -168,13 +172,18 @@ async def test_session_cookie_is_secure_in_production(settings: Settings) -> Non
     assert "Secure" in response.headers["Set-Cookie"]
 
 
-async def test_browsing_the_shop_sets_no_session_cookie(client: Client) -> None:
-    # Only the checkout page has forms that POST; the shop page needs no CSRF token (or session).
+async def test_the_shop_pages_cart_forms_carry_the_token_of_the_session_they_start(
+    client: Client,
+) -> None:
+    # Each book's "Add to cart" is a POST: the grid needs the session's CSRF token.
+    first = await client.get("/?q=the")
+    assert "HttpOnly" in first.headers["Set-Cookie"]
     for headers in ({}, HTMX):
         response = await client.get("/?q=the", headers=headers)
+        body = await response.get_data(as_text=True)
         assert response.status_code == 200
-        assert "Set-Cookie" not in response.headers
-        assert "csrf" not in (await response.get_data(as_text=True)).lower()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', body)
+        assert token is not None and token.group(1) == await csrf_token(client)
 
 
 async def test_oversize_body_is_refused_with_413(client: Client) -> None:

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from quart import current_app
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from bookshop.catalog import default_catalog
 from bookshop.orders.batching import GroupWriter
 from bookshop.orders.database import Database
 from bookshop.orders.migrate import upgrade
@@ -29,6 +30,8 @@ from bookshop.orders.schema import (
     PAYABLE,
     REFUNDED,
     Order,
+    OrderLine,
+    order_lines,
     orders,
     webhook_events,
 )
@@ -62,6 +65,26 @@ def _same(before: Order, after: Order) -> bool:
     return before == replace(after, updated_at=before.updated_at)
 
 
+def _entries(order: Order | Intent) -> list[tuple[str, int, int]]:
+    return [(line.book_id, line.quantity, line.unit_price) for line in order.lines]
+
+
+def _line_rows(intent: Intent) -> list[dict[str, Any]]:
+    # Each line's title as the catalog has it at the time of sale.
+    catalog = default_catalog()
+    return [
+        {
+            "intent_id": intent.id,
+            "position": position,
+            "book_id": line.book_id,
+            "title": book.title if (book := catalog.get(line.book_id)) else line.book_id,
+            "unit_price": line.unit_price,
+            "quantity": line.quantity,
+        }
+        for position, line in enumerate(intent.lines)
+    ]
+
+
 def target_status(state: Intent) -> str:
     """The ledger status a PaymentIntent's current state means."""
     if state.status == "succeeded":
@@ -79,9 +102,10 @@ class Ledger:
 
     def __init__(self, database_url: str) -> None:
         self.database = Database(database_url)
-        # Built once: building the statement and its cache key is a large share of a checkout's
-        # own work (docs/performance.md, "The ledger's writes").
-        self._record_checkout = self._checkout_upsert()
+        # Built once: building a statement and its cache key is a large share of a checkout's own
+        # work (docs/performance.md, "The ledger's writes").
+        self._upsert_order = self._checkout_upsert()
+        self._write_lines, self._drop_lines = self._checkout_lines()
         self._checkouts = GroupWriter(self._write_checkouts)
 
     @property
@@ -104,10 +128,7 @@ class Ledger:
     async def get(self, intent_id: str) -> Order | None:
         """The order for a PaymentIntent, if the ledger has it."""
         async with self.database.reading() as connection:
-            row = (
-                await connection.execute(select(orders).where(orders.c.intent_id == intent_id))
-            ).first()
-        return Order.from_row(row) if row is not None else None
+            return await self._get(connection, intent_id)
 
     async def recent(self, limit: int = 50) -> list[Order]:
         """The newest orders, paid ones (to ship) first."""
@@ -119,7 +140,8 @@ class Ledger:
         )
         async with self.database.reading() as connection:
             rows = (await connection.execute(query)).all()
-        return [Order.from_row(row) for row in rows]
+            lines = await self._lines_of(connection, [row.intent_id for row in rows])
+        return [Order.from_row(row, lines.get(row.intent_id, ())) for row in rows]
 
     async def event_seen(self, event_id: str) -> bool:
         """True once a webhook event id has been recorded."""
@@ -131,7 +153,6 @@ class Ledger:
 
     def _checkout_upsert(self) -> Any:
         # Typed like their columns, so PostgreSQL need not infer the type of each placeholder.
-        quantity = bindparam("new_quantity", type_=orders.c.quantity.type)
         amount = bindparam("new_amount", type_=orders.c.amount.type)
         email = bindparam("new_email", type_=orders.c.email.type)
         now = bindparam("now", type_=orders.c.updated_at.type)
@@ -139,8 +160,6 @@ class Ledger:
             self.database.insert(orders)
             .values(
                 intent_id=bindparam("new_intent_id", type_=orders.c.intent_id.type),
-                book_id=bindparam("new_book_id", type_=orders.c.book_id.type),
-                quantity=quantity,
                 amount=amount,
                 currency=bindparam("new_currency", type_=orders.c.currency.type),
                 email=email,
@@ -154,39 +173,81 @@ class Ledger:
             .on_conflict_do_update(
                 index_elements=[orders.c.intent_id],
                 set_={
-                    "quantity": quantity,
                     "amount": amount,
                     "email": func.coalesce(email, orders.c.email),
                     "updated_at": now,
                 },
-                # A paid order's quantity is what was paid for: a stale page can't change it.
-                where=or_(*(orders.c.status == status for status in PAYABLE))
-                & (
-                    (orders.c.quantity != quantity)
-                    | (orders.c.amount != amount)
-                    | (email.is_not(None) & orders.c.email.is_distinct_from(email))
-                ),
+                # A paid order is what was paid for: a stale page can't change it.
+                where=or_(*(orders.c.status == status for status in PAYABLE)),
             )
         )
+
+    def _checkout_lines(self) -> tuple[Any, Any]:
+        # A checkout's lines change while its order is payable, and only then: each line is
+        # written over its position, then the positions past the new last one are dropped, so
+        # the order never shows no lines at all.
+        def payable(intent_id: Any) -> Any:
+            # Spelled out: an IN list is an expanding parameter, which executemany refuses.
+            return exists(
+                select(orders.c.intent_id).where(
+                    orders.c.intent_id == intent_id,
+                    or_(*(orders.c.status == status for status in PAYABLE)),
+                )
+            )
+
+        values = [bindparam(column.name, type_=column.type) for column in order_lines.columns]
+        key = [order_lines.c.intent_id, order_lines.c.position]
+        write = (
+            self.database.insert(order_lines)
+            .from_select(
+                [column.name for column in order_lines.columns],
+                select(*values).where(payable(values[0])),
+            )
+            .on_conflict_do_update(
+                index_elements=key,
+                set_={
+                    name: getattr(self.database.insert(order_lines).excluded, name)
+                    for name in ("book_id", "title", "unit_price", "quantity")
+                },
+            )
+        )
+        intent_id = bindparam("intent_id", type_=order_lines.c.intent_id.type)
+        drop = delete(order_lines).where(
+            order_lines.c.intent_id == intent_id,
+            order_lines.c.position >= bindparam("count", type_=order_lines.c.position.type),
+            payable(intent_id),
+        )
+        return write, drop
 
     async def record_checkout(self, intent: Intent) -> None:
         """Write what Stripe answered to a checkout's change of its intent (created, quantity,
         receipt address) while the order is payable."""
-        parameters = {
+        order = {
             "new_intent_id": intent.id,
-            "new_book_id": intent.book_id,
-            "new_quantity": intent.quantity,
             "new_amount": intent.amount,
             "new_currency": intent.currency,
             "new_email": intent.email,
             "now": _now(),
         }
-        await self._checkouts.put(parameters)
+        await self._checkouts.put({"order": order, "lines": _line_rows(intent)})
 
-    async def _write_checkouts(self, rows: list[dict[str, Any]]) -> None:
-        # One statement, run for each row (executemany): on SQLite each row commits by itself.
+    async def _write_checkouts(self, checkouts: list[dict[str, Any]]) -> None:
+        # Three statements for the whole batch, each run for every row (executemany). On SQLite
+        # each commits by itself (no BEGIN, see database.py), so no shop process holds the write
+        # lock while its event loop turns; a crash between them leaves lines that the next write,
+        # or reconcile, puts right from Stripe.
         async with self.database.one_statement() as connection:
-            await connection.execute(self._record_checkout, rows)
+            await connection.execute(self._upsert_order, [each["order"] for each in checkouts])
+            lines = [row for each in checkouts for row in each["lines"]]
+            if lines:
+                await connection.execute(self._write_lines, lines)
+            await connection.execute(
+                self._drop_lines,
+                [
+                    {"intent_id": each["order"]["new_intent_id"], "count": len(each["lines"])}
+                    for each in checkouts
+                ],
+            )
 
     async def mark_paid(self, intent: Intent) -> bool:
         """The result page saw the payment succeed; True when this changed the order."""
@@ -232,7 +293,7 @@ class Ledger:
         intent = event.intent
         intent_id = cast(str, event.intent_id)
         if intent is not None:
-            if not intent.book_id and not known:
+            if not intent.lines and not known:
                 return EventResult(replay=False)  # not one of the shop's checkouts
             await self._ensure(connection, intent)
         elif not known:
@@ -256,21 +317,26 @@ class Ledger:
         target = target_status(state)
         async with self.database.transaction() as connection:
             before = await self._get(connection, state.id)
-            if before is None and not state.book_id:
+            if before is None and not state.lines:
                 return None  # not one of the shop's checkouts
             if before is None:
                 await self._ensure(connection, state)
             await self._seen(connection, state.id, int(time.time()))
-            if state.book_id:
-                # Stripe's amount and quantity are what was (or will be) charged: a paid order too
-                # takes them from the intent that was paid. Only a payable intent (a stale read of
-                # an order the ledger knows is past that) leaves a settled order alone.
-                differs = (orders.c.quantity != state.quantity) | (orders.c.amount != state.amount)
-                if target in PAYABLE:
-                    differs &= orders.c.status.in_(PAYABLE)
-                await self._update(
-                    connection, state.id, differs, quantity=state.quantity, amount=state.amount
+            # Stripe's amount and lines are what was (or will be) charged: a paid order too takes
+            # them from the intent that was paid. Only a payable intent (a stale read of an order
+            # the ledger knows is past that) leaves a settled order alone.
+            if (
+                before is not None
+                and state.lines
+                and (target not in PAYABLE or before.status in PAYABLE)
+                and (before.amount != state.amount or _entries(before) != _entries(state))
+            ):
+                await connection.execute(
+                    update(orders)
+                    .where(orders.c.intent_id == state.id)
+                    .values(amount=state.amount, updated_at=_now())
                 )
+                await self._replace_lines(connection, state)
             if target == FAILED:
                 await self._failed_since(connection, state.id, state.decline_code)
             elif target in (PAID, REFUNDED):
@@ -293,7 +359,32 @@ class Ledger:
         row = (
             await connection.execute(select(orders).where(orders.c.intent_id == intent_id))
         ).first()
-        return Order.from_row(row) if row is not None else None
+        if row is None:
+            return None
+        lines = await self._lines_of(connection, [intent_id])
+        return Order.from_row(row, lines.get(intent_id, ()))
+
+    async def _lines_of(
+        self, connection: AsyncConnection, intent_ids: list[str]
+    ) -> dict[str, tuple[OrderLine, ...]]:
+        if not intent_ids:
+            return {}
+        rows = await connection.execute(
+            select(order_lines)
+            .where(order_lines.c.intent_id.in_(intent_ids))
+            .order_by(order_lines.c.intent_id, order_lines.c.position)
+        )
+        found: dict[str, list[OrderLine]] = {}
+        for row in rows:
+            found.setdefault(row.intent_id, []).append(
+                OrderLine(row.book_id, row.title, row.unit_price, row.quantity)
+            )
+        return {intent_id: tuple(lines) for intent_id, lines in found.items()}
+
+    async def _replace_lines(self, connection: AsyncConnection, intent: Intent) -> None:
+        await connection.execute(delete(order_lines).where(order_lines.c.intent_id == intent.id))
+        if intent.lines:
+            await connection.execute(insert(order_lines), _line_rows(intent))
 
     async def _ensure(self, connection: AsyncConnection, intent: Intent) -> None:
         # An order the ledger missed (webhook before the checkout's write, another process, a
@@ -301,12 +392,10 @@ class Ledger:
         # when the shopper started paying, not from when the ledger heard of it.
         now = _now()
         since = datetime.fromtimestamp(intent.created, UTC) if intent.created > 0 else now
-        await connection.execute(
+        created = await connection.execute(
             self.database.insert(orders)
             .values(
                 intent_id=intent.id,
-                book_id=intent.book_id,
-                quantity=intent.quantity,
                 amount=intent.amount,
                 currency=intent.currency,
                 email=intent.email,
@@ -318,7 +407,10 @@ class Ledger:
                 updated_at=now,
             )
             .on_conflict_do_nothing(index_elements=[orders.c.intent_id])
+            .returning(orders.c.intent_id)
         )
+        if created.first() is not None:
+            await self._replace_lines(connection, intent)
 
     async def _update(
         self,
@@ -343,17 +435,19 @@ class Ledger:
         )
 
     async def _to_paid(self, connection: AsyncConnection, intent: Intent) -> bool:
-        # What was paid for is the paid intent's amount and quantity, not the ledger's last word.
-        return await self._update(
+        # What was paid for is the paid intent's amount and lines, not the ledger's last word.
+        paid = await self._update(
             connection,
             intent.id,
             orders.c.status.in_(PAYABLE),
             status=PAID,
             amount=intent.amount,
-            quantity=intent.quantity,
             charge_id=func.coalesce(intent.charge_id, orders.c.charge_id),
             email=func.coalesce(intent.email, orders.c.email),
         )
+        if paid and intent.lines:
+            await self._replace_lines(connection, intent)
+        return paid
 
     async def _attempt_failed(
         self, connection: AsyncConnection, intent_id: str, decline_code: str | None

@@ -1,4 +1,4 @@
-"""The ledger's tables as the newest migration leaves them, and the record an order row reads as."""
+"""The ledger's tables as the newest migration leaves them, and the records their rows read as."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 
 OPEN, PAID, FAILED, CANCELED, REFUNDED = "open", "paid", "failed", "canceled", "refunded"
 STATUSES = (OPEN, PAID, FAILED, CANCELED, REFUNDED)
@@ -19,8 +29,6 @@ orders = Table(
     "orders",
     metadata,
     Column("intent_id", String(255), primary_key=True),
-    Column("book_id", String(255), nullable=False),
-    Column("quantity", Integer, nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("email", String(254)),
@@ -36,6 +44,23 @@ orders = Table(
     Index("orders_by_status", "status", "created_at"),
 )
 
+# What each order is for: a book at a quantity, with its title and unit price at the time of sale.
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column(
+        "intent_id",
+        String(255),
+        ForeignKey("orders.intent_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("book_id", String(255), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+)
+
 webhook_events = Table(
     "webhook_events",
     metadata,
@@ -47,12 +72,26 @@ webhook_events = Table(
 
 
 @dataclass(frozen=True)
+class OrderLine:
+    """One line of an order: a book, its title and unit price when sold, and how many."""
+
+    book_id: str
+    title: str
+    unit_price: int
+    quantity: int
+
+    @property
+    def total(self) -> int:
+        """The line's price in minor units."""
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True)
 class Order:
     """One checkout's payment as the shop records it."""
 
     intent_id: str
-    book_id: str
-    quantity: int
+    lines: tuple[OrderLine, ...]
     amount: int
     currency: str
     email: str | None
@@ -65,12 +104,11 @@ class Order:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: Any) -> Order:
-        """The order an `orders` row holds."""
+    def from_row(cls, row: Any, lines: tuple[OrderLine, ...]) -> Order:
+        """The order an `orders` row holds, with its lines."""
         return cls(
             intent_id=row.intent_id,
-            book_id=row.book_id,
-            quantity=row.quantity,
+            lines=lines,
             amount=row.amount,
             currency=row.currency,
             email=row.email,

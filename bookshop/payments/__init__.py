@@ -15,6 +15,7 @@ from bookshop.payments.gateway import Payments
 from bookshop.payments.objects import (
     Charge,
     Intent,
+    IntentLine,
     Outcome,
     WebhookEvent,
     intent_id_from_secret,
@@ -25,6 +26,7 @@ from bookshop.payments.objects import (
 __all__ = [
     "Charge",
     "Intent",
+    "IntentLine",
     "IntentLocked",
     "InvalidEmail",
     "InvalidWebhook",

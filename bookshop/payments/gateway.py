@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import re
@@ -15,7 +16,7 @@ from urllib.parse import quote
 
 import stripe
 
-from bookshop.catalog import Book
+from bookshop.basket import Basket
 from bookshop.config import Settings
 from bookshop.payments.errors import (
     IntentLocked,
@@ -28,6 +29,7 @@ from bookshop.payments.objects import (
     Intent,
     WebhookEvent,
     intent_id_from_secret,
+    lines_metadata,
     read_event,
     read_intent,
 )
@@ -40,6 +42,7 @@ logging.getLogger("stripe").setLevel(logging.WARNING)
 
 T = TypeVar("T")
 INTENT_ID = re.compile(r"^pi_[A-Za-z0-9]{1,64}$")
+MAX_DESCRIPTION = 1000
 
 
 class Payments:
@@ -107,40 +110,38 @@ class Payments:
             raise
 
     async def open_checkout(
-        self, book: Book, quantity: int, checkout_id: str, intent_id: str | None
+        self, basket: Basket, checkout_id: str, intent_id: str | None
     ) -> Intent:
-        """The checkout's intent at this quantity: reused while payable, updated, or replaced."""
+        """The checkout's intent for this basket: reused while payable (updated if the basket
+        changed), returned as it is once processing or paid, replaced when canceled or gone."""
         if intent_id:
             try:
                 current: Intent | None = await self._retrieve(intent_id)
             except PaymentNotFound:
                 current = None
-            if current is not None and current.book_id == book.id:
+            if current is not None and current.checkout_id == checkout_id:
                 if current.payable:
-                    if current.amount == book.price * quantity and current.quantity == quantity:
+                    if current.amount == basket.total and current.lines_key == basket.key:
                         return current
-                    return await self._update(current.id, **_priced(book, quantity))
-                if current.status == "processing":
-                    if current.quantity != quantity:
-                        raise IntentLocked
+                    return await self._update(current.id, **_priced(basket, clear=True))
+                if current.status in ("processing", "succeeded"):
                     return current
+        digest = hashlib.sha256(basket.key.encode()).hexdigest()[:16]
+        priced = _priced(basket, clear=False)
+        priced["metadata"]["checkout"] = checkout_id
         return await self._create(
-            amount=book.price * quantity,
+            **priced,
             currency=self.currency,
             automatic_payment_methods={"enabled": True},
-            description=_description(book, quantity),
-            metadata={"book": book.id, "quantity": str(quantity), "checkout": checkout_id},
-            # Derived from the checkout (and the intent it replaces), so a retried request replays
-            # the first answer instead of creating a second intent.
-            idempotency_key=f"bookshop-{checkout_id}-{intent_id or 'first'}-{quantity}",
+            # Derived from the checkout, the intent it replaces and the basket, so a retried
+            # request replays the first answer instead of creating a second intent.
+            idempotency_key=f"bookshop-{checkout_id}-{intent_id or 'first'}-{digest}",
         )
 
-    async def prepare_payment(
-        self, intent_id: str, book: Book, quantity: int, email: str
-    ) -> Intent:
-        """Just before the browser confirms: price the intent for the page's quantity and set the
-        receipt address, in one update that fails once the intent can't change."""
-        return await self._update(intent_id, **_priced(book, quantity), receipt_email=email)
+    async def prepare_payment(self, intent_id: str, basket: Basket, email: str) -> Intent:
+        """Just before the browser confirms: price the intent for the basket the page shows and
+        set the receipt address, in one update that fails once the intent can't change."""
+        return await self._update(intent_id, **_priced(basket, clear=True), receipt_email=email)
 
     async def intent(self, intent_id: str) -> Intent:
         """The PaymentIntent as Stripe has it now, with its latest charge."""
@@ -203,17 +204,21 @@ class Payments:
         )
 
 
-def _priced(book: Book, quantity: int) -> dict[str, Any]:
-    # What changes with the quantity; the amount always comes from the catalog.
+def _priced(basket: Basket, *, clear: bool) -> dict[str, Any]:
+    # What changes with the basket; the amount always comes from the catalog. On an update every
+    # lines_N key is sent ("" deletes one a longer basket left behind).
+    metadata = lines_metadata(basket.key)
     return {
-        "amount": book.price * quantity,
-        "description": _description(book, quantity),
-        "metadata": {"quantity": str(quantity)},
+        "amount": basket.total,
+        "description": _description(basket),
+        "metadata": metadata if clear else {key: value for key, value in metadata.items() if value},
     }
 
 
-def _description(book: Book, quantity: int) -> str:
-    return f"{book.title} (quantity {quantity})"
+def _description(basket: Basket) -> str:
+    # Shown in Stripe's dashboard and on its receipt; Stripe allows 1000 characters.
+    text = "; ".join(f"{line.quantity} x {line.book.title}" for line in basket.lines)
+    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
 
 
 def _intent_path(intent_id: str) -> str:

@@ -12,6 +12,20 @@ Outcome = Literal["succeeded", "declined", "needs_action", "processing", "open",
 
 CLIENT_SECRET = re.compile(r"^(pi_[A-Za-z0-9]{1,64})_secret_[A-Za-z0-9]{1,128}$")
 PAYABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
+# An order's lines ride in the intent's metadata, "<book>:<quantity>:<unit price>" joined by
+# commas, split over lines_1, lines_2, ... since Stripe allows 500 characters a value and 50 keys.
+LINE = re.compile(r"^([a-z0-9-]{1,100}):([1-9][0-9]?):([0-9]{1,9})$")
+LINES_KEYS = tuple(f"lines_{n}" for n in range(1, 6))
+MAX_METADATA_VALUE = 500
+
+
+@dataclass(frozen=True)
+class IntentLine:
+    """One line of the order an intent pays for: a book, how many, and the unit price charged."""
+
+    book_id: str
+    quantity: int
+    unit_price: int
 
 
 @dataclass(frozen=True)
@@ -39,13 +53,19 @@ class Intent:
     currency: str
     created: int
     client_secret: str  # "" where Stripe leaves it out
-    book_id: str  # "" when the intent is not one of the shop's checkouts
-    quantity: int  # 0 when its metadata does not say
+    # What it pays for; none when the intent is not one of the shop's checkouts.
+    lines: tuple[IntentLine, ...]
+    checkout_id: str  # the browser session's checkout that made it ("" when unknown)
     email: str | None
     # The last failed attempt's most specific code: decline_code, else code.
     decline_code: str | None
     charge_id: str | None
     charge: Charge | None = None  # only when `latest_charge` came expanded
+
+    @property
+    def lines_key(self) -> str:
+        """The lines as one string, as `Basket.key` writes them."""
+        return ",".join(f"{x.book_id}:{x.quantity}:{x.unit_price}" for x in self.lines)
 
     @property
     def payable(self) -> bool:
@@ -81,7 +101,6 @@ def read_intent(data: Mapping[str, Any]) -> Intent:
     metadata = data.get("metadata")
     if not isinstance(metadata, Mapping):
         metadata = {}
-    quantity = str(metadata.get("quantity") or "")
     error = data.get("last_payment_error")
     if not isinstance(error, Mapping):
         error = {}
@@ -94,13 +113,44 @@ def read_intent(data: Mapping[str, Any]) -> Intent:
         currency=str(data["currency"]),
         created=int(data.get("created") or 0),
         client_secret=str(data.get("client_secret") or ""),
-        book_id=str(metadata.get("book") or ""),
-        quantity=int(quantity) if quantity.isdigit() else 0,
+        lines=_read_lines(metadata, int(data["amount"])),
+        checkout_id=str(metadata.get("checkout") or ""),
         email=data.get("receipt_email") or (charge.email if charge else None),
         decline_code=error.get("decline_code") or error.get("code") or None,
         charge_id=charge.id if charge else (str(latest) if latest else None),
         charge=charge,
     )
+
+
+def lines_metadata(lines_key: str) -> dict[str, str]:
+    """Metadata that carries an order's lines; every lines_N key is set, "" deleting the unused."""
+    chunks: list[str] = []
+    for entry in lines_key.split(",") if lines_key else []:
+        if chunks and len(chunks[-1]) + 1 + len(entry) <= MAX_METADATA_VALUE:
+            chunks[-1] += "," + entry
+        else:
+            chunks.append(entry)
+    if len(chunks) > len(LINES_KEYS):
+        raise ValueError("too many lines for the intent's metadata")
+    return {key: chunks[n] if n < len(chunks) else "" for n, key in enumerate(LINES_KEYS)}
+
+
+def _read_lines(metadata: Mapping[str, Any], amount: int) -> tuple[IntentLine, ...]:
+    entries = ",".join(str(metadata[key]) for key in LINES_KEYS if metadata.get(key))
+    if entries:
+        lines = []
+        for entry in entries.split(","):
+            match = LINE.match(entry)
+            if match is None:
+                return ()  # not written by the shop: no lines rather than wrong ones
+            book_id, quantity, unit_price = match.groups()
+            lines.append(IntentLine(book_id, int(quantity), int(unit_price)))
+        return tuple(lines)
+    # Made before the cart: one book and a quantity, the amount being their price.
+    book_id, quantity = str(metadata.get("book") or ""), str(metadata.get("quantity") or "")
+    if book_id and quantity.isdigit() and int(quantity) > 0:
+        return (IntentLine(book_id, int(quantity), amount // int(quantity)),)
+    return ()
 
 
 def _read_charge(data: Mapping[str, Any]) -> Charge:

@@ -51,10 +51,14 @@
         result.replaceChildren(); // the Element shows its own validation message
         return;
       }
+      // What this page shows is what the server charges, or it answers with what it would charge.
       const quantity = document.getElementById("quantity");
+      const total = document.querySelector("#checkout-summary .total");
       const body = new URLSearchParams({
         email: form.elements.email.value,
         quantity: quantity ? quantity.value : "1",
+        lines: total.dataset.lines,
+        total: total.dataset.amount,
       });
       const prepared = await fetch(form.action, {
         method: "POST",
@@ -63,8 +67,11 @@
         credentials: "same-origin",
       });
       if (prepared.status !== 204) {
-        result.innerHTML = await prepared.text(); // our own escaped fragment
-        htmx.process(result);
+        // Our own escaped fragment: an error for the result region, or a fresh summary.
+        const target = document.querySelector(prepared.headers.get("HX-Retarget") || "#payment-result");
+        target.innerHTML = await prepared.text();
+        htmx.process(target);
+        if (target !== result) result.replaceChildren();
         return;
       }
       const { error } = await stripe.confirmPayment({

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,15 @@ DESKTOP = {"width": 1280, "height": 900}
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningShop]:
     """`python -m bookshop` (and the sandbox it starts) on free ports, for the whole session."""
     with running_shop(tmp_path_factory.mktemp("e2e-shop")) as running:
+        yield running
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shop_on_each_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningShop]:
+    """A shop of the test's own with its orders in SQLite, then in PostgreSQL. A module whose
+    journeys must hold on both overrides `shop` with it."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    with running_shop(tmp_path, database_url=url) as running:
         yield running
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from bookshop.orders import Ledger, Order
+from tests.fixtures.database import run_async
 from tests.fixtures.sandbox import SandboxServer, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +60,19 @@ class RunningShop:
     def log_tail(self, chars: int = 4000) -> str:
         """The end of the shop's and sandbox's combined output, for failure messages."""
         return self.log_path.read_text(errors="replace")[-chars:]
+
+    def order(self, intent_id: str) -> Order | None:
+        """The shop's ledger entry for a PaymentIntent, read from its database."""
+
+        async def read() -> Order | None:
+            ledger = Ledger(self.database_url)
+            await ledger.open()
+            try:
+                return await ledger.get(intent_id)
+            finally:
+                await ledger.close()
+
+        return run_async(read())
 
 
 def shop_environment(

@@ -54,7 +54,7 @@ def test_changing_the_quantity_updates_the_total_in_place_and_the_amount_to_char
     assert shopper.intent_id() == intent_id
     intent = shopper.intent()
     assert (intent.amount, intent.currency) == (9600, "sgd")
-    assert intent.metadata["quantity"] == "3"
+    assert intent.metadata["lines_1"] == f"{BOOK}:3:3200"
 
     shopper.page.locator("#quantity").select_option("2")
     expect(total).to_have_attribute("data-amount", "6400")

@@ -4,37 +4,22 @@ PostgreSQL."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from bookshop.orders import Ledger, Order
-from tests.e2e.servers import RunningShop, running_shop
+from tests.e2e.servers import RunningShop
 from tests.e2e.shopper import NewShopper, Shopper
-from tests.fixtures.database import run_async
 
 pytestmark = pytest.mark.browser
 
 BOOK, PRICE = "code", 2900
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def shop(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningShop]:
-    """A shop of this test's own, its orders in SQLite, then in PostgreSQL."""
-    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
-    with running_shop(tmp_path, database_url=url) as running:
-        yield running
-
-
-async def _order(database_url: str, intent_id: str) -> Order | None:
-    ledger = Ledger(database_url)
-    await ledger.open()
-    try:
-        return await ledger.get(intent_id)
-    finally:
-        await ledger.close()
+@pytest.fixture
+def shop(shop_on_each_database: RunningShop) -> RunningShop:
+    """This module's journeys run on SQLite, then on PostgreSQL."""
+    return shop_on_each_database
 
 
 def test_two_tabs_the_ledger_ends_with_the_quantity_and_amount_stripe_charged(
@@ -53,8 +38,8 @@ def test_two_tabs_the_ledger_ends_with_the_quantity_and_amount_stripe_charged(
     expect(receipt.locator(".receipt-amount")).to_have_text(re.compile(r"^58\.00\s+SGD$"))
     intent = first.intent()
     assert intent.amount == intent.latest_charge.amount == 2 * PRICE
-    assert intent.metadata["quantity"] == "2"
-    order = run_async(_order(shop.database_url, intent.id))
-    assert order is not None
-    assert (order.status, order.quantity, order.amount) == ("paid", 2, 2 * PRICE)
+    assert intent.metadata["lines_1"] == f"{BOOK}:2:{PRICE}"
+    order = shop.order(intent.id)
+    assert order is not None and (order.status, order.amount) == ("paid", 2 * PRICE)
+    assert [(line.book_id, line.quantity) for line in order.lines] == [(BOOK, 2)]
     first.assert_console_clean()

@@ -29,7 +29,7 @@ def test_browse_search_checkout_and_quantity_work_with_full_page_loads(
     expect(page).to_have_title("\u201cmachine\u201d \u2013 Bookshop")
 
     with page.expect_navigation():
-        page.get_by_role("link", name="Buy The Soul of a New Machine").click()
+        page.get_by_role("link", name="Buy now The Soul of a New Machine").click()
 
     expect(page).to_have_url(re.compile(r"/checkout/soul-of-a-new-machine$"))
     total = page.locator("#checkout-summary .total")

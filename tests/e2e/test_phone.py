@@ -19,7 +19,7 @@ def test_a_purchase_on_a_phone_works_and_nothing_overflows(new_shopper: NewShopp
     expect(page.locator("#book-grid .book")).to_have_count(14)
     assert not shopper.overflows_horizontally(), "the shop scrolls sideways"
 
-    page.get_by_role("link", name="Buy The Design of Everyday Things").tap()
+    page.get_by_role("link", name="Buy now The Design of Everyday Things").tap()
     expect(page.locator("#checkout-summary .total")).to_have_text("21.00 SGD")
     shopper.wait_for_payment_element()
     assert not shopper.overflows_horizontally(), "the checkout scrolls sideways"

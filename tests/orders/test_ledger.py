@@ -14,8 +14,8 @@ from sqlalchemy import event as sqlalchemy_event
 
 from bookshop import create_app
 from bookshop.config import Settings
-from bookshop.orders import Ledger
-from bookshop.payments import Charge, Intent, WebhookEvent
+from bookshop.orders import Ledger, Order
+from bookshop.payments import Charge, Intent, IntentLine, WebhookEvent
 from tests.fixtures.app import Client, confirm_like_stripe_js
 from tests.fixtures.sandbox import SandboxServer
 
@@ -23,7 +23,7 @@ BOOK, PRICE = "code", 3200
 
 
 def intent(intent_id: str = "pi_ledger1", quantity: int = 1, **changes: object) -> Intent:
-    """A checkout's intent as payments.open_checkout returns it."""
+    """A checkout's intent for `quantity` copies of one book, as payments.open_checkout reads it."""
     base = Intent(
         id=intent_id,
         status="requires_payment_method",
@@ -31,8 +31,8 @@ def intent(intent_id: str = "pi_ledger1", quantity: int = 1, **changes: object) 
         currency="sgd",
         created=1_800_000_000,
         client_secret=f"{intent_id}_secret_x",
-        book_id=BOOK,
-        quantity=quantity,
+        lines=(IntentLine(BOOK, quantity, PRICE),),
+        checkout_id="c1",
         email=None,
         decline_code=None,
         charge_id=None,
@@ -40,10 +40,13 @@ def intent(intent_id: str = "pi_ledger1", quantity: int = 1, **changes: object) 
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def state(intent_id: str = "pi_ledger1", status: str = "succeeded", **changes: object) -> Intent:
+def state(
+    intent_id: str = "pi_ledger1", status: str = "succeeded", quantity: int = 1, **changes: object
+) -> Intent:
     """The intent as Stripe reports it."""
     base = intent(
         intent_id,
+        quantity,
         status=status,
         charge_id="ch_1" if status == "succeeded" else None,
         email="ada@example.com",
@@ -64,14 +67,13 @@ def paid(intent_id: str = "pi_ledger1", quantity: int = 1, **changes: object) ->
         email=None,
         receipt_url=None,
     )
-    return state(
-        intent_id,
-        quantity=quantity,
-        amount=PRICE * quantity,
-        charge_id="ch_9",
-        charge=charge,
-        **changes,
-    )
+    return state(intent_id, quantity=quantity, charge_id="ch_9", charge=charge, **changes)
+
+
+def copies(order: Order) -> int:
+    """How many copies the order's one line holds."""
+    (line,) = order.lines
+    return line.quantity
 
 
 def event(event_id: str, kind: str, intent_state: Intent, created: int) -> WebhookEvent:
@@ -103,7 +105,7 @@ async def test_checkout_writes_an_open_order_and_its_new_quantity(ledger: Ledger
     order = await ledger.get("pi_ledger1")
 
     assert order is not None
-    assert (order.status, order.book_id, order.quantity, order.amount, order.currency) == (
+    assert (order.status, order.lines[0].book_id, copies(order), order.amount, order.currency) == (
         "open",
         BOOK,
         3,
@@ -116,7 +118,7 @@ async def test_checkout_writes_an_open_order_and_its_new_quantity(ledger: Ledger
 
 async def test_paid_order_never_goes_back_to_open_or_changes_quantity(ledger: Ledger) -> None:
     await ledger.record_checkout(intent(quantity=2))
-    await ledger.apply_state(state(amount=2 * PRICE, quantity=2))
+    await ledger.apply_state(state(quantity=2))
 
     await ledger.record_checkout(intent(quantity=5))
     await ledger.apply_event(
@@ -131,7 +133,7 @@ async def test_paid_order_never_goes_back_to_open_or_changes_quantity(ledger: Le
 
     order = await ledger.get("pi_ledger1")
     assert order is not None
-    assert (order.status, order.quantity, order.amount, order.charge_id) == (
+    assert (order.status, copies(order), order.amount, order.charge_id) == (
         "paid",
         2,
         2 * PRICE,
@@ -146,13 +148,13 @@ async def test_a_paid_order_takes_amount_and_quantity_from_the_intent_that_was_p
     # The ledger last heard 5 copies; Stripe charged for 2.
     await ledger.record_checkout(intent(quantity=5))
     if path == "webhook":
-        succeeded = state(quantity=2, amount=2 * PRICE)
+        succeeded = state(quantity=2)
         await ledger.apply_event(event("evt_paid", "payment_intent.succeeded", succeeded, 1))
     else:
         await ledger.mark_paid(paid(quantity=2))
     order = await ledger.get("pi_ledger1")
     assert order is not None
-    assert (order.status, order.quantity, order.amount) == ("paid", 2, 2 * PRICE)
+    assert (order.status, copies(order), order.amount) == ("paid", 2, 2 * PRICE)
 
 
 async def test_a_re_read_repairs_a_settled_orders_amount_and_quantity(ledger: Ledger) -> None:
@@ -160,7 +162,7 @@ async def test_a_re_read_repairs_a_settled_orders_amount_and_quantity(ledger: Le
     await ledger.mark_paid(paid(quantity=5))  # wrongly: Stripe charged for 2
     change = await ledger.apply_state(paid(quantity=2))
     assert change is not None and change.before is not None
-    assert (change.before.quantity, change.after.quantity) == (5, 2)
+    assert (copies(change.before), copies(change.after)) == (5, 2)
     assert (change.before.status, change.after.status) == ("paid", "paid")
     assert change.after.amount == 2 * PRICE
     assert await ledger.apply_state(paid(quantity=2)) is None
@@ -233,7 +235,7 @@ async def test_checkout_writes_hold_the_sqlite_write_lock_only_while_their_state
     order = await ledger.get("pi_ledger1")
     await ledger.close()
     assert order is not None
-    assert (order.quantity, order.amount, order.email) == (2, 2 * PRICE, "ada@example.com")
+    assert (copies(order), order.amount, order.email) == (2, 2 * PRICE, "ada@example.com")
 
 
 async def test_concurrent_checkouts_are_all_written(ledger: Ledger) -> None:
@@ -241,7 +243,7 @@ async def test_concurrent_checkouts_are_all_written(ledger: Ledger) -> None:
     await ledger.record_checkout(intent("pi_many7", quantity=3))
     orders = {order.intent_id: order for order in await ledger.recent(limit=100)}
     assert len(orders) == 40
-    assert (orders["pi_many7"].quantity, orders["pi_many0"].quantity) == (3, 1)
+    assert (copies(orders["pi_many7"]), copies(orders["pi_many0"])) == (3, 1)
 
 
 async def test_failed_attempts_are_counted_then_paid(ledger: Ledger) -> None:
@@ -294,11 +296,11 @@ async def test_event_for_an_unknown_intent_creates_the_order_from_its_metadata(
     await ledger.apply_event(event("evt_first", "payment_intent.succeeded", state(), 1_800_000_000))
     order = await ledger.get("pi_ledger1")
     assert order is not None
-    assert (order.status, order.book_id, order.email) == ("paid", BOOK, "ada@example.com")
+    assert (order.status, order.lines[0].book_id, order.email) == ("paid", BOOK, "ada@example.com")
 
 
 async def test_intents_that_are_not_checkouts_are_ignored(ledger: Ledger) -> None:
-    stranger = state("pi_stranger", book_id="")
+    stranger = state("pi_stranger", lines=())
     assert await ledger.apply_state(stranger) is None
     await ledger.apply_event(event("evt_s", "payment_intent.succeeded", stranger, 1_800_000_000))
     assert await ledger.get("pi_stranger") is None
@@ -360,7 +362,7 @@ async def test_checkout_page_and_result_page_write_the_ledger(
         intent_id = secret.split("_secret_")[0]
         ledger: Ledger = app.extensions["ledger"]
         order = await ledger.get(intent_id)
-        assert order is not None and (order.status, order.quantity) == ("open", 2)
+        assert order is not None and (order.status, copies(order)) == ("open", 2)
 
         confirm_like_stripe_js(sandbox, secret, "4242424242424242", "cy@example.com")
         result = await client.get(

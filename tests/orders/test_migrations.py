@@ -17,13 +17,18 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 
 from bookshop import create_app
+from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.orders import Ledger
 from bookshop.orders.migrate import head
-from bookshop.orders.schema import metadata
+from bookshop.orders.schema import OrderLine, metadata
 
 V1 = Path(__file__).parents[1] / "fixtures" / "ledger"
-ORDERS = "SELECT * FROM orders ORDER BY intent_id"
+# The columns every version of `orders` has had.
+ORDERS = (
+    "SELECT intent_id, amount, currency, email, status, attempts, decline_code, charge_id, "
+    "amount_refunded, stripe_seen, created_at, updated_at FROM orders ORDER BY intent_id"
+)
 EVENTS = "SELECT * FROM webhook_events ORDER BY id"
 
 
@@ -51,7 +56,7 @@ async def test_two_processes_starting_a_new_ledger_together_migrate_it_once(
         assert await rows(first, "SELECT version_num FROM alembic_version") == [(head(),)]
         tables, revision = await tables_and_revision(first)
         assert revision == head()
-        assert tables == {"alembic_version", "orders", "webhook_events"}
+        assert tables == {"alembic_version", "orders", "order_lines", "webhook_events"}
     finally:
         await asyncio.gather(first.close(), second.close())
 
@@ -121,6 +126,9 @@ async def test_a_v1_ledger_upgrades_in_place_with_every_order_and_event_kept(
     v1_database: str,
 ) -> None:
     orders_before = await asyncio.to_thread(v1_rows, v1_database, ORDERS)
+    books_before = await asyncio.to_thread(
+        v1_rows, v1_database, "SELECT intent_id, book_id, quantity, amount FROM orders"
+    )
     events_before = await asyncio.to_thread(v1_rows, v1_database, EVENTS)
     assert len(orders_before) == 5 and len(events_before) == 6
 
@@ -144,6 +152,14 @@ async def test_a_v1_ledger_upgrades_in_place_with_every_order_and_event_kept(
             "pi_v1order5": "canceled",
         }
         assert await ledger.event_seen("evt_v1refunded4")
+        # Each order of one book became an order of one line, at the price it was sold for.
+        catalog = default_catalog()
+        for intent_id, book_id, quantity, amount in books_before:
+            order = await ledger.get(intent_id)
+            assert order is not None
+            book = catalog.get(book_id)
+            assert book is not None
+            assert order.lines == (OrderLine(book_id, book.title, amount // quantity, quantity),)
     finally:
         await ledger.close()
 

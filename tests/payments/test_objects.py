@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bookshop.payments import read_event, read_intent
+from bookshop.payments import IntentLine, read_event, read_intent
+from bookshop.payments.objects import lines_metadata
 from tests.fixtures.stripe_data import example_object
 
 
 def checkout(**changes: Any) -> dict[str, Any]:
     """Stripe's example PaymentIntent, as one of the shop's checkouts with `changes`."""
     intent = dict(example_object("payment_intent"))
-    intent["metadata"] = {"book": "code", "quantity": "2", "checkout": "c1"}
+    intent["metadata"] = {"lines_1": "code:2:2900,hackers:1:2200", "checkout": "c1"}
     intent["last_payment_error"] = None
     return {**intent, **changes}
 
@@ -23,18 +24,38 @@ def test_stripes_example_intent_reads_as_no_checkout_of_the_shops() -> None:
         1099,
         "usd",
     )
-    assert (intent.book_id, intent.quantity) == ("", 0)
+    assert (intent.lines, intent.checkout_id) == ((), "")
     assert intent.payable and intent.charge is None and intent.charge_id is None
 
 
-def test_a_checkout_reads_its_book_and_quantity_from_the_metadata() -> None:
+def test_a_checkout_reads_its_lines_from_the_metadata() -> None:
     intent = read_intent(checkout())
-    assert (intent.book_id, intent.quantity, intent.outcome) == ("code", 2, "open")
+    assert intent.lines == (IntentLine("code", 2, 2900), IntentLine("hackers", 1, 2200))
+    assert (intent.checkout_id, intent.outcome) == ("c1", "open")
+    assert intent.lines_key == "code:2:2900,hackers:1:2200"
 
 
-def test_a_missing_or_garbled_quantity_reads_as_zero_everywhere() -> None:
-    for metadata in ({"book": "code"}, {"book": "code", "quantity": "two"}):
-        assert read_intent(checkout(metadata=metadata)).quantity == 0
+def test_an_intent_made_before_the_cart_reads_as_one_line_at_its_amount() -> None:
+    intent = read_intent(checkout(amount=5800, metadata={"book": "code", "quantity": "2"}))
+    assert intent.lines == (IntentLine("code", 2, 2900),)
+
+
+def test_lines_the_shop_did_not_write_read_as_none_rather_than_wrong() -> None:
+    for metadata in (
+        {"book": "code"},
+        {"book": "code", "quantity": "two"},
+        {"lines_1": "code:2:2900,<script>:1:1"},
+        {"lines_1": "code:0:2900"},
+    ):
+        assert read_intent(checkout(metadata=metadata)).lines == ()
+
+
+def test_many_lines_split_over_metadata_values_within_stripes_limits_and_read_back() -> None:
+    key = ",".join(f"a-book-with-a-rather-long-id-{n:02d}:10:123456" for n in range(20))
+    metadata = lines_metadata(key)
+    assert all(len(value) <= 500 for value in metadata.values())
+    assert [name for name, value in metadata.items() if value] == ["lines_1", "lines_2"]
+    assert read_intent(checkout(metadata={**metadata, "checkout": "c1"})).lines_key == key
 
 
 def test_a_decline_reads_its_most_specific_code() -> None:
@@ -77,7 +98,7 @@ def test_events_read_the_intent_or_the_charge_they_carry() -> None:
         }
     )
     assert paid.intent is not None and paid.intent_id == paid.intent.id
-    assert paid.intent.quantity == 2
+    assert paid.intent.lines[0] == IntentLine("code", 2, 2900)
     charge = {**example_object("charge"), "payment_intent": "pi_9", "amount_refunded": 100}
     refunded = read_event({**base, "type": "charge.refunded", "data": {"object": charge}})
     assert (refunded.intent_id, refunded.charge_id, refunded.amount_refunded) == (

@@ -1,0 +1,84 @@
+"""What a shopper buys: lines of one book and a quantity each, priced from the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bookshop.catalog import Book, default_catalog
+
+MIN_QUANTITY = 1
+MAX_QUANTITY = 10
+MAX_TITLES = 20
+
+
+@dataclass(frozen=True)
+class Line:
+    """One book at a quantity and a unit price (the catalog's now, or what was paid)."""
+
+    book: Book
+    quantity: int
+    unit_price: int
+
+    @property
+    def total(self) -> int:
+        """The line's price in minor units."""
+        return self.unit_price * self.quantity
+
+
+def line(book: Book, quantity: int) -> Line:
+    """A line priced from the catalog now."""
+    return Line(book, quantity, book.price)
+
+
+@dataclass(frozen=True)
+class Basket:
+    """The lines of one order, in the order the shopper added them."""
+
+    lines: tuple[Line, ...] = ()
+
+    @property
+    def total(self) -> int:
+        """What the whole basket costs, in minor units."""
+        return sum(line.total for line in self.lines)
+
+    @property
+    def count(self) -> int:
+        """How many books (copies) it holds."""
+        return sum(line.quantity for line in self.lines)
+
+    @property
+    def key(self) -> str:
+        """What exactly would be charged (each book, quantity and unit price), as one string: a
+        page carries it so that the pay step charges only what the shopper saw."""
+        return ",".join(f"{each.book.id}:{each.quantity}:{each.unit_price}" for each in self.lines)
+
+    def quantity_of(self, book_id: str) -> int:
+        """How many copies of a book the basket holds (0 when none)."""
+        return next((line.quantity for line in self.lines if line.book.id == book_id), 0)
+
+    def with_quantity(self, book: Book, quantity: int) -> Basket:
+        """The basket with the book at this quantity (added last when new; 0 removes it)."""
+        if quantity <= 0:
+            return Basket(tuple(each for each in self.lines if each.book.id != book.id))
+        if not self.quantity_of(book.id):
+            return Basket((*self.lines, line(book, quantity)))
+        return Basket(
+            tuple(line(book, quantity) if each.book.id == book.id else each for each in self.lines)
+        )
+
+
+def one_book(book: Book, quantity: int) -> Basket:
+    """A basket of a single line: the "buy now" checkout of one book."""
+    return Basket((line(book, quantity),))
+
+
+def paid_basket(entries: Iterable[tuple[str, int, int]]) -> Basket:
+    """The lines of an order as (book id, quantity, unit price paid), with the catalog's titles; a
+    book that has left the catalog keeps its id as its title."""
+    catalog = default_catalog()
+    lines = []
+    for book_id, quantity, unit_price in entries:
+        book = catalog.get(book_id) or Book(book_id, book_id, "", "", unit_price)
+        lines.append(Line(book, quantity, unit_price))
+    return Basket(tuple(lines))

@@ -1,0 +1,140 @@
+"""The cart: book ids and quantities kept in the signed session cookie, and the cart page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response, redirect, request, session, url_for
+from werkzeug.exceptions import NotFound, UnprocessableEntity
+from werkzeug.wrappers.response import Response as WerkzeugResponse
+
+from bookshop import htmx
+from bookshop.basket import MAX_QUANTITY, MAX_TITLES, MIN_QUANTITY, Basket, Line, line
+from bookshop.catalog import Book, default_catalog
+from bookshop.forms import find_book, parse_quantity
+from bookshop.pages import render
+
+blueprint = Blueprint("cart", __name__)
+
+SESSION_KEY = "cart"
+LEFT_THE_CATALOG = "A book in your cart is no longer sold, so we took it out."
+
+
+def read_cart() -> tuple[Basket, bool]:
+    """The session's cart priced from the catalog now, and whether a book that left the catalog
+    was dropped from it (the session then forgets it)."""
+    stored = session.get(SESSION_KEY)
+    if not isinstance(stored, list):
+        return Basket(), False
+    catalog = default_catalog()
+    lines: list[Line] = []
+    dropped = False
+    for entry in stored:
+        book_id, quantity = _entry(entry)
+        book = catalog.get(book_id) if book_id else None
+        if book is None or any(line.book.id == book_id for line in lines):
+            dropped = True
+            continue
+        lines.append(line(book, quantity))
+    basket = Basket(tuple(lines[:MAX_TITLES]))
+    if dropped:
+        write_cart(basket)
+    return basket, dropped
+
+
+def write_cart(basket: Basket) -> None:
+    """Keep the cart in the session: ids and quantities only, never prices."""
+    if basket.lines:
+        session[SESSION_KEY] = [[line.book.id, line.quantity] for line in basket.lines]
+    else:
+        session.pop(SESSION_KEY, None)
+
+
+def cart_count() -> int:
+    """How many books the header says the cart holds (no session, no cookie: 0)."""
+    stored = session.get(SESSION_KEY) if SESSION_KEY in session else None
+    if not isinstance(stored, list):
+        return 0
+    return sum(_entry(entry)[1] for entry in stored)
+
+
+def _entry(entry: Any) -> tuple[str, int]:
+    # The cookie is signed, so only the shop wrote it; still, an entry of another shape is skipped.
+    if (
+        isinstance(entry, list)
+        and len(entry) == 2
+        and isinstance(entry[0], str)
+        and isinstance(entry[1], int)
+        and 1 <= entry[1] <= MAX_QUANTITY
+    ):
+        return entry[0], entry[1]
+    return "", 0
+
+
+@blueprint.get("/cart")
+async def page() -> Response:
+    """The cart: its lines with quantity controls, the total, and the way to checkout."""
+    basket, dropped = read_cart()
+    return await render_cart(basket, dropped)
+
+
+@blueprint.post("/cart/add")
+async def add() -> Response | WerkzeugResponse:
+    """Add copies of a book: the button's "Added" state for htmx, a 303 to the cart otherwise."""
+    form = await request.form
+    book = find_book(form.get("book_id", ""))
+    quantity = parse_quantity(form.get("quantity"))
+    basket, _ = read_cart()
+    total = basket.quantity_of(book.id) + quantity
+    if not basket.quantity_of(book.id) and len(basket.lines) >= MAX_TITLES:
+        raise UnprocessableEntity(
+            f"Your cart can hold at most {MAX_TITLES} different books. Check out, or remove one."
+        )
+    if total > MAX_QUANTITY:
+        raise UnprocessableEntity(
+            f"You can buy at most {MAX_QUANTITY} copies of a book at a time; your cart already "
+            f"has {basket.quantity_of(book.id)} of this one."
+        )
+    basket = basket.with_quantity(book, total)
+    write_cart(basket)
+    if not htmx.wants_fragment():
+        return redirect(url_for("cart.page"), code=303)
+    response = await render("cart/page.html", "cart/_added.html", book=book, count=basket.count)
+    return htmx.trigger(response, "cart:changed")
+
+
+@blueprint.post("/cart/<book_id>")
+async def change(book_id: str) -> Response | WerkzeugResponse:
+    """Set a line's quantity: the new summary for htmx, a 303 to the cart otherwise."""
+    book = find_book(book_id)
+    quantity = parse_quantity((await request.form).get("quantity"))
+    return await _changed(book, quantity)
+
+
+@blueprint.post("/cart/<book_id>/remove")
+async def remove(book_id: str) -> Response | WerkzeugResponse:
+    """Take a book out of the cart."""
+    return await _changed(find_book(book_id), 0)
+
+
+async def _changed(book: Book, quantity: int) -> Response | WerkzeugResponse:
+    basket, dropped = read_cart()
+    if not basket.quantity_of(book.id):
+        raise NotFound("That book isn't in your cart (any more). Reload the cart to see it.")
+    basket = basket.with_quantity(book, quantity)
+    write_cart(basket)
+    if not htmx.wants_fragment():
+        return redirect(url_for("cart.page"), code=303)
+    return htmx.trigger(await render_cart(basket, dropped), "cart:changed")
+
+
+async def render_cart(basket: Basket, dropped: bool) -> Response:
+    """The cart page, or just its summary for htmx (with the header's count out of band)."""
+    return await render(
+        "cart/page.html",
+        "cart/_summary.html",
+        basket=basket,
+        notice=LEFT_THE_CATALOG if dropped else None,
+        count=basket.count,
+        quantities=range(MIN_QUANTITY, MAX_QUANTITY + 1),
+    )

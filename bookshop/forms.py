@@ -1,0 +1,56 @@
+"""Reading what shoppers send: each bad field is a clear 400, 404 or 422, never a crash."""
+
+from __future__ import annotations
+
+import re
+
+from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity
+
+from bookshop.basket import MAX_QUANTITY, MIN_QUANTITY
+from bookshop.catalog import Book, default_catalog
+
+# Deliberately simple: one @, a dot in the domain, no spaces. Stripe validates receipt_email too.
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+MAX_EMAIL_LENGTH = 254
+INVALID_EMAIL = "Enter a valid email address, like name@example.com."
+
+
+def parse_quantity(raw: str | None) -> int:
+    """A quantity from a form or query: 400 when not a number, 422 when outside 1-10."""
+    if raw is None or raw.strip() == "":
+        return MIN_QUANTITY
+    text = raw.strip()
+    if not text.isdigit() or len(text) > 3:
+        raise BadRequest("The quantity must be a whole number.")
+    quantity = int(text)
+    if not MIN_QUANTITY <= quantity <= MAX_QUANTITY:
+        raise UnprocessableEntity(
+            f"You can buy from {MIN_QUANTITY} to {MAX_QUANTITY} copies of a book at a time."
+        )
+    return quantity
+
+
+def parse_email(raw: str | None) -> str:
+    """A receipt address, or a 422 that says what is wrong with it."""
+    email = (raw or "").strip()
+    if not email:
+        raise UnprocessableEntity("Enter your email address for the receipt.")
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL.match(email):
+        raise UnprocessableEntity(INVALID_EMAIL)
+    return email
+
+
+def parse_amount(raw: str | None) -> int:
+    """An amount in minor units the page showed (a hidden field): 400 unless a whole number."""
+    text = (raw or "").strip()
+    if not text.isdigit() or len(text) > 12:
+        raise BadRequest("The total is missing or not a whole number. Reload the page.")
+    return int(text)
+
+
+def find_book(book_id: str) -> Book:
+    """The catalog's book, or a 404 that says so."""
+    book = default_catalog().get(book_id)
+    if book is None:
+        raise NotFound("We don't sell that book (or the link is wrong).")
+    return book

@@ -1,0 +1,181 @@
+"""The cart: adding from the grid, the cart page and its forms, limits, and the signed cookie."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+from quart import Quart, Response
+
+from bookshop import cart, forms
+from bookshop.catalog import Book, Catalog, default_catalog
+from tests.fixtures.app import HTMX, Client, post
+
+
+async def add(client: Client, book_id: str, htmx: bool = False, **form: str) -> Response:
+    """Press a book's "Add to cart" button (htmx's way, or a plain form's)."""
+    return await post(client, "/cart/add", {"book_id": book_id, **form}, HTMX if htmx else None)
+
+
+def header_count(body: str) -> int:
+    """The cart count the page's header shows."""
+    match = re.search(r'id="cart-count"[^>]*>(\d+)<', body)
+    assert match, "the page shows the cart's count"
+    return int(match.group(1))
+
+
+async def test_adding_with_htmx_swaps_the_button_and_updates_the_count_out_of_band(
+    client: Client,
+) -> None:
+    response = await add(client, "code", htmx=True)
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" not in body
+    assert "Added ✓" in body and 'name="book_id" value="code"' in body
+    assert re.search(r'<span id="cart-count" hx-swap-oob="innerHTML">1<', body)
+    assert '1<span class="visually-hidden"> book in your cart' in body
+    assert response.headers["HX-Trigger"] == "cart:changed"
+    again = await add(client, "hackers", htmx=True)
+    assert 'hx-swap-oob="innerHTML">2<' in await again.get_data(as_text=True)
+
+
+async def test_adding_without_javascript_is_a_303_to_the_cart(client: Client) -> None:
+    response = await add(client, "code")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/cart"
+    page = await (await client.get("/cart")).get_data(as_text=True)
+    assert "Code: The Hidden Language" in page and header_count(page) == 1
+
+
+async def test_the_grid_and_a_books_checkout_page_offer_add_to_cart(client: Client) -> None:
+    for url in ("/", "/?q=petzold", "/checkout/code"):
+        body = await (await client.get(url)).get_data(as_text=True)
+        assert 'action="/cart/add"' in body and 'hx-post="/cart/add"' in body, url
+        assert 'Add to cart<span class="visually-hidden"> Code: The Hidden' in body, url
+
+
+async def test_the_cart_page_lists_each_line_with_its_prices_and_the_totals(
+    client: Client,
+) -> None:
+    await add(client, "code")
+    await add(client, "hackers", quantity="2")
+
+    response = await client.get("/cart")
+    body = await response.get_data(as_text=True)
+
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    lines = re.findall(r'<li class="cart-line[^"]*" data-book="([^"]+)"', body)
+    assert lines == ["code", "hackers"]
+    assert 'src="/covers/code.svg"' in body and "Charles Petzold" in body
+    assert "22.00\xa0SGD</span> each" in body  # hackers' unit price
+    assert "44.00\xa0SGD" in body  # its line total
+    assert "Subtotal (3 books)" in body
+    assert 'class="total" data-amount="7300"' in body
+    assert 'href="/checkout"' in body
+    assert header_count(body) == 3
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+async def test_changing_a_quantity_swaps_the_summary_or_reloads_the_page(
+    client: Client, htmx: bool
+) -> None:
+    await add(client, "code")
+    response = await post(client, "/cart/code", {"quantity": "4"}, HTMX if htmx else None)
+    if htmx:
+        body = await response.get_data(as_text=True)
+        assert response.status_code == 200 and "<html" not in body
+        assert 'data-amount="11600"' in body
+        assert 'id="cart-count" hx-swap-oob="innerHTML">4<' in body
+    else:
+        assert (response.status_code, response.headers["Location"]) == (303, "/cart")
+    page = await (await client.get("/cart")).get_data(as_text=True)
+    assert 'data-amount="11600"' in page and header_count(page) == 4
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+async def test_removing_the_last_line_leaves_an_empty_cart_that_says_so(
+    client: Client, htmx: bool
+) -> None:
+    await add(client, "code")
+    response = await post(client, "/cart/code/remove", {}, HTMX if htmx else None)
+    assert response.status_code == (200 if htmx else 303)
+    page = await (await client.get("/cart")).get_data(as_text=True)
+    assert "Your cart is empty." in page
+    assert 'href="/">Browse the books' in page
+    assert header_count(page) == 0
+
+
+async def test_changing_a_book_that_is_not_in_the_cart_is_a_404(client: Client) -> None:
+    response = await post(client, "/cart/code", {"quantity": "2"})
+    assert response.status_code == 404
+    assert "isn&#39;t in your cart" in await response.get_data(as_text=True)
+
+
+async def test_an_eleventh_copy_gets_the_limit_message(client: Client) -> None:
+    assert (await add(client, "code", quantity="10")).status_code == 303
+    too_many = await add(client, "code", htmx=True)
+    body = await too_many.get_data(as_text=True)
+    assert too_many.status_code == 422
+    assert "at most 10 copies" in body
+    changed = await post(client, "/cart/code", {"quantity": "11"})
+    assert changed.status_code == 422
+    assert "from 1 to 10 copies" in await changed.get_data(as_text=True)
+
+
+@pytest.fixture
+def bigger_catalog(monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    """The catalog with enough books to fill a cart past its limit of titles."""
+    extra = [Book(f"extra-{n}", f"Extra {n}", "Anon", "", 1000) for n in range(10)]
+    catalog = Catalog([*default_catalog().books, *extra])
+    for module in (cart, forms):
+        monkeypatch.setattr(module, "default_catalog", lambda: catalog)
+    return catalog
+
+
+async def test_a_twenty_first_title_gets_the_limit_message(
+    client: Client, bigger_catalog: Catalog
+) -> None:
+    books = bigger_catalog.books
+    for book in books[:20]:
+        assert (await add(client, book.id)).status_code == 303
+    refused = await add(client, books[20].id)
+    body = await refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "at most 20 different books" in body
+    # Another copy of a book already there is still fine.
+    assert (await add(client, books[0].id)).status_code == 303
+
+
+async def test_a_cookie_edited_by_hand_is_ignored(client: Client) -> None:
+    await add(client, "code")
+    # The same cookie with another cart and the old signature: Quart refuses it whole.
+    cookie = next(c for c in client.cookie_jar if c.name == "session")  # type: ignore[union-attr]
+    payload, _, signature = cookie.value.partition(".")
+    forged = base64.urlsafe_b64encode(json.dumps({"cart": [["code", 10]]}).encode()).decode()
+    client.set_cookie("localhost", "session", f"{forged.rstrip('=')}.{signature}")
+
+    page = await (await client.get("/cart")).get_data(as_text=True)
+
+    assert payload != forged.rstrip("=")
+    assert "Your cart is empty." in page and header_count(page) == 0
+
+
+async def test_entries_the_shop_never_writes_are_skipped(client: Client, app: Quart) -> None:
+    async with client.session_transaction() as session:
+        session["cart"] = [["code", 99], "junk", ["hackers", 2], ["hackers", 1]]
+    page = await (await client.get("/cart")).get_data(as_text=True)
+    assert re.findall(r'data-book="([^"]+)"', page) == ["hackers"]
+    assert header_count(page) == 2
+
+
+async def test_a_book_that_left_the_catalog_is_dropped_with_a_notice(client: Client) -> None:
+    async with client.session_transaction() as session:
+        session["cart"] = [["out-of-print", 1], ["code", 2]]
+    first = await (await client.get("/cart")).get_data(as_text=True)
+    again = await (await client.get("/cart")).get_data(as_text=True)
+    assert cart.LEFT_THE_CATALOG in first
+    assert re.findall(r'data-book="([^"]+)"', first) == ["code"]
+    assert cart.LEFT_THE_CATALOG not in again
