@@ -1,7 +1,8 @@
-"""`make screenshots`: photograph the shop, a checkout, a decline and a receipt for the README."""
+"""`make screenshots`: photograph the shop, the cart, its checkout, a decline and a receipt."""
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -16,12 +17,13 @@ from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, DEFAULT_TIMEOUT_MS
 OUTPUT = REPO_ROOT / "docs" / "screenshots"
 # Wide enough for the checkout's two columns, short enough to keep each PNG small.
 VIEWPORT: ViewportSize = {"width": 1200, "height": 800}
-BOOK = "art-of-doing-science"
+# The cart photographed: two copies of one book, one of another.
+CART = (("The Art of Doing Science and Engineering", 2), ("The Mythical Man-Month", 1))
 DECLINED_CARD = "4000 0000 0000 9995"  # insufficient funds
 
 
 def take_screenshots(output: Path = OUTPUT) -> list[Path]:
-    """Start the shop and sandbox, save the four screenshots under `output`, stop everything."""
+    """Start the shop and sandbox, save the screenshots under `output`, stop everything."""
     output.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
@@ -50,7 +52,23 @@ def take_screenshots(output: Path = OUTPUT) -> list[Path]:
             page.evaluate("document.fonts.ready")
             save("shop", full_page=False)  # the first rows say enough
 
-            shopper.open_checkout(BOOK, quantity=2)
+            cart_count = page.locator("#cart-count")
+            added = 0
+            for title, copies in CART:
+                # Pressed again, the "Added" button adds another copy.
+                button = page.get_by_role(
+                    "button", name=re.compile(f"^(Add to cart|Added ✓) {title}")
+                )
+                for _ in range(copies):
+                    button.click()
+                    added += 1
+                    expect(cart_count).to_have_text(re.compile(f"^{added} books?"))
+
+            shopper.open("/cart")
+            save("cart")
+
+            page.get_by_role("link", name="Checkout").click()
+            shopper.wait_for_payment_element()
             shopper.fill_card(VISA)
             save("checkout")
 

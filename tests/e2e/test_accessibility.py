@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,30 @@ def test_checkout_decline_and_receipt_have_no_serious_violations(axe_shopper: Sh
 
     assert not found, "axe-core violations:\n" + "\n".join(found)
     axe_shopper.assert_console_clean(allow=(r"status of 402 .*/v1/payment_intents/pi_\w+/confirm",))
+
+
+def test_the_cart_and_its_checkout_have_no_serious_violations(axe_shopper: Shopper) -> None:
+    found: list[str] = []
+    page = axe_shopper.page
+    axe_shopper.open("/")
+    for title in ("Hackers: Heroes of the Computer Revolution", "The Mythical Man-Month"):
+        page.get_by_role("button", name=f"Add to cart {title}").click()
+        expect(page.get_by_role("button", name=f"Added ✓ {title} to your cart")).to_be_visible()
+    found += describe("added to cart", axe_violations(axe_shopper))
+
+    axe_shopper.open("/cart")
+    found += describe("cart", axe_violations(axe_shopper))
+    axe_shopper.open("/checkout")
+    axe_shopper.wait_for_payment_element()
+    found += describe("cart checkout", axe_violations(axe_shopper))
+
+    axe_shopper.open("/cart")
+    for _ in range(2):
+        page.locator("#cart-summary .cart-line").first.get_by_role(
+            "button", name=re.compile("^Remove")
+        ).click()
+    expect(page.locator("#cart-summary")).to_contain_text("Your cart is empty.")
+    found += describe("empty cart", axe_violations(axe_shopper))
+
+    assert not found, "axe-core violations:\n" + "\n".join(found)
+    axe_shopper.assert_console_clean()

@@ -1,0 +1,135 @@
+"""Journeys 8-10: a cart of several books, one payment, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Locator, expect
+
+from tests.e2e.servers import RunningShop
+from tests.e2e.shopper import NewShopper, Shopper
+
+pytestmark = pytest.mark.browser
+
+CODE, HACKERS, BROOKS = (
+    "Code: The Hidden Language of Computer Hardware and Software",  # 29.00 SGD
+    "Hackers: Heroes of the Computer Revolution",  # 22.00 SGD
+    "The Mythical Man-Month",  # 32.00 SGD
+)
+
+
+@pytest.fixture
+def shop(shop_on_each_database: RunningShop) -> RunningShop:
+    """This module's journeys run on SQLite, then on PostgreSQL."""
+    return shop_on_each_database
+
+
+def count(shopper: Shopper) -> Locator:
+    """The header's cart count."""
+    return shopper.page.locator("#cart-count")
+
+
+def add_from_the_grid(shopper: Shopper, title: str) -> None:
+    """Press a book's "Add to cart" in the grid and wait for its "Added" state."""
+    shopper.page.get_by_role("button", name=f"Add to cart {title}").click()
+    expect(shopper.page.get_by_role("button", name=f"Added ✓ {title} to your cart")).to_be_visible()
+
+
+def line(shopper: Shopper, book_id: str) -> Locator:
+    """One line of the cart page."""
+    return shopper.page.locator(f'#cart-summary .cart-line[data-book="{book_id}"]')
+
+
+def test_three_books_from_the_grid_to_one_payment_and_an_empty_cart(
+    shopper: Shopper, shop: RunningShop
+) -> None:
+    page = shopper.page
+    shopper.open("/")
+    page.evaluate("window.e2eMark = 'same document'")  # a page load would lose it
+    for number, title in enumerate((CODE, HACKERS, BROOKS), start=1):
+        add_from_the_grid(shopper, title)
+        expect(count(shopper)).to_have_text(re.compile(rf"^{number} books? in your cart$"))
+    expect(page).to_have_url(re.compile(r"/$"))
+    assert page.evaluate("window.e2eMark") == "same document"
+    expect(count(shopper)).to_have_attribute("role", "status")  # announced by screen readers
+
+    page.get_by_role("link", name=re.compile("^Cart")).click()
+    expect(page).to_have_url(re.compile(r"/cart$"))
+    page.evaluate("window.e2eMark = 'cart page'")
+    line(shopper, "code").get_by_label("Quantity", exact=True).select_option("2")
+    expect(line(shopper, "code").locator(".line-total")).to_have_text("58.00 SGD")
+    line(shopper, "hackers").get_by_role("button", name=re.compile("^Remove")).click()
+    expect(line(shopper, "hackers")).to_have_count(0)
+    total = page.locator("#cart-summary .total")
+    expect(total).to_have_text("90.00 SGD")  # 2 x 29 + 32
+    expect(count(shopper)).to_have_text(re.compile(r"^3 books"))
+    assert page.evaluate("window.e2eMark") == "cart page"
+
+    page.get_by_role("link", name="Checkout").click()
+    shopper.wait_for_payment_element()
+    expect(page.locator("#checkout-summary .total")).to_have_text("90.00 SGD")
+    receipt = shopper.pay()
+
+    expect(receipt).to_have_attribute("data-outcome", "succeeded")
+    expect(receipt.locator(".order-line .line-title")).to_have_text([CODE, BROOKS])
+    expect(receipt.locator(".receipt-amount")).to_have_text("90.00 SGD")
+    expect(page.locator("#checkout-summary select")).to_have_count(0)  # read only now
+    expect(count(shopper)).to_have_text(re.compile(r"^0 books"))
+    intent = shopper.intent()
+    assert intent.amount == intent.latest_charge.amount == 9000
+    order = shop.order(intent.id)
+    assert order is not None and (order.status, order.amount) == ("paid", 9000)
+    assert [(x.book_id, x.quantity, x.unit_price) for x in order.lines] == [
+        ("code", 2, 2900),
+        ("mythical-man-month", 1, 3200),
+    ]
+    shopper.open("/cart")
+    expect(page.locator("#cart-summary")).to_contain_text("Your cart is empty.")
+    shopper.assert_console_clean()
+
+
+def test_the_cart_works_with_javascript_off_up_to_the_payment_step(
+    new_shopper: NewShopper,
+) -> None:
+    shopper = new_shopper(java_script_enabled=False)
+    page = shopper.page
+    shopper.open("/")
+    with page.expect_navigation():
+        page.get_by_role("button", name=f"Add to cart {CODE}").click()
+    expect(page).to_have_url(re.compile(r"/cart$"))  # the form's 303
+    shopper.open("/?q=hackers")
+    with page.expect_navigation():
+        page.get_by_role("button", name=f"Add to cart {HACKERS}").click()
+    expect(count(shopper)).to_have_text(re.compile(r"^2 books"))
+
+    line(shopper, "code").get_by_label("Quantity", exact=True).select_option("3")
+    with page.expect_navigation():
+        line(shopper, "code").get_by_role("button", name=re.compile("^Update")).click()
+    expect(line(shopper, "code").locator(".line-total")).to_have_text("87.00 SGD")
+    with page.expect_navigation():
+        line(shopper, "hackers").get_by_role("button", name=re.compile("^Remove")).click()
+    expect(line(shopper, "hackers")).to_have_count(0)
+
+    with page.expect_navigation():
+        page.get_by_role("link", name="Checkout").click()
+    expect(page).to_have_url(re.compile(r"/checkout$"))
+    expect(page.locator("#checkout-summary .total")).to_have_text("87.00 SGD")
+    explanation = page.locator("#payment noscript .alert")
+    expect(explanation).to_contain_text("Card payment needs JavaScript")
+    shopper.assert_console_clean()
+
+
+def test_a_decline_keeps_the_cart(shopper: Shopper) -> None:
+    shopper.open("/")
+    add_from_the_grid(shopper, HACKERS)
+    shopper.open("/checkout")
+    shopper.wait_for_payment_element()
+
+    declined = shopper.pay("4000 0000 0000 9995")
+
+    expect(declined).to_have_attribute("data-outcome", "declined")
+    expect(count(shopper)).to_have_text(re.compile(r"^1 book in your cart"))
+    shopper.open("/cart")
+    expect(line(shopper, "hackers")).to_have_count(1)
+    shopper.assert_console_clean(allow=(r"status of 402 .*/confirm",))
