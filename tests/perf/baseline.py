@@ -3,9 +3,10 @@ served by the same Hypercorn settings, without the shop's layers (error pages, r
 sessions, CSRF, the orders ledger). `python -m tests.perf.baseline` serves it; the benchmark
 starts it.
 
-Its checkout page is the least a new shopper's checkout can cost on this stack: the shop's own
-Stripe gateway creates the PaymentIntent (stripe-python in its thread pool), then the checkout
-template renders. No session, no ledger, no error pages."""
+Its checkout page is the least a new shopper's checkout of a cart can cost on this stack: the
+shop's own Stripe gateway creates the PaymentIntent for the same three books the benchmark's cart
+holds (stripe-python in its thread pool), then the checkout template renders. No session, no
+ledger, no error pages."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from hypercorn.run import run
-from quart import Quart, abort, render_template, request
+from quart import Quart, render_template, request
 
+from bookshop.basket import Basket, line
 from bookshop.catalog import default_catalog
 from bookshop.config import load_settings
 from bookshop.money import format_money
 from bookshop.payments import Payments
 from bookshop.server import hypercorn_config
+
+# The benchmark's cart (tests/perf/bench.py): three books, one copy each.
+CART = ("code", "hackers", "mythical-man-month")
 
 
 async def index() -> str:
@@ -39,23 +44,25 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def checkout_page(payments: Payments) -> Callable[[str], Awaitable[str]]:
-    """A new shopper's checkout with the shop's own Stripe gateway, and nothing around it."""
+def checkout_page(payments: Payments) -> Callable[[], Awaitable[str]]:
+    """A new shopper's checkout of the cart, with the shop's own Stripe gateway and nothing more."""
+    catalog = default_catalog()
 
-    async def page(book_id: str) -> str:
-        book = default_catalog().get(book_id)
-        if book is None:
-            abort(404)
-        intent = await payments.open_checkout(book, 1, secrets.token_urlsafe(12), None)
+    async def page() -> str:
+        basket = Basket(tuple(line(catalog.get(book_id), 1) for book_id in CART))  # type: ignore[arg-type]
+        intent = await payments.open_checkout(basket, secrets.token_urlsafe(12), None)
         return await render_template(
             "checkout/page.html",
             partial=False,
-            book=book,
+            basket=basket,
+            book=None,
             quantity=1,
             quantities=range(1, 11),
-            total=book.price,
             intent=intent,
+            notice=None,
             payments=payments,
+            pay_url="/checkout/pay",
+            status_url=None,
         )
 
     return page
@@ -77,12 +84,17 @@ def create_app() -> Quart:
     # Same length as the shop's token; the shop's session work to keep one is a layer it pays for.
     token = secrets.token_urlsafe(32)
     app.jinja_env.globals["csrf_token"] = lambda: token
+    app.jinja_env.globals["cart_count"] = lambda: len(CART)
     # Routes on the app itself, named like the shop's blueprint endpoints that url_for() asks for:
     # bare Quart, without the thread hop that blueprints' inherited context processor costs.
     app.add_url_rule("/", "shop.index", index)
     app.add_url_rule("/healthz", "shop.healthz", healthz)
     app.add_url_rule("/covers/<book_id>.svg", "shop.cover", not_served)
-    app.add_url_rule("/checkout/<book_id>", "checkout.page", checkout_page(Payments(settings)))
+    app.add_url_rule("/checkout", "checkout.cart", checkout_page(Payments(settings)))
+    app.add_url_rule("/checkout/pay", "checkout.prepare_cart_payment", not_served)
+    app.add_url_rule("/checkout/<book_id>", "checkout.page", not_served)
+    app.add_url_rule("/cart", "cart.page", not_served)
+    app.add_url_rule("/cart/add", "cart.add", not_served)
     app.add_url_rule("/checkout/<book_id>/quantity", "checkout.change_quantity", not_served)
     app.add_url_rule("/checkout/<book_id>/pay", "checkout.prepare_payment", not_served)
     app.add_url_rule("/success", "checkout.success", not_served)

@@ -27,10 +27,12 @@ from urllib.parse import urlencode
 import httpx
 import pycurl
 import stripe
+from quart import Quart
 
 from bookshop.catalog import default_catalog
 from bookshop.sandbox.settings import DEFAULT_PORT, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 from tests.perf import load
+from tests.perf.baseline import CART
 from tests.perf.load import LoadResult
 from tests.perf.servers import ROOT, ProcessMemory, Server, free_port
 
@@ -125,11 +127,25 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
 
 
+# Signs the shop's session cookie, so that the benchmark can hand every checkout a cart.
+SESSION_SECRET = secrets.token_urlsafe(32)
+
+
+def cart_cookie(books: Sequence[str] = CART) -> str:
+    """A session cookie holding a cart of these books and nothing else (no checkout yet): each
+    request that sends it is a new shopper checking out that cart."""
+    app = Quart(__name__)
+    app.secret_key = SESSION_SECRET
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    assert serializer is not None
+    return f"session={serializer.dumps({'cart': [[book, 1] for book in books]})}"
+
+
 def shop_environment(options: Options, sandbox: Server, port: int, tmp: Path) -> dict[str, str]:
     """Production settings against the benchmark's sandbox (so the shop starts none of its own)."""
     env = {
         "SHOP_ENV": "production",
-        "SHOP_SECRET_KEY": secrets.token_urlsafe(32),
+        "SHOP_SECRET_KEY": SESSION_SECRET,
         "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY,
         "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY,
         "STRIPE_API_BASE": sandbox.url,
@@ -162,7 +178,7 @@ def pay_one_intent(sandbox: Server, book_id: str) -> tuple[str, str]:
             "amount": book.price,
             "currency": "sgd",
             "automatic_payment_methods": {"enabled": True},
-            "metadata": {"book": book.id, "quantity": "1", "checkout": "bench"},
+            "metadata": {"lines_1": f"{book.id}:1:{book.price}", "checkout": "bench"},
         }
     )
     assert intent.client_secret is not None
@@ -252,14 +268,24 @@ class Bench:
         self.rows.extend(rows)
         return rows
 
-    def healthz_under_load(self, server: Server, checkout_path: str, concurrency: int) -> Row:
+    def healthz_under_load(
+        self,
+        server: Server,
+        checkout_path: str,
+        concurrency: int,
+        headers: Mapping[str, str] | None = None,
+    ) -> Row:
         """/healthz from a light probe while `concurrency` new shoppers wait on Stripe."""
         options = self.options
         self.log(f"  /healthz ({server.name}) while {concurrency} checkouts wait on Stripe")
         total = options.warmup + options.runs * (options.seconds + 1) + 5
         checkouts = load.start(
             load.wrk_command(
-                server.url + checkout_path, concurrency, total, max_requests=options.max_requests
+                server.url + checkout_path,
+                concurrency,
+                total,
+                headers,
+                max_requests=options.max_requests,
             )
         )
         try:
@@ -296,7 +322,8 @@ def run_scenarios(bench: Bench, shop: Server, baseline: Server) -> None:
     book_id = default_catalog().books[0].id
     intent_id, client_secret = pay_one_intent(bench.sandbox, book_id)
     query = urlencode({"payment_intent": intent_id, "payment_intent_client_secret": client_secret})
-    checkout = f"/checkout/{book_id}"
+    # A new shopper with a cart of three books: every request opens a checkout (and an intent).
+    checkout, cart = "/checkout", {"Cookie": cart_cookie()}
     status = f"/payment/status?{query}"
     search = f"/?q={SEARCH}"
     for server, path, headers in [
@@ -304,19 +331,19 @@ def run_scenarios(bench: Bench, shop: Server, baseline: Server) -> None:
         (shop, search, HTMX),
         (baseline, "/", None),
         (baseline, search, HTMX),
-        (shop, checkout, None),
-        (baseline, checkout, None),
+        (shop, checkout, cart),
+        (baseline, checkout, cart),
         (shop, status, None),
     ]:
         check_answers(server.url + path, headers)
     for concurrency in bench.options.concurrency:
         bench.measure("shop page", (shop, baseline), "/", concurrency)
         bench.measure("grid fragment", (shop, baseline), search, concurrency, HTMX)
-        bench.measure("checkout, new shopper", (shop, baseline), checkout, concurrency)
+        bench.measure("checkout, new shopper", (shop, baseline), checkout, concurrency, cart)
         bench.measure("payment status, paid", (shop,), status, concurrency)
     # The baseline too: how responsive the bare stack stays with the same checkouts in flight.
     for server in (shop, baseline):
-        bench.healthz_under_load(server, checkout, max(bench.options.concurrency))
+        bench.healthz_under_load(server, checkout, max(bench.options.concurrency), cart)
 
 
 def evaluate(bench: Bench, memory: Mapping[str, list[ProcessMemory]]) -> list[Target]:
