@@ -1,0 +1,125 @@
+"""Every call the shop makes to Stripe, driven through the gateway: what it sends exists in
+stripe-python's parameters for that call (so Stripe accepts it), and what Stripe answers reads."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from bookshop.basket import Basket, line, one_book
+from bookshop.catalog import default_catalog
+from bookshop.config import Settings
+from bookshop.payments import Payments
+from bookshop.payments.transport import CurlClient
+from bookshop.sandbox import params, validation
+from tests.fixtures.app import confirm_like_stripe_js
+from tests.fixtures.sandbox import SandboxServer
+
+# Each public method of the gateway, driven below. A new one must be added here (and driven), or
+# the first test fails: no call to Stripe goes unchecked.
+DRIVEN = {
+    "open_checkout",
+    "prepare_payment",
+    "intent",
+    "payment_result",
+    "list_intents",
+    "verify_webhook",
+}
+Sent = tuple[str, str, dict[str, Any]]
+
+
+@pytest.fixture
+def payments(settings: Settings) -> Iterator[Payments]:
+    gateway = Payments(settings)
+    yield gateway
+    gateway.close()
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[Sent]:
+    """Every request the gateway puts on the wire: method, path, decoded parameters."""
+    requests: list[Sent] = []
+    request = CurlClient.request
+
+    def recording(self: CurlClient, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        parts = urlsplit(url)
+        body = args[1] if len(args) > 1 else kwargs.get("post_data")
+        raw = parts.query if method == "get" else (body or "")
+        requests.append((method.upper(), parts.path, params.parse_query(raw)))
+        return request(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(CurlClient, "request", recording)
+    return requests
+
+
+def test_every_public_call_of_the_gateway_is_driven_here() -> None:
+    public = {name for name, value in vars(Payments).items() if callable(value) and name[0] != "_"}
+    assert public - {"close"} == DRIVEN
+
+
+async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
+    payments: Payments, sandbox: SandboxServer, sent: list[Sent], settings: Settings
+) -> None:
+    catalog = default_catalog()
+    books = [catalog.get(book_id) for book_id in ("code", "hackers")]
+    basket = Basket(tuple(line(book, 2) for book in books if book))
+    checkout = secrets.token_urlsafe(12)
+
+    opened = await payments.open_checkout(basket, checkout, None)  # create
+    await payments.open_checkout(basket, checkout, opened.id)  # retrieve
+    changed = await payments.open_checkout(Basket(basket.lines[:1]), checkout, opened.id)  # update
+    prepared = await payments.prepare_payment(changed.id, one_book(books[0], 3), "c@example.com")  # type: ignore[arg-type]
+    confirm_like_stripe_js(sandbox, prepared.client_secret, "4242424242424242")
+    paid = await payments.payment_result(prepared.id, prepared.client_secret)
+    again = await payments.intent(prepared.id)
+    listed = await payments.list_intents(datetime.now(UTC) - timedelta(minutes=5))
+    event = {
+        "id": "evt_1",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "object": "payment_intent",
+                "id": paid.id,
+                "status": "succeeded",
+                "amount": paid.amount,
+                "currency": "sgd",
+            }
+        },
+    }
+    body = json.dumps(event).encode()
+    stamp = int(time.time())
+    secret = settings.stripe_webhook_secret
+    signature = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    verified = payments.verify_webhook(body, f"t={stamp},v1={signature}", secret)
+
+    # Every answer read: Stripe's JSON became the shop's types.
+    assert (paid.outcome, again.charge_id, verified.intent_id) == (
+        "succeeded",
+        paid.charge_id,
+        paid.id,
+    )
+    assert any(intent.id == paid.id for intent in listed)
+    # Every request was one of Stripe's calls, with only the parameters Stripe takes for it.
+    calls = set()
+    for method, path, parameters in sent:
+        endpoint, _ = validation.match(method, path) or (None, None)
+        assert endpoint is not None, f"{method} {path} is not a call the sandbox knows"
+        validation.check(endpoint, parameters)
+        calls.add((method, endpoint.path))
+    assert calls == {
+        ("POST", "/v1/payment_intents"),
+        ("GET", "/v1/payment_intents/{intent}"),
+        ("POST", "/v1/payment_intents/{intent}"),
+        ("GET", "/v1/payment_intents"),
+    }
