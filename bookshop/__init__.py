@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         _default_template_ctx_processor as flask_default_context_processor,
     )
 
-    from bookshop import cart, checkout, cli, errors, htmx, security, shop, webhooks
+    from bookshop import address, cart, checkout, cli, errors, htmx, security, shop, webhooks
     from bookshop.health import HealthCheck
     from bookshop.money import format_money
     from bookshop.orders import Ledger
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     )
     app.jinja_env.globals["settings"] = settings
     app.jinja_env.globals["cart_count"] = cart.cart_count
+    app.jinja_env.globals["country_name"] = lambda code: address.country_name(code, settings.locale)
 
     gateway = Payments(settings)
     app.extensions["payments"] = gateway

@@ -1,10 +1,12 @@
-"""What a shopper buys: lines of one book and a quantity each, priced from the catalog."""
+"""What a shopper buys: lines of one book and a quantity each, priced from the catalog, and
+where they go with what that costs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from bookshop.address import Address
 from bookshop.catalog import Book, default_catalog
 
 MIN_QUANTITY = 1
@@ -33,14 +35,26 @@ def line(book: Book, quantity: int) -> Line:
 
 @dataclass(frozen=True)
 class Basket:
-    """The lines of one order, in the order the shopper added them."""
+    """The lines of one order, in the order the shopper added them, and (once the shopper has
+    said) where they go and what delivery costs."""
 
     lines: tuple[Line, ...] = ()
+    shipping: int = 0
+    address: Address | None = None
+
+    @property
+    def subtotal(self) -> int:
+        """What the books cost, in minor units."""
+        return sum(line.total for line in self.lines)
 
     @property
     def total(self) -> int:
-        """What the whole basket costs, in minor units."""
-        return sum(line.total for line in self.lines)
+        """What the shopper pays: the books and their delivery."""
+        return self.subtotal + self.shipping
+
+    def delivered(self, address: Address, shipping: int) -> Basket:
+        """The same books, going to `address` for `shipping`."""
+        return replace(self, address=address, shipping=shipping)
 
     @property
     def count(self) -> int:
@@ -58,7 +72,7 @@ class Basket:
         return next((line.quantity for line in self.lines if line.book.id == book_id), 0)
 
     def with_quantity(self, book: Book, quantity: int) -> Basket:
-        """The basket with the book at this quantity (added last when new; 0 removes it)."""
+        """The books with this one at this quantity (added last when new; 0 removes it)."""
         if quantity <= 0:
             return Basket(tuple(each for each in self.lines if each.book.id != book.id))
         if not self.quantity_of(book.id):
@@ -73,12 +87,14 @@ def one_book(book: Book, quantity: int) -> Basket:
     return Basket((line(book, quantity),))
 
 
-def paid_basket(entries: Iterable[tuple[str, int, int]]) -> Basket:
-    """The lines of an order as (book id, quantity, unit price paid), with the catalog's titles; a
-    book that has left the catalog keeps its id as its title."""
+def paid_basket(
+    entries: Iterable[tuple[str, int, int]], shipping: int = 0, address: Address | None = None
+) -> Basket:
+    """An order as paid: its lines as (book id, quantity, unit price paid) with the catalog's
+    titles (a book that has left the catalog keeps its id as its title), delivery and address."""
     catalog = default_catalog()
     lines = []
     for book_id, quantity, unit_price in entries:
         book = catalog.get(book_id) or Book(book_id, book_id, "", "", unit_price)
         lines.append(Line(book, quantity, unit_price))
-    return Basket(tuple(lines))
+    return Basket(tuple(lines), shipping, address)

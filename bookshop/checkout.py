@@ -1,20 +1,31 @@
-"""Checkout: the cart's or one book's summary, paying, and the payment result."""
+"""Checkout: where the books go, the cart's or one book's summary, paying, and the result."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, cast
+from urllib.parse import parse_qsl, urlsplit
 
 from quart import Blueprint, Response, current_app, redirect, request, session, url_for
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import BadRequest, Conflict, NotFound, UnprocessableEntity
+from werkzeug.exceptions import BadRequest, Conflict, HTTPException, NotFound, UnprocessableEntity
+from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from bookshop import htmx
+from bookshop.address import (
+    country_choices,
+    read_form,
+    required_fields,
+    save_address,
+    saved_address,
+    uses_state,
+)
 from bookshop.basket import MAX_QUANTITY, MIN_QUANTITY, Basket, one_book, paid_basket
 from bookshop.cart import LEFT_THE_CATALOG, read_cart, write_cart
-from bookshop.catalog import Book
+from bookshop.catalog import Book, default_catalog
+from bookshop.config import Settings
 from bookshop.forms import INVALID_EMAIL, find_book, parse_amount, parse_email, parse_quantity
 from bookshop.orders import ledger
 from bookshop.pages import render
@@ -26,6 +37,7 @@ from bookshop.payments import (
     Payments,
     PaymentsUnavailable,
 )
+from bookshop.shipping import default_rates
 
 blueprint = Blueprint("checkout", __name__)
 
@@ -82,6 +94,24 @@ async def open_intent(key: str, basket: Basket) -> Intent:
     return intent
 
 
+def delivered(books: Basket) -> Basket | None:
+    """The books going to the session's address, with what delivery there costs; None until
+    the shopper has said where they go (or when the shop no longer delivers there)."""
+    rates = default_rates()
+    address = saved_address(rates)
+    zone = rates.zone(address.country) if address is not None else None
+    if address is None or zone is None:
+        return None
+    return books.delivered(address, zone.cost(books.count, books.subtotal))
+
+
+def forget_paid_cart() -> None:
+    """The cart was paid: it starts again empty, and the address leaves the session."""
+    write_cart(Basket())
+    save_state(CART, None)
+    save_address(None)
+
+
 def result_url(intent: Intent, *, fragment: bool = False) -> str:
     """Where a payment's result is shown (the full page, or the fragment htmx polls)."""
     return url_for(
@@ -98,34 +128,103 @@ async def cart() -> Response | WerkzeugResponse:
     item = request.args.get("item")
     if item is not None:
         return redirect(url_for("checkout.page", book_id=find_book(item).id), code=301)
-    basket, dropped = read_cart()
-    if not basket.lines:
+    books, dropped = read_cart()
+    if not books.lines:
         return redirect(url_for("cart.page"), code=303)
+    basket = delivered(books)
+    if basket is None:
+        return redirect(url_for("checkout.address", next=url_for("checkout.cart")), code=303)
     try:
         intent: Intent | None = await open_intent(CART, basket)
     except PaymentsUnavailable:
         intent = None
     if intent is not None and intent.status == "succeeded":
         # Paid, though its result page was never seen (a closed tab): the cart is done.
-        write_cart(Basket())
-        save_state(CART, None)
+        forget_paid_cart()
         return redirect(result_url(intent), code=303)
     notice = LEFT_THE_CATALOG if dropped else None
     return await render_checkout(basket, intent, notice=notice, status=200 if intent else 503)
 
 
+@blueprint.get("/checkout/address")
+async def address() -> Response:
+    """Where the books go: the address form, filled with the session's address if it has one."""
+    saved = saved_address(default_rates())
+    values = asdict(saved) if saved is not None else {}
+    return await render_address(values, {}, next_url(request.args.get("next")))
+
+
+@blueprint.post("/checkout/address")
+async def save_delivery_address() -> Response | WerkzeugResponse:
+    """Check the address: messages beside each field (422) or on to the checkout (303)."""
+    form = await request.form
+    target = next_url(form.get("next"))
+    settings: Settings = current_app.extensions["settings"]
+    checked = read_form(form, default_rates(), settings.locale)
+    if form.get("refresh"):
+        # The country changed (htmx): the form for that country, no messages yet.
+        return await render_address(checked.values, {}, target)
+    if checked.address is None:
+        return await render_address(checked.values, checked.errors, target, status=422)
+    save_address(checked.address)
+    if htmx.wants_fragment():
+        return htmx.redirect(Response(status=204), target)
+    return redirect(target, code=303)
+
+
+def next_url(raw: str | None) -> str:
+    """Where the address step leads: a checkout of this shop (the cart's by default), never
+    another site."""
+    parts = urlsplit(raw or "")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/checkout"):
+        return url_for("checkout.cart")
+    try:
+        endpoint, values = current_app.url_map.bind("").match(parts.path, method="GET")
+    except (HTTPException, RequestRedirect):
+        return url_for("checkout.cart")
+    if endpoint == "checkout.page" and default_catalog().get(values["book_id"]) is not None:
+        quantity = dict(parse_qsl(parts.query)).get("quantity", "")
+        if quantity.isdigit() and MIN_QUANTITY <= int(quantity) <= MAX_QUANTITY:
+            return url_for(endpoint, book_id=values["book_id"], quantity=int(quantity))
+        return url_for(endpoint, book_id=values["book_id"])
+    return url_for("checkout.cart")
+
+
+async def render_address(
+    values: dict[str, str], errors: dict[str, str], target: str, status: int = 200
+) -> Response:
+    """The address step, or just its form for htmx."""
+    settings: Settings = current_app.extensions["settings"]
+    country = values.get("country", "")
+    return await render(
+        "checkout/address.html",
+        "checkout/_address_form.html",
+        status=status,
+        values=values,
+        errors=errors,
+        next=target,
+        countries=country_choices(default_rates(), settings.locale),
+        uses_state=uses_state(country),
+        required=required_fields(country),
+    )
+
+
 @blueprint.post("/checkout/pay")
 async def prepare_cart_payment() -> Response:
     """Just before the browser confirms the cart's payment: see `prepare`."""
-    basket, _ = read_cart()
-    return await prepare(CART, basket, await request.form)
+    books, _ = read_cart()
+    return await prepare(CART, books, await request.form)
 
 
 @blueprint.get("/checkout/<book_id>")
-async def page(book_id: str) -> Response:
+async def page(book_id: str) -> Response | WerkzeugResponse:
     """Buy one book now: its checkout page, with the PaymentIntent ready for the Payment Element."""
     book = find_book(book_id)
-    basket = one_book(book, parse_quantity(request.args.get("quantity")))
+    quantity = parse_quantity(request.args.get("quantity"))
+    basket = delivered(one_book(book, quantity))
+    if basket is None:
+        here = url_for("checkout.page", book_id=book.id, quantity=quantity)
+        return redirect(url_for("checkout.address", next=here), code=303)
     try:
         intent: Intent | None = await open_intent(book.id, basket)
         if intent is not None and intent.status == "succeeded":
@@ -143,9 +242,9 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
     book = find_book(book_id)
     quantity = parse_quantity((await request.form).get("quantity"))
     page_url = url_for("checkout.page", book_id=book.id, quantity=quantity)
-    if not htmx.wants_fragment():
+    basket = delivered(one_book(book, quantity))
+    if not htmx.wants_fragment() or basket is None:
         return redirect(page_url, code=303)  # the page itself updates the intent
-    basket = one_book(book, quantity)
     try:
         intent: Intent | None = await open_intent(book.id, basket)
     except PaymentsUnavailable:
@@ -164,14 +263,20 @@ async def prepare_payment(book_id: str) -> Response:
     return await prepare(book.id, one_book(book, parse_quantity(form.get("quantity"))), form)
 
 
-async def prepare(key: str, basket: Basket, form: MultiDict[str, str]) -> Response:
-    """Price the intent for exactly what the shopper's page shows and set the receipt address,
-    then let the browser confirm (204). A page that shows another order than the basket is now
-    (another tab, a new price) gets the fresh summary instead (409), and nobody is charged for
-    what they did not see."""
+async def prepare(key: str, books: Basket, form: MultiDict[str, str]) -> Response:
+    """Price the intent for exactly what the shopper's page shows (books, delivery, address) and
+    set the receipt address, then let the browser confirm (204). A page that shows another order
+    than the one the session holds now (another tab, a new price, a new address) gets the fresh
+    summary instead (409), and nobody is charged for what they did not see."""
     email = parse_email(form.get("email"))
     shown_total = parse_amount(form.get("total"))
-    if not basket.lines or form.get("lines") != basket.key or shown_total != basket.total:
+    basket = delivered(books) or books
+    if (
+        not basket.lines
+        or basket.address is None
+        or form.get("lines") != basket.key
+        or shown_total != basket.total
+    ):
         book = basket.lines[0].book if key != CART and basket.lines else None
         response = await render_checkout(basket, None, book=book, notice=CHANGED, status=409)
         return htmx.retarget(response, "#checkout-summary", swap="innerHTML")
@@ -214,8 +319,7 @@ async def payment_status() -> Response:
     if payment.outcome == "succeeded":
         await ledger().mark_paid(payment)  # the receipt and the ledger never disagree
         if payment.checkout_id == load_state(CART).id:
-            write_cart(Basket())  # paid for: the cart starts again empty
-            save_state(CART, None)
+            forget_paid_cart()
     response = await render_outcome(payment, intent_id=intent_id, secret=client_secret)
     if payment.outcome == "succeeded" and htmx.wants_fragment():
         # The receipt replaces the payment area; a reload of the pushed URL shows it again.
@@ -234,6 +338,7 @@ async def render_checkout(
 ) -> Response:
     """A checkout page (the cart's, or one book's when `book` is given), or its summary for htmx."""
     quantity = basket.lines[0].quantity if book is not None and basket.lines else MIN_QUANTITY
+    address = basket.address
     return await render(
         "checkout/page.html",
         "checkout/_summary.html",
@@ -249,6 +354,10 @@ async def render_checkout(
         if book is not None
         else url_for("checkout.prepare_cart_payment"),
         status_url=result_url(intent, fragment=True) if intent is not None else None,
+        zone=default_rates().zone(address.country) if address is not None else None,
+        here=url_for("checkout.page", book_id=book.id, quantity=quantity)
+        if book is not None
+        else url_for("checkout.cart"),
     )
 
 
@@ -260,7 +369,9 @@ async def render_outcome(
         "payment": payment,
         "outcome": payment.outcome if payment else None,
         "order": paid_basket(
-            (line.book_id, line.quantity, line.unit_price) for line in payment.lines
+            ((line.book_id, line.quantity, line.unit_price) for line in payment.lines),
+            payment.shipping,
+            payment.address,
         )
         if payment
         else None,

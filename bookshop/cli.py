@@ -129,6 +129,11 @@ def describe_change(change: Change, locale: str) -> str:
         details.append(f"lines {describe_lines(before)} -> {describe_lines(after)}")
     if before.amount != after.amount:
         details.append(f"amount {money(before.amount)} -> {money(after.amount)}")
+    if before.shipping != after.shipping:
+        details.append(f"delivery {money(before.shipping)} -> {money(after.shipping)}")
+    if before.address != after.address:
+        where = ", ".join(after.address.lines()) if after.address else "none"
+        details.append(f"address -> {where}")
     if before.amount_refunded != after.amount_refunded:
         details.append(
             f"refunded {money(before.amount_refunded)} -> {money(after.amount_refunded)}"
@@ -142,11 +147,13 @@ def describe_lines(order: Order) -> str:
 
 
 def format_orders(orders: list[Order], settings: Settings) -> str:
-    """The orders as a plain-text table (a row per book), or a line saying there are none."""
+    """The orders as a plain-text table (a row per book, then where the order goes), or a line
+    saying there are none."""
     if not orders:
         return "No orders yet."
-    header = ("STATUS", "BOOKS", "AMOUNT", "EMAIL", "TIME (UTC)", "PAYMENT")
-    rows = [header]
+    header = ("STATUS", "BOOKS", "AMOUNT", "DELIVERY", "EMAIL", "TIME (UTC)", "PAYMENT")
+    rows: list[tuple[str, ...]] = [header]
+    destinations: dict[int, str] = {}  # row index -> the address printed under it
     for order in orders:
         books = [f"{line.quantity} x {_shortened(line.title)}" for line in order.lines] or ["-"]
         rows.append(
@@ -154,17 +161,26 @@ def format_orders(orders: list[Order], settings: Settings) -> str:
                 order.status,
                 books[0],
                 format_money(order.amount, order.currency, settings.locale),
+                format_money(order.shipping, order.currency, settings.locale)
+                if order.address
+                else "-",
                 order.email or "-",
                 f"{order.created_at.astimezone(UTC):%Y-%m-%d %H:%M}",
                 order.intent_id,
             )
         )
-        rows.extend(("", more, "", "", "", "") for more in books[1:])
+        rows.extend(("", more, "", "", "", "", "") for more in books[1:])
+        if order.address is not None:
+            destinations[len(rows) - 1] = "deliver to: " + ", ".join(order.address.lines())
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
+    indent = " " * (widths[0] + 2)
+    text = []
+    for index, row in enumerate(rows):
+        cells = zip(row, widths, strict=True)
+        text.append("  ".join(cell.ljust(width) for cell, width in cells).rstrip())
+        if index in destinations:
+            text.append(indent + destinations[index])
+    return "\n".join(text)
 
 
 def _shortened(title: str, width: int = 40) -> str:

@@ -40,6 +40,12 @@ def push_url(response: Response, url: str) -> Response:
     return response
 
 
+def redirect(response: Response, url: str) -> Response:
+    """Send the browser to `url` with a full page load (a plain 303 would be swapped in)."""
+    response.headers["HX-Redirect"] = url
+    return response
+
+
 def replace_url(response: Response, url: str) -> Response:
     """Show `url` in the address bar without a new history entry."""
     response.headers["HX-Replace-Url"] = url

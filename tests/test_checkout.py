@@ -19,9 +19,12 @@ from bookshop.payments import Intent, IntentLine, Payments
 from tests.fixtures.app import (
     DECLINE_MESSAGES,
     HTMX,
+    SINGAPORE,
     Client,
     confirm_like_stripe_js,
     decline_message,
+    deliver_to_singapore,
+    delivered,
     intents_of_checkout,
     post,
     shown,
@@ -36,7 +39,7 @@ async def test_checkout_page_shows_the_summary(client: Client) -> None:
     assert "<html" in body
     assert "The Art of Doing Science and Engineering" in body
     assert "Richard Hamming" in body
-    assert 'data-amount="2300"' in body
+    assert f'data-amount="{delivered(2300, 1)}"' in body
 
 
 async def test_quantity_in_the_url_sets_the_total(client: Client) -> None:
@@ -52,7 +55,7 @@ async def test_htmx_quantity_change_returns_only_the_summary(client: Client) -> 
     body = await response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<html" not in body
-    assert 'data-amount="5600"' in body
+    assert f'data-amount="{delivered(5600, 2)}"' in body
     assert response.headers["HX-Replace-Url"] == "/checkout/working-in-public?quantity=2"
     assert "HX-Request" in response.headers["Vary"]
 
@@ -206,7 +209,7 @@ async def test_prepare_payment_charges_what_this_page_shows(
     # Another tab changed the quantity to 5; the page where Pay was pressed shows 2.
     intent_id, _ = await open_checkout(client, "/checkout/code?quantity=5")
     await post(client, "/checkout/code/pay", form=shown("code", 2, email="a@example.com"))
-    assert sandbox.client().v1.payment_intents.retrieve(intent_id).amount == 2 * 2900
+    assert sandbox.client().v1.payment_intents.retrieve(intent_id).amount == delivered(5800, 2)
 
 
 @pytest.fixture
@@ -225,13 +228,13 @@ def quantities(order: Order) -> list[int]:
 async def test_two_tabs_the_ledger_ends_with_what_stripe_charged(
     shop: Quart, sandbox: SandboxServer
 ) -> None:
-    client = shop.test_client()
+    client = await deliver_to_singapore(shop.test_client())
     ledger: Ledger = shop.extensions["ledger"]
     # Tab 1 opens the checkout at 2 copies; tab 2 (same browser) changes it to 5.
     intent_id, secret = await open_checkout(client, "/checkout/code?quantity=2")
     await client.get("/checkout/code?quantity=5")
     order = await ledger.get(intent_id)
-    assert order is not None and (quantities(order), order.amount) == ([5], 5 * 2900)
+    assert order is not None and (quantities(order), order.amount) == ([5], delivered(14500, 5))
 
     # Pay is pressed in tab 1, which shows 2: the pay step puts the intent back to 2 copies and
     # the ledger hears of it at once, with the receipt address.
@@ -244,7 +247,7 @@ async def test_two_tabs_the_ledger_ends_with_what_stripe_charged(
     assert (order.status, quantities(order), order.amount, order.email) == (
         "open",
         [2],
-        2 * 2900,
+        delivered(5800, 2),
         "two@example.com",
     )
 
@@ -256,7 +259,7 @@ async def test_two_tabs_the_ledger_ends_with_what_stripe_charged(
     order = await ledger.get(intent_id)
     assert order is not None
     assert (order.status, quantities(order), order.amount) == ("paid", [2], charged.amount)
-    assert charged.amount == 2 * 2900 and charged.metadata["lines_1"] == "code:2:2900"
+    assert charged.amount == delivered(5800, 2) and charged.metadata["lines_1"] == "code:2:2900"
 
 
 async def test_an_email_stripe_refuses_is_a_422_about_the_email(
@@ -417,6 +420,8 @@ async def test_unsettled_results_render_their_own_partial(
             client_secret=client_secret,
             lines=(IntentLine("code", 1, 2900),),
             checkout_id="c1",
+            shipping=0,
+            address=None,
             email=None,
             decline_code=None,
             charge_id=None,
@@ -457,7 +462,8 @@ async def test_the_cart_checks_out_as_one_intent_updated_not_replaced_when_the_c
     secret = client_secret_in(body)
     intent_id = secret.split("_secret_")[0]
     assert re.findall(r'class="order-line[^"]*" data-book="([^"]+)"', body) == ["code", "hackers"]
-    assert 'data-amount="7300"' in body and 'href="/cart">Change your cart' in body
+    assert f'data-amount="{delivered(7300, 3)}"' in body
+    assert 'href="/cart">Change your cart' in body
     assert 'id="quantity"' not in body  # quantities change on the cart page
 
     await fill_cart(client, ("mythical-man-month", 1))
@@ -465,7 +471,7 @@ async def test_the_cart_checks_out_as_one_intent_updated_not_replaced_when_the_c
 
     assert client_secret_in(again) == secret
     intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
-    assert intent.amount == 7300 + 3200
+    assert intent.amount == delivered(7300 + 3200, 4)
     assert intent.metadata["lines_1"] == "code:1:2900,hackers:2:2200,mythical-man-month:1:3200"
 
 
@@ -490,11 +496,11 @@ async def test_two_tabs_the_intent_is_charged_the_total_the_paying_page_shows(
     assert stale.status_code == 409
     assert stale.headers["HX-Retarget"] == "#checkout-summary"
     assert "Your order changed since this page was shown" in fresh_summary
-    assert 'data-amount="5100"' in fresh_summary
+    assert f'data-amount="{delivered(5100, 2)}"' in fresh_summary
     paid = await post(client, "/checkout/pay", shown_on(fresh_summary, email="a@example.com"), HTMX)
     assert paid.status_code == 204
     intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
-    assert (intent.amount, intent.receipt_email) == (5100, "a@example.com")
+    assert (intent.amount, intent.receipt_email) == (delivered(5100, 2), "a@example.com")
 
 
 async def test_a_price_changed_meanwhile_is_shown_and_asked_again(
@@ -504,7 +510,7 @@ async def test_a_price_changed_meanwhile_is_shown_and_asked_again(
     page = await (await client.get("/checkout")).get_data(as_text=True)
     # The shopkeeper raises the price meanwhile.
     raised = Catalog(
-        [replace(b, price=3100) if b.id == "code" else b for b in default_catalog().books]
+        [replace(b, price=2800) if b.id == "code" else b for b in default_catalog().books]
     )
     for module in (cart, forms):
         monkeypatch.setattr(module, "default_catalog", lambda: raised)
@@ -513,9 +519,9 @@ async def test_a_price_changed_meanwhile_is_shown_and_asked_again(
     summary = await refused.get_data(as_text=True)
 
     assert refused.status_code == 409
-    assert 'data-amount="6200"' in summary and "62.00\xa0SGD" in summary
+    assert f'data-amount="{delivered(5600, 2)}"' in summary and "56.00\xa0SGD" in summary
     intent_id = client_secret_in(page).split("_secret_")[0]
-    assert sandbox.client().v1.payment_intents.retrieve(intent_id).amount == 5800
+    assert sandbox.client().v1.payment_intents.retrieve(intent_id).amount == delivered(5800, 2)
 
 
 async def pay_the_cart(client: Client, sandbox: SandboxServer, card: str) -> tuple[str, str]:
@@ -546,7 +552,7 @@ async def test_after_payment_the_cart_is_empty_and_the_summary_read_only(
     assert 'id="cart-count" hx-swap-oob="innerHTML">0<' in body
     assert "Your cart is empty." in await (await client.get("/cart")).get_data(as_text=True)
     order = await app.extensions["ledger"].get(intent_id)
-    assert order is not None and order.status == "paid" and order.amount == 7300
+    assert order is not None and order.status == "paid" and order.amount == delivered(7300, 3)
     assert [(line.book_id, line.quantity, line.unit_price) for line in order.lines] == [
         ("code", 1, 2900),
         ("hackers", 2, 2200),
@@ -575,3 +581,100 @@ async def test_a_paid_cart_whose_result_was_never_seen_shows_it_instead_of_a_new
     assert again.status_code == 303
     assert again.headers["Location"].startswith(f"/success?payment_intent={intent_id}&")
     assert "Your cart is empty." in await (await client.get("/cart")).get_data(as_text=True)
+
+
+async def move_to(client: Client, **address: str) -> None:
+    """The shopper gives another address on the address step."""
+    form = {**SINGAPORE, **address, "next": "/checkout"}
+    response = await post(client, "/checkout/address", form)
+    assert response.status_code == 303, await response.get_data(as_text=True)
+
+
+LONDON = {"city": "London", "postal_code": "N1 9GU", "country": "GB", "line2": ""}
+
+
+async def test_the_summary_shows_books_delivery_and_total_and_the_intent_carries_the_address(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    body = await (await client.get("/checkout/code")).get_data(as_text=True)
+    assert re.search(r'class="col-5 text-end mb-1 subtotal">29.00\xa0SGD<', body)
+    assert re.search(r'class="col-5 text-end mb-1 shipping">3.00\xa0SGD<', body)
+    assert "(1-2 working days)" in body
+    assert 'class="total" data-amount="3200"' in body
+    assert "1 Straits View<br>#12-01<br>Singapore 018937<br>Singapore" in body
+    assert 'data-country="SG"' in body  # the Payment Element's billing country
+    intent = sandbox.client().v1.payment_intents.retrieve(
+        client_secret_in(body).split("_secret_")[0]
+    )
+    assert intent.amount == 3200 and intent.metadata["shipping"] == "300"
+    assert intent.to_dict()["shipping"] == {
+        "address": {
+            "city": "Singapore",
+            "country": "SG",
+            "line1": "1 Straits View",
+            "line2": "#12-01",
+            "postal_code": "018937",
+            "state": None,
+        },
+        "carrier": None,
+        "name": "Ada Reader",
+        "phone": None,
+        "tracking_number": None,
+    }
+
+
+async def test_changing_the_country_prices_the_same_intent_for_the_new_zone(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 1), ("hackers", 1))
+    before = await (await client.get("/checkout")).get_data(as_text=True)
+    intent_id = client_secret_in(before).split("_secret_")[0]
+    assert f'data-amount="{2900 + 2200 + 400}"' in before
+
+    await move_to(client, **LONDON)
+    after = await (await client.get("/checkout")).get_data(as_text=True)
+
+    assert client_secret_in(after).split("_secret_")[0] == intent_id
+    intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
+    assert intent.amount == 2900 + 2200 + 1800 + 500  # the rest of the world: 18 + 5 each further
+    assert intent.shipping.address.country == "GB"  # type: ignore[union-attr]
+    assert intent.shipping.address.postal_code == "N1 9GU"  # type: ignore[union-attr]
+
+
+async def test_enough_books_ship_free(client: Client, sandbox: SandboxServer) -> None:
+    await fill_cart(client, ("code", 1), ("hackers", 1), ("mythical-man-month", 1))
+    body = await (await client.get("/checkout")).get_data(as_text=True)
+    assert re.search(r'class="col-5 text-end mb-1 shipping">Free<', body)
+    assert 'data-amount="8300"' in body  # 83.00 SGD of books, over 60.00: no delivery charge
+
+
+async def test_a_page_that_shows_the_old_address_gets_the_new_total_before_paying(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 1))
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    await move_to(client, **LONDON)  # in another tab
+
+    stale = await post(client, "/checkout/pay", shown_on(page, email="a@example.com"), HTMX)
+
+    assert stale.status_code == 409
+    assert 'data-amount="4700"' in await stale.get_data(as_text=True)  # 29 + 18 to London
+
+
+async def test_the_receipt_and_the_ledger_keep_the_address_and_the_delivery(
+    client: Client, sandbox: SandboxServer, app: Quart
+) -> None:
+    await fill_cart(client, ("code", 2))
+    intent_id, secret = await pay_the_cart(client, sandbox, "4242424242424242")
+    query = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
+    receipt = await (await client.get(f"/success?{query}")).get_data(as_text=True)
+    assert re.search(r'receipt-subtotal">58.00\xa0SGD<', receipt)
+    assert re.search(r'receipt-shipping">4.00\xa0SGD<', receipt)
+    assert re.search(r'receipt-amount">62.00\xa0SGD<', receipt)
+    assert "Delivering to" in receipt and "1 Straits View" in receipt
+    order = await app.extensions["ledger"].get(intent_id)
+    assert order is not None and (order.amount, order.shipping) == (6200, 400)
+    assert order.address is not None and order.address.postal_code == "018937"
+    # Paid: the address leaves the session with the cart.
+    async with client.session_transaction() as session:
+        assert "address" not in session and "cart" not in session

@@ -23,12 +23,14 @@ from click.testing import Result
 from playwright.sync_api import Page, Route
 
 from bookshop import create_app
+from bookshop.address import Address
 from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.money import format_money
 from bookshop.orders import Ledger, Order
 from bookshop.payments import Intent, IntentLine, read_intent
-from tests.fixtures.app import confirm_like_stripe_js
+from tests.e2e.shopper import fill_address
+from tests.fixtures.app import SINGAPORE, confirm_like_stripe_js, delivered
 from tests.fixtures.database import run_async
 from tests.fixtures.sandbox import SandboxServer, free_port
 
@@ -58,18 +60,20 @@ def today() -> str:
     return f"{datetime.now(UTC):%Y-%m-%d}"
 
 
-def checkout(sandbox: SandboxServer, book: str, card: str | None = None) -> Intent:
-    """An intent made the way the checkout makes it, confirmed with `card` when given."""
-    intent = sandbox.client().v1.payment_intents.create(
-        params={
-            "amount": price(book),
-            "currency": "sgd",
-            "metadata": {
-                "lines_1": f"{book}:1:{price(book)}",
-                "checkout": f"cli-{time.time_ns()}",
-            },
-        }
-    )
+def checkout(
+    sandbox: SandboxServer, book: str, card: str | None = None, shipping: int | None = None
+) -> Intent:
+    """An intent made the way the checkout makes it, confirmed with `card` when given; with
+    `shipping`, delivered to the tests' Singapore address for that much."""
+    params: dict[str, Any] = {
+        "amount": price(book) + (shipping or 0),
+        "currency": "sgd",
+        "metadata": {"lines_1": f"{book}:1:{price(book)}", "checkout": f"cli-{time.time_ns()}"},
+    }
+    if shipping is not None:
+        params["metadata"]["shipping"] = str(shipping)
+        params["shipping"] = Address(**SINGAPORE).to_stripe()
+    intent = sandbox.client().v1.payment_intents.create(params=params)  # type: ignore[arg-type]
     assert intent.client_secret
     if card:
         confirm_like_stripe_js(sandbox, intent.client_secret, card, "shopper@example.com")
@@ -193,7 +197,7 @@ def test_orders_lists_paid_orders_first_as_a_table(
 
     assert result.exit_code == 0, result.output
     header, *rows = result.output.splitlines()
-    assert header.split()[:5] == ["STATUS", "BOOKS", "AMOUNT", "EMAIL", "TIME"]
+    assert header.split()[:6] == ["STATUS", "BOOKS", "AMOUNT", "DELIVERY", "EMAIL", "TIME"]
     # The session's sandbox holds other tests' checkouts too: find ours, check the order. An
     # order of several books goes on over indented rows, one a book.
     statuses = [row.split()[0] for row in rows if not row.startswith(" ")]
@@ -204,6 +208,42 @@ def test_orders_lists_paid_orders_first_as_a_table(
     assert "shopper@example.com" in paid_row
     assert format_money(price("working-in-public"), "sgd") in paid_row
     assert next(row for row in rows if waiting.id in row).startswith("open ")
+
+
+def test_orders_shows_where_each_paid_order_goes_and_what_delivery_cost(
+    settings: Settings, sandbox: SandboxServer
+) -> None:
+    paid = checkout(sandbox, "code", VISA, shipping=300)
+    run_async(_record(settings, paid))
+    assert run(settings, "reconcile", "--since", today()).exit_code == 0
+
+    rows = run(settings, "orders").output.splitlines()
+
+    index = next(n for n, row in enumerate(rows) if paid.id in row)
+    assert rows[index].startswith("paid ")
+    assert format_money(300, "sgd") in rows[index]  # the DELIVERY column
+    assert format_money(price("code") + 300, "sgd") in rows[index]
+    assert rows[index + 1].strip() == (
+        "deliver to: Ada Reader, 1 Straits View, #12-01, Singapore 018937, SG"
+    )
+
+
+def test_reconcile_restores_an_orders_address_from_stripe(
+    settings: Settings, sandbox: SandboxServer
+) -> None:
+    paid = checkout(sandbox, "code", VISA, shipping=300)
+    # The ledger heard of the order without its address (a write lost in a crash, say).
+    run_async(_record(settings, replace(paid, status="requires_payment_method", address=None)))
+
+    first = run(settings, "reconcile", "--since", today())
+    second = run(settings, "reconcile", "--since", today())
+
+    assert f"{paid.id}: open -> paid" in first.output
+    assert "address -> Ada Reader, 1 Straits View" in first.output
+    assert second.output.strip().endswith("nothing to change."), second.output
+    (order,) = run_async(_orders(settings, paid.id))
+    assert order is not None and order.address == Address(**SINGAPORE)
+    assert order.shipping == 300
 
 
 def test_orders_on_an_empty_ledger_says_so(settings: Settings) -> None:
@@ -273,6 +313,7 @@ def test_browser_purchase_is_paid_through_the_webhook_alone_and_orders_shows_it(
     page.route("**/payment/status**", never_load)
     page.route("**/success**", never_load)
     page.goto(f"{shop_process['url']}/checkout/code")
+    fill_address(page)
     page.get_by_label("Email for the receipt").fill("reader@example.com")
     frame = page.frame_locator('iframe[title="Secure payment input frame"]')
     frame.get_by_label("Card number").fill("4242 4242 4242 4242")
@@ -305,7 +346,7 @@ def test_browser_purchase_is_paid_through_the_webhook_alone_and_orders_shows_it(
     row = next(line for line in listing.splitlines() if intent_id in line)
     assert row.startswith("paid ")
     assert "reader@example.com" in row
-    assert format_money(price("code"), "sgd") in row
+    assert format_money(delivered(price("code"), 1), "sgd") in row
 
 
 def test_reconcile_repairs_a_missed_refund(settings: Settings, sandbox: SandboxServer) -> None:

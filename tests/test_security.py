@@ -21,6 +21,8 @@ from tests.fixtures.app import (
     Client,
     confirm_like_stripe_js,
     csrf_token,
+    deliver_to_singapore,
+    delivered,
     post,
     shown,
 )
@@ -54,7 +56,7 @@ async def test_post_without_a_csrf_token_is_refused_and_changes_nothing(
         assert response.status_code == 403
         assert "expired" in await response.get_data(as_text=True)
     intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
-    assert intent.amount == 2900
+    assert intent.amount == delivered(2900, 1)
     assert intent.receipt_email is None
     cart = await client.get("/cart")
     assert "Your cart is empty" in await cart.get_data(as_text=True)
@@ -75,7 +77,8 @@ async def test_post_with_the_sessions_token_is_accepted_as_header_or_field(
 
 
 async def test_another_sessions_token_is_refused(app: Quart) -> None:
-    mine, theirs = app.test_client(), app.test_client()
+    mine = await deliver_to_singapore(app.test_client())
+    theirs = await deliver_to_singapore(app.test_client())
     await intent_of(mine)
     stolen = await csrf_token(theirs)
     response = await mine.post(
@@ -168,7 +171,8 @@ async def test_session_cookie_is_httponly_and_lax(client: Client) -> None:
 async def test_session_cookie_is_secure_in_production(settings: Settings) -> None:
     production = dataclasses.replace(settings, env="production", secret_key="x" * 40)
     async with create_app(production).test_app() as app:
-        response = await app.test_client().get("/checkout/code")
+        client = await deliver_to_singapore(app.test_client())
+        response = await client.get("/checkout/code")
     assert "Secure" in response.headers["Set-Cookie"]
 
 
@@ -217,7 +221,7 @@ async def test_checkout_rate_limit_per_client_answers_429_then_recovers(
 ) -> None:
     app = limited(settings, rate_limit_checkout="2/second")
     async with app.test_app():
-        client = app.test_client()
+        client = await deliver_to_singapore(app.test_client())
         assert (await client.get("/checkout/code")).status_code == 200
         assert (await client.get("/checkout/code")).status_code == 200
         refused = await client.get("/checkout/code")
@@ -236,7 +240,7 @@ async def test_checkout_rate_limit_for_all_clients_caps_many_addresses(
 ) -> None:
     app = limited(settings, rate_limit_checkout="100/second", rate_limit_checkout_all="3/minute")
     async with app.test_app():
-        client = app.test_client()
+        client = await deliver_to_singapore(app.test_client())
         statuses = [
             (
                 await client.get("/checkout/code", scope_base={"client": (f"10.0.0.{n}", 1)})
@@ -249,7 +253,7 @@ async def test_checkout_rate_limit_for_all_clients_caps_many_addresses(
 async def test_payment_status_is_rate_limited(settings: Settings) -> None:
     app = limited(settings, rate_limit_status="2/minute")
     async with app.test_app():
-        client = app.test_client()
+        client = await deliver_to_singapore(app.test_client())
         statuses = [(await client.get("/payment/status")).status_code for _ in range(3)]
         assert statuses == [400, 400, 429]
 
@@ -257,7 +261,7 @@ async def test_payment_status_is_rate_limited(settings: Settings) -> None:
 async def test_rate_limits_ignore_a_forged_forwarded_for(settings: Settings) -> None:
     app = limited(settings, rate_limit_checkout="1/minute")
     async with app.test_app():
-        client = app.test_client()
+        client = await deliver_to_singapore(app.test_client())
         assert (await client.get("/checkout/code")).status_code == 200
         forged = await client.get("/checkout/code", headers={"X-Forwarded-For": "1.2.3.4"})
         assert forged.status_code == 429

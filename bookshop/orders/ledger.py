@@ -31,6 +31,7 @@ from bookshop.orders.schema import (
     REFUNDED,
     Order,
     OrderLine,
+    address_columns,
     order_lines,
     orders,
     webhook_events,
@@ -65,8 +66,10 @@ def _same(before: Order, after: Order) -> bool:
     return before == replace(after, updated_at=before.updated_at)
 
 
-def _entries(order: Order | Intent) -> list[tuple[str, int, int]]:
-    return [(line.book_id, line.quantity, line.unit_price) for line in order.lines]
+def _charged(order: Order | Intent) -> tuple[Any, ...]:
+    # What an order is for, as Stripe charged it: amount, lines, delivery and address.
+    lines = [(line.book_id, line.quantity, line.unit_price) for line in order.lines]
+    return (order.amount, lines, order.shipping, order.address)
 
 
 def _line_rows(intent: Intent) -> list[dict[str, Any]]:
@@ -156,11 +159,17 @@ class Ledger:
         amount = bindparam("new_amount", type_=orders.c.amount.type)
         email = bindparam("new_email", type_=orders.c.email.type)
         now = bindparam("now", type_=orders.c.updated_at.type)
+        # The delivery: what it costs and each line of the address, as the intent says.
+        delivery = {
+            name: bindparam(f"new_{name}", type_=orders.c[name].type)
+            for name in ("shipping", *address_columns(None))
+        }
         return (
             self.database.insert(orders)
             .values(
                 intent_id=bindparam("new_intent_id", type_=orders.c.intent_id.type),
                 amount=amount,
+                **delivery,
                 currency=bindparam("new_currency", type_=orders.c.currency.type),
                 email=email,
                 status=OPEN,
@@ -176,6 +185,7 @@ class Ledger:
                     "amount": amount,
                     "email": func.coalesce(email, orders.c.email),
                     "updated_at": now,
+                    **delivery,
                 },
                 # A paid order is what was paid for: a stale page can't change it.
                 where=or_(*(orders.c.status == status for status in PAYABLE)),
@@ -220,13 +230,15 @@ class Ledger:
         return write, drop
 
     async def record_checkout(self, intent: Intent) -> None:
-        """Write what Stripe answered to a checkout's change of its intent (created, quantity,
-        receipt address) while the order is payable."""
+        """Write what Stripe answered to a checkout's change of its intent (created, its books,
+        where they go, the receipt address) while the order is payable."""
         order = {
             "new_intent_id": intent.id,
             "new_amount": intent.amount,
             "new_currency": intent.currency,
             "new_email": intent.email,
+            "new_shipping": intent.shipping,
+            **{f"new_{name}": value for name, value in address_columns(intent.address).items()},
             "now": _now(),
         }
         await self._checkouts.put({"order": order, "lines": _line_rows(intent)})
@@ -329,12 +341,17 @@ class Ledger:
                 before is not None
                 and state.lines
                 and (target not in PAYABLE or before.status in PAYABLE)
-                and (before.amount != state.amount or _entries(before) != _entries(state))
+                and _charged(before) != _charged(state)
             ):
                 await connection.execute(
                     update(orders)
                     .where(orders.c.intent_id == state.id)
-                    .values(amount=state.amount, updated_at=_now())
+                    .values(
+                        amount=state.amount,
+                        shipping=state.shipping,
+                        **address_columns(state.address),
+                        updated_at=_now(),
+                    )
                 )
                 await self._replace_lines(connection, state)
             if target == FAILED:
@@ -397,6 +414,8 @@ class Ledger:
             .values(
                 intent_id=intent.id,
                 amount=intent.amount,
+                shipping=intent.shipping,
+                **address_columns(intent.address),
                 currency=intent.currency,
                 email=intent.email,
                 status=OPEN,
@@ -442,6 +461,8 @@ class Ledger:
             orders.c.status.in_(PAYABLE),
             status=PAID,
             amount=intent.amount,
+            shipping=intent.shipping,
+            **address_columns(intent.address),
             charge_id=func.coalesce(intent.charge_id, orders.c.charge_id),
             email=func.coalesce(intent.email, orders.c.email),
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +16,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    text,
 )
+
+from bookshop.address import FIELDS as ADDRESS_FIELDS
+from bookshop.address import Address
 
 OPEN, PAID, FAILED, CANCELED, REFUNDED = "open", "paid", "failed", "canceled", "refunded"
 STATUSES = (OPEN, PAID, FAILED, CANCELED, REFUNDED)
@@ -40,6 +44,9 @@ orders = Table(
     Column("stripe_seen", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # What delivery cost (part of `amount`) and where the order goes: Stripe's `shipping`.
+    Column("shipping", BigInteger, nullable=False, server_default=text("0")),
+    *(Column(f"ship_{field}", String(255)) for field in ADDRESS_FIELDS),
     # `make orders` lists paid orders first, newest first.
     Index("orders_by_status", "status", "created_at"),
 )
@@ -102,6 +109,8 @@ class Order:
     amount_refunded: int
     created_at: datetime
     updated_at: datetime
+    shipping: int = 0
+    address: Address | None = None
 
     @classmethod
     def from_row(cls, row: Any, lines: tuple[OrderLine, ...]) -> Order:
@@ -119,7 +128,22 @@ class Order:
             amount_refunded=row.amount_refunded,
             created_at=_aware(row.created_at),
             updated_at=_aware(row.updated_at),
+            shipping=row.shipping,
+            address=address_of(row),
         )
+
+
+def address_of(row: Any) -> Address | None:
+    """The delivery address an `orders` row holds, if it has one."""
+    if row.ship_country is None:
+        return None
+    return Address(*(getattr(row, f"ship_{field}") or "" for field in ADDRESS_FIELDS))
+
+
+def address_columns(address: Address | None) -> dict[str, str | None]:
+    """The `orders` columns that hold a delivery address (all None for none)."""
+    values = asdict(address) if address is not None else {}
+    return {f"ship_{field}": values.get(field) for field in ADDRESS_FIELDS}
 
 
 def _aware(value: datetime) -> datetime:

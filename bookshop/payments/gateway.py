@@ -121,7 +121,12 @@ class Payments:
                 current = None
             if current is not None and current.checkout_id == checkout_id:
                 if current.payable:
-                    if current.amount == basket.total and current.lines_key == basket.key:
+                    if (
+                        current.amount == basket.total
+                        and current.lines_key == basket.key
+                        and current.shipping == basket.shipping
+                        and current.address == basket.address
+                    ):
                         return current
                     return await self._update(current.id, **_priced(basket, clear=True))
                 if current.status in ("processing", "succeeded"):
@@ -205,14 +210,17 @@ class Payments:
 
 
 def _priced(basket: Basket, *, clear: bool) -> dict[str, Any]:
-    # What changes with the basket; the amount always comes from the catalog. On an update every
-    # lines_N key is sent ("" deletes one a longer basket left behind).
-    metadata = lines_metadata(basket.key)
-    return {
+    # What changes with the basket; the amount always comes from the catalog and the shipping
+    # rates. On an update every lines_N key is sent ("" deletes one a longer basket left behind).
+    metadata = {**lines_metadata(basket.key), "shipping": str(basket.shipping)}
+    priced: dict[str, Any] = {
         "amount": basket.total,
         "description": _description(basket),
         "metadata": metadata if clear else {key: value for key, value in metadata.items() if value},
     }
+    if basket.address is not None:
+        priced["shipping"] = basket.address.to_stripe()
+    return priced
 
 
 def _description(basket: Basket) -> str:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, cast
 
+from bookshop.address import Address
+
 Outcome = Literal["succeeded", "declined", "needs_action", "processing", "open", "canceled"]
 
 CLIENT_SECRET = re.compile(r"^(pi_[A-Za-z0-9]{1,64})_secret_[A-Za-z0-9]{1,128}$")
@@ -56,6 +58,8 @@ class Intent:
     # What it pays for; none when the intent is not one of the shop's checkouts.
     lines: tuple[IntentLine, ...]
     checkout_id: str  # the browser session's checkout that made it ("" when unknown)
+    shipping: int  # what delivery costs, in the amount (0 when free, or not said)
+    address: Address | None  # where the books go (Stripe's `shipping`)
     email: str | None
     # The last failed attempt's most specific code: decline_code, else code.
     decline_code: str | None
@@ -106,6 +110,8 @@ def read_intent(data: Mapping[str, Any]) -> Intent:
         error = {}
     latest = data.get("latest_charge")
     charge = _read_charge(latest) if isinstance(latest, Mapping) else None
+    shipping = str(metadata.get("shipping") or "")
+    where = data.get("shipping")
     return Intent(
         id=str(data["id"]),
         status=str(data["status"]),
@@ -115,6 +121,8 @@ def read_intent(data: Mapping[str, Any]) -> Intent:
         client_secret=str(data.get("client_secret") or ""),
         lines=_read_lines(metadata, int(data["amount"])),
         checkout_id=str(metadata.get("checkout") or ""),
+        shipping=int(shipping) if shipping.isdigit() else 0,
+        address=Address.from_stripe(where) if isinstance(where, Mapping) else None,
         email=data.get("receipt_email") or (charge.email if charge else None),
         decline_code=error.get("decline_code") or error.get("code") or None,
         charge_id=charge.id if charge else (str(latest) if latest else None),

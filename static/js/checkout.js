@@ -24,7 +24,10 @@
     const intentId = clientSecret.split("_secret_")[0];
     const stripe = Stripe(form.dataset.publishableKey);
     const elements = stripe.elements({ clientSecret });
-    elements.create("payment").mount("#payment-element");
+    // The billing address starts in the country the books go to.
+    const country = form.dataset.country;
+    const defaults = country ? { defaultValues: { billingDetails: { address: { country } } } } : {};
+    elements.create("payment", defaults).mount("#payment-element");
 
     const button = form.querySelector("#pay-button");
     const result = document.getElementById("payment-result");

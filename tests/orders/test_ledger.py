@@ -16,7 +16,7 @@ from bookshop import create_app
 from bookshop.config import Settings
 from bookshop.orders import Ledger, Order
 from bookshop.payments import Charge, Intent, IntentLine, WebhookEvent
-from tests.fixtures.app import Client, confirm_like_stripe_js
+from tests.fixtures.app import Client, confirm_like_stripe_js, deliver_to_singapore
 from tests.fixtures.sandbox import SandboxServer
 
 BOOK, PRICE = "code", 3200
@@ -33,6 +33,8 @@ def intent(intent_id: str = "pi_ledger1", quantity: int = 1, **changes: object) 
         client_secret=f"{intent_id}_secret_x",
         lines=(IntentLine(BOOK, quantity, PRICE),),
         checkout_id="c1",
+        shipping=0,
+        address=None,
         email=None,
         decline_code=None,
         charge_id=None,
@@ -356,7 +358,7 @@ async def test_checkout_page_and_result_page_write_the_ledger(
 ) -> None:
     app = create_app(replace(settings, database_url=database_url))
     async with app.test_app() as test_app:
-        client: Client = test_app.test_client()
+        client: Client = await deliver_to_singapore(test_app.test_client())
         page = await (await client.get("/checkout/code?quantity=2")).get_data(as_text=True)
         secret = page.split('data-client-secret="')[1].split('"')[0]
         intent_id = secret.split("_secret_")[0]

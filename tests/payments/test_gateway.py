@@ -114,7 +114,7 @@ async def test_a_cart_of_several_books_is_one_intent_whose_metadata_rebuilds_the
     updated = await payments.open_checkout(smaller, checkout, intent.id)
     assert (updated.id, updated.amount, updated.lines_key) == (intent.id, 2900, smaller.key)
     stored = sandbox.client().v1.payment_intents.retrieve(intent.id).metadata.to_dict()
-    assert stored == {"checkout": checkout, "lines_1": "code:1:2900"}
+    assert stored == {"checkout": checkout, "lines_1": "code:1:2900", "shipping": "0"}
 
 
 async def test_outcome_of_a_paid_intent_is_a_receipt_read_with_the_secret_key(

@@ -22,6 +22,9 @@
   const state = {
     publishableKey: null,
     clientSecret: null,
+    // The Element's defaultValues.billingDetails.address.country: the billing country, as the
+    // real Payment Element preselects it.
+    country: "",
     busy: false,
     // A field shows its error once the shopper has left it, or once a submit asked for all errors.
     touched: new Set(),
@@ -267,6 +270,11 @@
     }
   }
 
+  function defaultCountry(options) {
+    const address = (((options || {}).defaultValues || {}).billingDetails || {}).address || {};
+    return /^[A-Z]{2}$/.test(address.country || "") ? address.country : "";
+  }
+
   function confirmBody(clientSecret, confirmParams) {
     const { d: expiry } = parseExpiry(fields.expiry.value);
     const extra = Object.assign({}, confirmParams);
@@ -274,6 +282,9 @@
     delete extra.payment_method_data;
     const billing = Object.assign({}, methodData.billing_details);
     billing.address = Object.assign({}, billing.address, { postal_code: fields.postal.value.trim() });
+    if (state.country && !billing.address.country) {
+      billing.address.country = state.country;
+    }
     methodData.billing_details = billing;
     methodData.type = "card";
     methodData.card = {
@@ -350,6 +361,7 @@
       case "init":
         state.publishableKey = message.publishableKey;
         state.clientSecret = message.clientSecret;
+        state.country = defaultCountry(message.options);
         applyAppearance(message.appearance);
         post({ type: "ready" });
         reportSize();
