@@ -12,6 +12,7 @@ from playwright.sync_api import ViewportSize, expect, sync_playwright
 
 from tests.e2e.servers import REPO_ROOT, running_shop
 from tests.e2e.shopper import VISA, Shopper
+from tests.fixtures.app import SINGAPORE
 from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, DEFAULT_TIMEOUT_MS
 
 OUTPUT = REPO_ROOT / "docs" / "screenshots"
@@ -68,6 +69,13 @@ def take_screenshots(output: Path = OUTPUT) -> list[Path]:
             save("cart")
 
             page.get_by_role("link", name="Checkout").click()
+            page.get_by_label("Country").select_option("SG")
+            expect(page.locator('form.address-form[data-country="SG"]')).to_have_count(1)
+            for name, value in SINGAPORE.items():
+                if value and name != "country":
+                    page.locator(f"#address-{name}").fill(value)
+            save("address")
+            page.get_by_role("button", name="Continue to payment").click()
             shopper.wait_for_payment_element()
             shopper.fill_card(VISA)
             save("checkout")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from playwright.sync_api import FrameLocator, Locator, Page, Request, expect
 
 from tests.e2e.servers import RunningShop
+from tests.fixtures.app import SINGAPORE
 
 CARD_FRAME = 'iframe[title="Secure payment input frame"]'
 CHALLENGE_FRAME = 'iframe[title="3D Secure authentication"]'
@@ -43,13 +44,18 @@ class Shopper:
         self.page.goto(f"{self.shop.url}{path}")
 
     def open_checkout(self, book_id: str, quantity: int | None = None) -> None:
-        """Load a book's checkout page and wait for the Payment Element to be ready to type in."""
+        """Load a book's checkout page (giving the address first if asked) and wait for the
+        Payment Element to be ready to type in."""
         query = f"?quantity={quantity}" if quantity else ""
         self.open(f"/checkout/{book_id}{query}")
         self.wait_for_payment_element()
 
-    def wait_for_payment_element(self) -> None:
-        """Wait until the checkout's card fields take input; remember which intent they pay."""
+    def wait_for_payment_element(self, address: Mapping[str, str] = SINGAPORE) -> None:
+        """Wait until the checkout's card fields take input (giving `address` first if the shop
+        asks where the books go); remember which intent they pay."""
+        self.page.locator("#payment-form, form.address-form").first.wait_for(state="attached")
+        if self.page.locator("form.address-form").count():
+            fill_address(self.page, address)
         expect(self.card_frame.get_by_label("Card number")).to_be_editable()
         self.checkout_intent_id = self.intent_id()
 
@@ -143,3 +149,19 @@ class Shopper:
 
 # What the `new_shopper` fixture gives: open a Shopper in a new context (new_context options).
 NewShopper = Callable[..., Shopper]
+
+
+def fill_address(
+    page: Page, address: Mapping[str, str] = SINGAPORE, javascript: bool = True
+) -> None:
+    """Give the delivery address on the address step and continue to payment."""
+    country = address["country"]
+    page.get_by_label("Country").select_option(country)
+    if javascript:
+        # Choosing the country re-renders the form for that country (htmx): fill in that one.
+        expect(page.locator(f'form.address-form[data-country="{country}"]')).to_have_count(1)
+    for name in ("name", "line1", "line2", "city", "state", "postal_code", "phone"):
+        if address.get(name):
+            page.locator(f"#address-{name}").fill(address[name])
+    page.get_by_role("button", name="Continue to payment").click()
+    expect(page).not_to_have_url(re.compile(r"/checkout/address"))

@@ -113,11 +113,32 @@ def test_the_cart_works_with_javascript_off_up_to_the_payment_step(
 
     with page.expect_navigation():
         page.get_by_role("link", name="Checkout").click()
+    # First where the books go: a plain form, checked on the server.
+    expect(page).to_have_url(re.compile(r"/checkout/address\?next=/checkout$"))
+    page.get_by_label("Country").select_option("GB")
+    page.locator("#address-name").fill("Ada Reader")
+    page.locator("#address-line1").fill("1 Book Street")
+    page.locator("#address-city").fill("London")
+    page.locator("#address-postal_code").fill("not a postcode")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Continue to payment").click()
+    postcode = page.locator("#address-postal_code")
+    expect(postcode).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#address-postal_code-error")).to_contain_text("postal code")
+    expect(page.locator("#address-name")).to_have_value("Ada Reader")  # the input is kept
+    postcode.fill("n1 9gu")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Continue to payment").click()
+
     expect(page).to_have_url(re.compile(r"/checkout$"))
-    expect(page.locator("#checkout-summary .total")).to_have_text("87.00 SGD")
+    expect(page.locator("#checkout-summary .subtotal")).to_have_text("87.00 SGD")
+    expect(page.locator("#checkout-summary .shipping")).to_have_text("28.00 SGD")  # 18 + 2 x 5
+    expect(page.locator("#checkout-summary .total")).to_have_text("115.00 SGD")
+    expect(page.locator("#checkout-summary .delivery-address")).to_contain_text("N1 9GU")
     explanation = page.locator("#payment noscript .alert")
     expect(explanation).to_contain_text("Card payment needs JavaScript")
-    shopper.assert_console_clean()
+    # The refused address came back as a 422, which Chromium logs.
+    shopper.assert_console_clean(allow=(r"status of 422 .*/checkout/address",))
 
 
 def test_a_decline_keeps_the_cart(shopper: Shopper) -> None:

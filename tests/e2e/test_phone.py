@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.shopper import VISA, NewShopper
+from tests.e2e.shopper import VISA, NewShopper, fill_address
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +20,10 @@ def test_a_purchase_on_a_phone_works_and_nothing_overflows(new_shopper: NewShopp
     assert not shopper.overflows_horizontally(), "the shop scrolls sideways"
 
     page.get_by_role("link", name="Buy now The Design of Everyday Things").tap()
-    expect(page.locator("#checkout-summary .total")).to_have_text("21.00 SGD")
+    expect(page.locator("form.address-form")).to_be_visible()
+    assert not shopper.overflows_horizontally(), "the address step scrolls sideways"
+    fill_address(page)
+    expect(page.locator("#checkout-summary .total")).to_have_text("24.00 SGD")  # 21 + 3 delivery
     shopper.wait_for_payment_element()
     assert not shopper.overflows_horizontally(), "the checkout scrolls sideways"
     frame_box = page.locator("#payment-element iframe").bounding_box()
