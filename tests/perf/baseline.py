@@ -19,15 +19,18 @@ from collections.abc import Awaitable, Callable
 from hypercorn.run import run
 from quart import Quart, render_template, request
 
+from bookshop.address import Address
 from bookshop.basket import Basket, line
 from bookshop.catalog import default_catalog
 from bookshop.config import load_settings
 from bookshop.money import format_money
 from bookshop.payments import Payments
 from bookshop.server import hypercorn_config
+from bookshop.shipping import default_rates
 
-# The benchmark's cart (tests/perf/bench.py): three books, one copy each.
+# The benchmark's cart (tests/perf/bench.py): three books, one copy each, going to Singapore.
 CART = ("code", "hackers", "mythical-man-month")
+ADDRESS = Address("Ada Reader", "1 Straits View", "", "", "", "018937", "SG", "")
 
 
 async def index() -> str:
@@ -49,7 +52,10 @@ def checkout_page(payments: Payments) -> Callable[[], Awaitable[str]]:
     catalog = default_catalog()
 
     async def page() -> str:
-        basket = Basket(tuple(line(catalog.get(book_id), 1) for book_id in CART))  # type: ignore[arg-type]
+        books = Basket(tuple(line(catalog.get(book_id), 1) for book_id in CART))  # type: ignore[arg-type]
+        zone = default_rates().zone(ADDRESS.country)
+        assert zone is not None
+        basket = books.delivered(ADDRESS, zone.cost(books.count, books.subtotal))
         intent = await payments.open_checkout(basket, secrets.token_urlsafe(12), None)
         return await render_template(
             "checkout/page.html",
@@ -63,6 +69,8 @@ def checkout_page(payments: Payments) -> Callable[[], Awaitable[str]]:
             payments=payments,
             pay_url="/checkout/pay",
             status_url=None,
+            zone=zone,
+            here="/checkout",
         )
 
     return page
@@ -85,6 +93,7 @@ def create_app() -> Quart:
     token = secrets.token_urlsafe(32)
     app.jinja_env.globals["csrf_token"] = lambda: token
     app.jinja_env.globals["cart_count"] = lambda: len(CART)
+    app.jinja_env.globals["country_name"] = lambda code: code
     # Routes on the app itself, named like the shop's blueprint endpoints that url_for() asks for:
     # bare Quart, without the thread hop that blueprints' inherited context processor costs.
     app.add_url_rule("/", "shop.index", index)
@@ -92,6 +101,7 @@ def create_app() -> Quart:
     app.add_url_rule("/covers/<book_id>.svg", "shop.cover", not_served)
     app.add_url_rule("/checkout", "checkout.cart", checkout_page(Payments(settings)))
     app.add_url_rule("/checkout/pay", "checkout.prepare_cart_payment", not_served)
+    app.add_url_rule("/checkout/address", "checkout.address", not_served)
     app.add_url_rule("/checkout/<book_id>", "checkout.page", not_served)
     app.add_url_rule("/cart", "cart.page", not_served)
     app.add_url_rule("/cart/add", "cart.add", not_served)

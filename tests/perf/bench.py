@@ -32,7 +32,7 @@ from quart import Quart
 from bookshop.catalog import default_catalog
 from bookshop.sandbox.settings import DEFAULT_PORT, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 from tests.perf import load
-from tests.perf.baseline import CART
+from tests.perf.baseline import ADDRESS, CART
 from tests.perf.load import LoadResult
 from tests.perf.servers import ROOT, ProcessMemory, Server, free_port
 
@@ -132,13 +132,14 @@ SESSION_SECRET = secrets.token_urlsafe(32)
 
 
 def cart_cookie(books: Sequence[str] = CART) -> str:
-    """A session cookie holding a cart of these books and nothing else (no checkout yet): each
-    request that sends it is a new shopper checking out that cart."""
+    """A session cookie holding a cart of these books and where they go, and no checkout yet:
+    each request that sends it is a new shopper checking out that cart."""
     app = Quart(__name__)
     app.secret_key = SESSION_SECRET
     serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
     assert serializer is not None
-    return f"session={serializer.dumps({'cart': [[book, 1] for book in books]})}"
+    session = {"cart": [[book, 1] for book in books], "address": asdict(ADDRESS)}
+    return f"session={serializer.dumps(session)}"
 
 
 def shop_environment(options: Options, sandbox: Server, port: int, tmp: Path) -> dict[str, str]:
