@@ -263,8 +263,9 @@ async def test_two_tabs_the_ledger_ends_with_what_stripe_charged(
 
 
 async def test_an_email_stripe_refuses_is_a_422_about_the_email(
-    client: Client, sandbox: SandboxServer
+    shop: Quart, sandbox: SandboxServer
 ) -> None:
+    client = await deliver_to_singapore(shop.test_client())
     # Our own check lets it through; Stripe refuses two dots in a row.
     intent_id, _ = await open_checkout(client, "/checkout/code")
     for headers in (HTMX, None):
@@ -276,6 +277,8 @@ async def test_an_email_stripe_refuses_is_a_422_about_the_email(
         assert "Enter a valid email address" in body
         assert "can't be changed" not in body
     assert sandbox.client().v1.payment_intents.retrieve(intent_id).receipt_email is None
+    order = await shop.extensions["ledger"].get(intent_id)
+    assert order is not None and order.email is None
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,14 @@ def test_the_shop_never_loads_the_sandbox_it_only_knows_its_address_and_keys() -
         timeout=60,
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_only_the_payments_package_imports_stripe_among_the_shops_own_modules() -> None:
+    # The sandbox, a separate process, checks requests against stripe-python's types.
+    package = Path(__file__).parents[1] / "bookshop"
+    importers = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if re.search(r"^\s*(import stripe|from stripe\b)", path.read_text(), re.MULTILINE)
+    }
+    assert importers == {"payments/gateway.py", "payments/transport.py", "sandbox/validation.py"}
