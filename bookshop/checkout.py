@@ -105,6 +105,12 @@ def delivered(books: Basket) -> Basket | None:
     return books.delivered(address, zone.cost(books.count, books.subtotal))
 
 
+def started_here() -> set[str]:
+    """The ids of the checkouts this browser session has open."""
+    checkouts = session.get("checkouts", {})
+    return {saved["id"] for saved in checkouts.values() if isinstance(saved, dict)}
+
+
 def forget_paid_cart() -> None:
     """The cart was paid: it starts again empty, and the address leaves the session."""
     write_cart(Basket())
@@ -320,6 +326,8 @@ async def payment_status() -> Response:
         await ledger().mark_paid(payment)  # the receipt and the ledger never disagree
         if payment.checkout_id == load_state(CART).id:
             forget_paid_cart()
+        elif payment.checkout_id in started_here():
+            save_address(None)  # a book bought now: the address, too, stays only until paid
     response = await render_outcome(payment, intent_id=intent_id, secret=client_secret)
     if payment.outcome == "succeeded" and htmx.wants_fragment():
         # The receipt replaces the payment area; a reload of the pushed URL shows it again.

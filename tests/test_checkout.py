@@ -681,3 +681,14 @@ async def test_the_receipt_and_the_ledger_keep_the_address_and_the_delivery(
     # Paid: the address leaves the session with the cart.
     async with client.session_transaction() as session:
         assert "address" not in session and "cart" not in session
+
+
+async def test_a_book_bought_now_takes_the_address_out_of_the_session_once_paid(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    intent_id, secret = await open_checkout(client, "/checkout/code")
+    assert confirm_like_stripe_js(sandbox, secret, "4242424242424242").status_code == 200
+    query = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
+    assert (await client.get(f"/success?{query}")).status_code == 200
+    async with client.session_transaction() as session:
+        assert "address" not in session
