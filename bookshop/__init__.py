@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         _default_template_ctx_processor as flask_default_context_processor,
     )
 
-    from bookshop import cart, checkout, cli, errors, htmx, security, shop, webhooks
+    from bookshop import cart, checkout, cli, compression, errors, htmx, security, shop, webhooks
     from bookshop.health import HealthCheck
     from bookshop.money import format_money
     from bookshop.orders import Ledger
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.register_blueprint(webhooks.blueprint)
     cli.register(app, settings)
     security.install(app, settings)
+    compression.install(app, security.UNMASKABLE_SECRET_BLUEPRINTS)
     app.asgi_app = HealthCheck(  # type: ignore[method-assign]
         app.asgi_app, partial(security.security_headers, settings)
     )
