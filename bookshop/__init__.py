@@ -21,14 +21,26 @@ def create_app(settings: Settings | None = None) -> Quart:
         _default_template_ctx_processor as flask_default_context_processor,
     )
 
-    from bookshop import cart, checkout, cli, compression, errors, htmx, security, shop, webhooks
+    from bookshop import (
+        assets,
+        cart,
+        checkout,
+        cli,
+        compression,
+        errors,
+        htmx,
+        security,
+        shop,
+        webhooks,
+    )
     from bookshop.health import HealthCheck
     from bookshop.money import format_money
     from bookshop.orders import Ledger
     from bookshop.payments import Payments
     from bookshop.server import freeze_startup_objects
 
-    app = Quart(__name__, template_folder="../templates", static_folder="../static")
+    # Static files are served by `assets` (fingerprinted, compressed once), not by Quart.
+    app = Quart(__name__, template_folder="../templates", static_folder=None)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TEMPLATES_AUTO_RELOAD=settings.env == "development",
@@ -61,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         gateway.close()
         await orders.close()
 
+    assets.install(app)
     errors.register_error_pages(app)
     htmx.install(app)
     app.register_blueprint(shop.blueprint)

@@ -45,7 +45,8 @@ def _remembered_url_for(app: Quart) -> Callable[..., str]:
     (docs/performance.md, "Each link's URL built once").
 
     A path depends only on the endpoint, its values and the root path the shop is served under
-    (the shop registers no URL defaults): those are the key. External URLs, anchors and other
+    (the one URL default, a static file's fingerprint, depends on the values alone): those are
+    the key. External URLs, anchors and other
     `_` options, relative endpoints (".name") and unhashable values are built each time.
     """
 
