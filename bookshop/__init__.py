@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         errors,
         htmx,
         security,
+        seo,
         shop,
         webhooks,
     )
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     errors.register_error_pages(app)
     htmx.install(app)
     app.register_blueprint(shop.blueprint)
+    app.register_blueprint(seo.blueprint)
     app.register_blueprint(cart.blueprint)
     app.register_blueprint(checkout.blueprint)
     # No secret, no endpoint: an unverified webhook would let anyone mark orders paid.
