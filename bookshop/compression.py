@@ -60,7 +60,9 @@ def install(app: Quart, uncompressed_blueprints: Collection[str]) -> None:
     @app.after_request
     async def compress_response(response: Response) -> Response:
         if (
-            not compressible(response.mimetype)
+            # An HTTPException left to Quart answers as Werkzeug's own response, sync and short.
+            not isinstance(response, Response)
+            or not compressible(response.mimetype)
             or "Content-Encoding" in response.headers
             or response.status_code in (204, 206, 304)
             or request.blueprint in uncompressed_blueprints
