@@ -59,8 +59,8 @@ def _remembered_url_for(app: Quart) -> Callable[..., str]:
 
     A path depends only on the endpoint, its values and the root path the shop is served under
     (the one URL default, a static file's fingerprint, depends on the values alone): those are
-    the key. External URLs, anchors and other
-    `_` options, relative endpoints (".name") and unhashable values are built each time.
+    the key. External URLs, anchors and other `_` options, relative endpoints (".name") and
+    unhashable values are built each time.
     """
 
     @lru_cache(maxsize=URL_CACHE_SIZE)

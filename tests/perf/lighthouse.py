@@ -150,7 +150,7 @@ def write_report(results: dict[str, tuple[str, list[Run]]], runs: int) -> str:
         "Written by `make lighthouse` (`tests/perf/lighthouse.py`); do not edit by hand. Mobile",
         "preset (Moto G Power, simulated slow 4G: 150 ms RTT, 1.6 Mbps, 4x CPU slowdown), the shop",
         "started as `make run` starts it (sandbox mode, one worker), first visit (cold cache). The",
-        f"cart holds {len(CART)} books, added through the shop's form. Each page ran {runs} "
+        f"cart holds {len(CART)} books, added through the shop's form. Each page ran {runs}",
         "time(s); the table shows the run with the median performance score (then LCP).",
         "",
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; commit `{commit}`{dirty}",
