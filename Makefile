@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check lint types bench screenshots audit reconcile orders browser clean
+.PHONY: help run test check lint types bench screenshots audit reconcile orders browser clean css css-check lighthouse
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,5 +50,17 @@ types: $(STAMP) ## Mypy, strict
 
 check: lint types test ## Lint, types and tests
 
+tools/%/node_modules: tools/%/package.json tools/%/package-lock.json
+	cd tools/$* && npm ci --no-audit --no-fund --ignore-scripts --silent && touch node_modules
+
+css: tools/css/node_modules ## Cut Bootstrap down to the classes the templates use (PurgeCSS)
+	node tools/css/build.mjs
+
+css-check: tools/css/node_modules ## Fail if the Bootstrap subset differs from what `make css` makes
+	node tools/css/build.mjs --check
+
+lighthouse: $(STAMP) browser tools/lighthouse/node_modules ## Lighthouse (mobile) on the shop, a book, the cart and checkout; writes docs/lighthouse.md
+	$(BIN)/python -m tests.perf.lighthouse $(LIGHTHOUSE_ARGS)
+
 clean: ## Remove the environment and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tools/*/node_modules

@@ -21,14 +21,28 @@ def create_app(settings: Settings | None = None) -> Quart:
         _default_template_ctx_processor as flask_default_context_processor,
     )
 
-    from bookshop import address, cart, checkout, cli, errors, htmx, security, shop, webhooks
+    from bookshop import (
+        address,
+        assets,
+        cart,
+        checkout,
+        cli,
+        compression,
+        errors,
+        htmx,
+        security,
+        seo,
+        shop,
+        webhooks,
+    )
     from bookshop.health import HealthCheck
     from bookshop.money import format_money
     from bookshop.orders import Ledger
     from bookshop.payments import Payments
     from bookshop.server import freeze_startup_objects
 
-    app = Quart(__name__, template_folder="../templates", static_folder="../static")
+    # Static files are served by `assets` (fingerprinted, compressed once), not by Quart.
+    app = Quart(__name__, template_folder="../templates", static_folder=None)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TEMPLATES_AUTO_RELOAD=settings.env == "development",
@@ -62,9 +76,11 @@ def create_app(settings: Settings | None = None) -> Quart:
         gateway.close()
         await orders.close()
 
+    assets.install(app)
     errors.register_error_pages(app)
     htmx.install(app)
     app.register_blueprint(shop.blueprint)
+    app.register_blueprint(seo.blueprint)
     app.register_blueprint(cart.blueprint)
     app.register_blueprint(checkout.blueprint)
     # No secret, no endpoint: an unverified webhook would let anyone mark orders paid.
@@ -72,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.register_blueprint(webhooks.blueprint)
     cli.register(app, settings)
     security.install(app, settings)
+    compression.install(app, security.UNMASKABLE_SECRET_BLUEPRINTS)
     app.asgi_app = HealthCheck(  # type: ignore[method-assign]
         app.asgi_app, partial(security.security_headers, settings)
     )

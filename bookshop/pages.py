@@ -15,12 +15,15 @@ TEMPLATE_CACHE_SIZE = 400  # Jinja's default
 URL_CACHE_SIZE = 1024  # the shop's pages link to a few dozen URLs
 
 
-async def render(page: str, fragment: str, status: int = 200, **context: Any) -> Response:
-    """Render the fragment for htmx and the page (which includes it) otherwise."""
-    partial = wants_fragment()
+async def render(
+    page: str, fragment: str | None = None, status: int = 200, **context: Any
+) -> Response:
+    """Render the fragment for htmx and the page (which includes it) otherwise; a page without a
+    fragment is the page for both, and never asks for htmx's headers."""
+    partial = fragment is not None and wants_fragment()
     context["partial"] = partial
     await current_app.update_template_context(context)
-    template = _pages(current_app).get_template(fragment if partial else page)
+    template = _pages(current_app).get_template(fragment if fragment and partial else page)
     body = template.render(context)
     return Response(body, status=status, content_type="text/html; charset=utf-8")
 
@@ -34,9 +37,19 @@ def _pages(app: Quart) -> Environment:
         # A cache of its own, so that no template compiled for async mode is carried over.
         pages = app.jinja_env.overlay(enable_async=False, cache_size=TEMPLATE_CACHE_SIZE)
         # A copy of the globals as they are at the first page, when create_app has set them all.
-        pages.globals = {**app.jinja_env.globals, "url_for": _remembered_url_for(app)}
+        pages.globals = {
+            **app.jinja_env.globals,
+            "url_for": _remembered_url_for(app),
+            "absolute_url": absolute_url,
+        }
         app.extensions["pages"] = pages
     return pages
+
+
+def absolute_url(path: str) -> str:
+    """A path of this shop (from `url_for`) as an absolute URL on the host the request came to:
+    for canonical links, without giving up the remembered path."""
+    return request.host_url.rstrip("/") + path
 
 
 def _remembered_url_for(app: Quart) -> Callable[..., str]:
@@ -45,8 +58,9 @@ def _remembered_url_for(app: Quart) -> Callable[..., str]:
     (docs/performance.md, "Each link's URL built once").
 
     A path depends only on the endpoint, its values and the root path the shop is served under
-    (the shop registers no URL defaults): those are the key. External URLs, anchors and other
-    `_` options, relative endpoints (".name") and unhashable values are built each time.
+    (the one URL default, a static file's fingerprint, depends on the values alone): those are
+    the key. External URLs, anchors and other `_` options, relative endpoints (".name") and
+    unhashable values are built each time.
     """
 
     @lru_cache(maxsize=URL_CACHE_SIZE)

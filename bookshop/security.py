@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
@@ -10,7 +12,7 @@ from functools import wraps
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from quart import Quart, Response, request, session
+from quart import Quart, Response, g, request, session
 from quart_rate_limiter import RateLimit, RateLimiter, rate_limit
 from werkzeug.exceptions import Forbidden, RequestHeaderFieldsTooLarge, RequestURITooLarge
 
@@ -22,6 +24,7 @@ MAX_QUERY_BYTES = 2048
 MAX_HEADER_BYTES = 16 * 1024
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_SECRET_BYTES = 32
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Signed by Stripe instead: a CSRF token could never be sent with it.
 CSRF_EXEMPT = frozenset({"webhooks.stripe_webhook"})
@@ -38,6 +41,10 @@ PRIVATE_ENDPOINTS = frozenset(
         "checkout.success",
     }
 )
+# Their pages carry a PaymentIntent's client secret, which Stripe.js needs as it is (it cannot be
+# masked like the CSRF token), beside input from the request: never compressed, so BREACH cannot
+# read it (README, "Compression and caching").
+UNMASKABLE_SECRET_BLUEPRINTS = frozenset({"checkout"})
 # Creating checkouts (each one a PaymentIntent) and polling results is what card testers hammer.
 CHECKOUT_ENDPOINTS = (
     "checkout.cart",
@@ -55,12 +62,54 @@ PERIODS = {
 
 
 def csrf_token() -> str:
-    """This session's CSRF token, created on first use."""
-    token = session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
-        session["csrf"] = token
-    return token
+    """This session's CSRF token, masked afresh for each response (the same all through it)."""
+    masked: str | None = g.get("csrf_masked")
+    if masked is None:
+        masked = g.csrf_masked = mask_token(session_secret())
+    return masked
+
+
+def session_secret() -> bytes:
+    """The session's CSRF secret, created on first use; pages only ever carry it masked."""
+    stored = session.get("csrf")
+    secret = _decode(stored) if isinstance(stored, str) else None
+    if secret is None or len(secret) != CSRF_SECRET_BYTES:
+        secret = secrets.token_bytes(CSRF_SECRET_BYTES)
+        session["csrf"] = _encode(secret)
+    return secret
+
+
+def mask_token(secret: bytes) -> str:
+    """The secret XORed with a random pad, pad first: each response carries different bytes, so
+    a compressed page tells BREACH nothing about it (README, "Compression and caching")."""
+    pad = secrets.token_bytes(len(secret))
+    return _encode(pad + _xor(pad, secret))
+
+
+def unmask_token(sent: str) -> bytes | None:
+    """The secret a masked token carries; an unmasked one (on a page served before masking) as
+    it is; None for anything else."""
+    raw = _decode(sent)
+    if raw is not None and len(raw) == 2 * CSRF_SECRET_BYTES:
+        return _xor(raw[:CSRF_SECRET_BYTES], raw[CSRF_SECRET_BYTES:])
+    if raw is not None and len(raw) == CSRF_SECRET_BYTES:
+        return raw
+    return None
+
+
+def _xor(pad: bytes, data: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(pad, data, strict=True))
+
+
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _decode(text: str) -> bytes | None:
+    try:
+        return base64.urlsafe_b64decode(text.encode("ascii") + b"=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):  # not base64, or not ASCII
+        return None
 
 
 def parse_rate(text: str, key_function: Callable[[], Awaitable[str]]) -> RateLimit:
@@ -177,7 +226,9 @@ async def check_csrf() -> None:
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         sent = (await request.form).get(CSRF_FIELD)
-    if not isinstance(expected, str) or not sent or not hmac.compare_digest(sent, expected):
+    secret = unmask_token(sent) if sent else None
+    known = _decode(expected) if isinstance(expected, str) else None
+    if secret is None or known is None or not hmac.compare_digest(secret, known):
         raise Forbidden(
             "This form has expired or didn't come from our shop. Reload the page and try again."
         )

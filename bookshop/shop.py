@@ -1,15 +1,18 @@
-"""The shop front: the book grid with search, and the book covers."""
+"""The shop front: the book grid with search, each book's page, and the book covers."""
 
 from __future__ import annotations
 
 import hashlib
 import textwrap
 
-from quart import Blueprint, Response, current_app, render_template, request
+from quart import Blueprint, Response, current_app, render_template, request, url_for
 from werkzeug.exceptions import BadRequest, NotFound
 
 from bookshop.catalog import default_catalog
+from bookshop.config import Settings
+from bookshop.forms import find_book
 from bookshop.pages import render
+from bookshop.seo import book_data
 
 blueprint = Blueprint("shop", __name__)
 
@@ -25,6 +28,21 @@ async def index() -> Response:
     books = default_catalog().search(query)
     return await render(
         "shop/index.html", "shop/_search_results.html", query=query.strip(), books=books
+    )
+
+
+@blueprint.get("/books/<book_id>")
+async def book(book_id: str) -> Response:
+    """A book's own page: cover, description, price, the ways to buy it, its schema.org data."""
+    book = find_book(book_id)
+    settings: Settings = current_app.extensions["settings"]
+    page_url = url_for("shop.book", book_id=book.id, _external=True)
+    cover_url = url_for("shop.cover", book_id=book.id, _external=True)
+    return await render(
+        "shop/book.html",
+        book=book,
+        canonical_url=page_url,
+        structured_data=book_data(book, page_url, cover_url, settings.currency),
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import re
+import secrets
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -16,6 +17,7 @@ from werkzeug.datastructures import Headers
 
 from bookshop import create_app
 from bookshop.config import Settings
+from bookshop.security import mask_token, unmask_token
 from tests.fixtures.app import (
     HTMX,
     Client,
@@ -187,7 +189,75 @@ async def test_the_shop_pages_cart_forms_carry_the_token_of_the_session_they_sta
         body = await response.get_data(as_text=True)
         assert response.status_code == 200
         token = re.search(r'name="csrf_token" value="([^"]+)"', body)
-        assert token is not None and token.group(1) == await csrf_token(client)
+        assert token is not None
+        added = await client.post("/cart/add", form={"book_id": "code", "csrf_token": token[1]})
+        assert added.status_code == 303
+
+
+def tokens_in(body: str) -> set[str]:
+    """Every CSRF token a page carries: the meta tag, htmx's header, each form's field."""
+    return set(
+        re.findall(r'(?:name="csrf-token" content|name="csrf_token" value)="([^"]+)"', body)
+        + re.findall(r'"X-CSRF-Token": "([^"]+)"', body)
+    )
+
+
+async def test_each_response_carries_the_token_masked_afresh_and_the_same_throughout(
+    client: Client,
+) -> None:
+    first = tokens_in(await (await client.get("/cart")).get_data(as_text=True))
+    again = tokens_in(await (await client.get("/cart")).get_data(as_text=True))
+    assert len(first) == len(again) == 1
+    assert first != again
+    async with client.session_transaction() as session:
+        secret = session["csrf"]
+    assert secret not in first | again
+
+
+async def test_a_masked_token_passes_as_header_and_as_field(client: Client) -> None:
+    for _ in range(2):
+        (token,) = tokens_in(await (await client.get("/cart")).get_data(as_text=True))
+        by_field = await client.post("/cart/add", form={"book_id": "code", "csrf_token": token})
+        by_header = await client.post(
+            "/cart/add", form={"book_id": "code"}, headers={**HTMX, "X-CSRF-Token": token}
+        )
+        assert (by_field.status_code, by_header.status_code) == (303, 200)
+
+
+async def test_an_unmasked_token_from_a_page_served_before_masking_still_passes(
+    client: Client,
+) -> None:
+    await client.get("/cart")
+    async with client.session_transaction() as session:
+        secret = session["csrf"]
+    response = await client.post("/cart/add", form={"book_id": "code", "csrf_token": secret})
+    assert response.status_code == 303
+
+
+async def test_forged_and_mangled_masked_tokens_are_refused(client: Client) -> None:
+    (token,) = tokens_in(await (await client.get("/cart")).get_data(as_text=True))
+    flipped = ("A" if token[10] != "A" else "B").join((token[:10], token[11:]))
+    forged = [
+        flipped,  # one character of the masked secret changed
+        token[:-2],  # cut short
+        token + "AA",  # too long
+        mask_token(secrets.token_bytes(32)),  # well formed, another secret
+        "é" * 86,  # not ASCII
+        "!" * 86,  # not base64
+    ]
+    for sent in forged:
+        by_field = await client.post("/cart/add", form={"book_id": "code", "csrf_token": sent})
+        by_header = await client.post(
+            "/cart/add", form={"book_id": "code"}, headers={**HTMX, "X-CSRF-Token": sent}
+        )
+        assert by_field.status_code == by_header.status_code == 403, sent
+
+
+def test_masking_round_trips_and_never_repeats() -> None:
+    secret = secrets.token_bytes(32)
+    masked = {mask_token(secret) for _ in range(100)}
+    assert len(masked) == 100
+    assert {unmask_token(token) for token in masked} == {secret}
 
 
 async def test_oversize_body_is_refused_with_413(client: Client) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from tests.fixtures.app import HTMX, Client
 
 
@@ -100,3 +104,65 @@ async def test_cover_is_a_generated_svg(client: Client) -> None:
 
 async def test_unknown_cover_is_404(client: Client) -> None:
     assert (await client.get("/covers/nope.svg")).status_code == 404
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+async def test_a_book_has_a_page_of_its_own_on_both_paths(
+    client: Client, headers: dict[str, str]
+) -> None:
+    # No fragment of its own: htmx gets the whole page too.
+    response = await client.get("/books/working-in-public", headers=headers)
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" in body
+    main = body[body.index("<main") :]
+    assert (
+        '<h1 class="h3">Working in Public: The Making and Maintenance of Open Source</h1>' in main
+    )
+    assert "by Nadia Eghbal" in main
+    assert "Who builds open source software, who maintains it" in main
+    assert "28.00\xa0SGD" in main
+    assert 'src="/covers/working-in-public.svg"' in main
+    assert 'alt="Cover of Working in Public' in main
+    assert 'action="/cart/add"' in main and 'name="book_id" value="working-in-public"' in main
+    assert 'href="/checkout/working-in-public"' in main
+    # The shop keeps no stock yet: the page claims none.
+    assert "stock" not in main.lower()
+
+
+async def test_a_book_page_adds_to_the_cart_like_the_grid(client: Client) -> None:
+    body = await (await client.get("/books/code")).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', body)
+    assert token
+    added = await client.post(
+        "/cart/add", form={"book_id": "code", "csrf_token": token[1]}, headers=HTMX
+    )
+    assert added.status_code == 200
+    assert "Added ✓" in await added.get_data(as_text=True)
+
+
+async def test_an_unknown_book_page_is_a_readable_404_on_both_paths(client: Client) -> None:
+    plain = await client.get("/books/no-such-book")
+    fragment = await client.get("/books/no-such-book", headers=HTMX)
+    assert plain.status_code == fragment.status_code == 404
+    assert "<html" in await plain.get_data(as_text=True)
+    assert "sell that book" in await fragment.get_data(as_text=True)
+
+
+async def test_the_grid_links_each_title_and_cover_to_the_book_page(client: Client) -> None:
+    for headers in ({}, HTMX):
+        body = await (await client.get("/?q=machine", headers=headers)).get_data(as_text=True)
+        for book in ("soul-of-a-new-machine", "dream-machine"):
+            links = re.findall(rf'<a [^>]*href="/books/{book}"[^>]*>', body)
+            assert len(links) == 2, links
+            # The cover's link repeats the title's: out of the tab order and the reading order.
+            assert sum('tabindex="-1" aria-hidden="true"' in link for link in links) == 1
+        assert 'href="/checkout/soul-of-a-new-machine"' in body  # "Buy now" stays
+
+
+async def test_only_the_first_cover_is_fetched_eagerly(client: Client) -> None:
+    body = await (await client.get("/")).get_data(as_text=True)
+    covers = re.findall(r"<img [^>]*book-cover[^>]*>", body)
+    assert len(covers) == 14
+    assert 'fetchpriority="high"' in covers[0] and 'loading="lazy"' not in covers[0]
+    assert all('loading="lazy"' in cover for cover in covers[1:])

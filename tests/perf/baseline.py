@@ -24,6 +24,7 @@ from bookshop.basket import Basket, line
 from bookshop.catalog import default_catalog
 from bookshop.config import load_settings
 from bookshop.money import format_money
+from bookshop.pages import absolute_url
 from bookshop.payments import Payments
 from bookshop.server import hypercorn_config
 from bookshop.shipping import default_rates
@@ -94,11 +95,13 @@ def create_app() -> Quart:
     app.jinja_env.globals["csrf_token"] = lambda: token
     app.jinja_env.globals["cart_count"] = lambda: len(CART)
     app.jinja_env.globals["country_name"] = lambda code: code
+    app.jinja_env.globals["absolute_url"] = absolute_url
     # Routes on the app itself, named like the shop's blueprint endpoints that url_for() asks for:
     # bare Quart, without the thread hop that blueprints' inherited context processor costs.
     app.add_url_rule("/", "shop.index", index)
     app.add_url_rule("/healthz", "shop.healthz", healthz)
     app.add_url_rule("/covers/<book_id>.svg", "shop.cover", not_served)
+    app.add_url_rule("/books/<book_id>", "shop.book", not_served)
     app.add_url_rule("/checkout", "checkout.cart", checkout_page(Payments(settings)))
     app.add_url_rule("/checkout/pay", "checkout.prepare_cart_payment", not_served)
     app.add_url_rule("/checkout/address", "checkout.address", not_served)

@@ -224,6 +224,17 @@ def test_v3_is_served_as_javascript(sandbox: Any) -> None:
         assert "window.Stripe = Stripe" in response.text
 
 
+@pytest.mark.parametrize("encoding", ["br", "gzip"])
+def test_v3_is_served_compressed_like_stripes(sandbox: Any, encoding: str) -> None:
+    # Stripe's CDN compresses Stripe.js; uncompressed, the checkout would measure slower here.
+    plain = httpx.get(f"{sandbox.url}/v3/", headers={"Accept-Encoding": "identity"})
+    packed = httpx.get(f"{sandbox.url}/v3/", headers={"Accept-Encoding": encoding})
+    assert packed.headers["content-encoding"] == encoding
+    assert int(packed.headers["content-length"]) < len(plain.content) / 2
+    assert packed.content == plain.content  # httpx decodes it
+    assert "Accept-Encoding" in packed.headers["vary"]
+
+
 def test_framed_pages_load_only_their_own_scripts(sandbox: Any) -> None:
     frame = httpx.get(f"{sandbox.url}/elements/payment-frame")
     challenge = httpx.get(f"{sandbox.url}/3ds/challenge/pi_123?client_secret=pi_123_secret_4")

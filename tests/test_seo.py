@@ -1,0 +1,172 @@
+"""What search engines read: robots.txt, the sitemap, each book's JSON-LD, titles, descriptions."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import re
+from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
+from xml.etree import ElementTree
+
+import pytest
+from quart import Quart
+
+from bookshop import create_app
+from bookshop.catalog import Book, default_catalog
+from bookshop.config import Settings
+from bookshop.money import to_major
+from bookshop.seo import SITEMAP_NAMESPACE
+from tests.fixtures.app import HTMX, Client
+
+BOOKS = default_catalog().books
+JSON_LD = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
+
+
+def json_ld(body: str) -> dict[str, object]:
+    """The page's one JSON-LD block, parsed."""
+    (block,) = JSON_LD.findall(body)
+    data = json.loads(block)
+    assert isinstance(data, dict)
+    return data
+
+
+def meta_description(body: str) -> str:
+    match = re.search(r'<meta name="description" content="([^"]*)">', body)
+    assert match, "the page has a meta description"
+    return html.unescape(match[1])
+
+
+def canonical(body: str) -> str | None:
+    match = re.search(r'<link rel="canonical" href="([^"]+)">', body)
+    return match[1] if match else None
+
+
+@pytest.mark.parametrize("book", BOOKS, ids=lambda book: book.id)
+async def test_every_book_page_carries_valid_json_ld_with_its_price(
+    client: Client, book: Book
+) -> None:
+    response = await client.get(f"/books/{book.id}")
+    body = await response.get_data(as_text=True)
+    data = json_ld(body)
+    page_url = f"http://localhost/books/{book.id}"
+    assert data["@context"] == "https://schema.org"
+    assert data["@type"] == ["Book", "Product"]
+    assert data["@id"] == data["url"] == page_url == canonical(body)
+    assert data["name"] == book.title
+    assert data["author"] == {"@type": "Person", "name": book.author}
+    assert data["description"] == book.blurb
+    assert data["image"] == f"http://localhost/covers/{book.id}.svg"
+    offer = data["offers"]
+    assert isinstance(offer, dict)
+    assert offer["@type"] == "Offer"
+    assert offer["url"] == page_url
+    assert offer["priceCurrency"] == "SGD"
+    # A decimal string in major units, the one the page shows: 2300 cents -> "23.00".
+    assert offer["price"] == str(to_major(book.price, "sgd"))
+    assert re.fullmatch(r"\d+\.\d\d", str(offer["price"]))
+    assert f"{offer['price']}\xa0SGD" in body
+    # No stock is kept yet: no availability is claimed.
+    assert "availability" not in offer
+    cover = await client.get(urlsplit(str(data["image"])).path)
+    assert cover.status_code == 200
+
+
+async def test_json_ld_prices_follow_the_currency_s_decimals(settings: Settings) -> None:
+    yen = dataclasses.replace(settings, currency="jpy")
+    async with create_app(yen).test_app() as app:
+        body = await (await app.test_client().get("/books/code")).get_data(as_text=True)
+    offer = json_ld(body)["offers"]
+    assert isinstance(offer, dict)
+    assert (offer["price"], offer["priceCurrency"]) == ("2900", "JPY")
+
+
+async def test_json_ld_cannot_break_out_of_its_script_element(app: Quart) -> None:
+    async with app.test_request_context("/"):
+        rendered = await app.jinja_env.from_string(
+            '<script type="application/ld+json">{{ data|tojson }}</script>'
+        ).render_async(data={"name": "</script><script>alert(1)</script>"})
+    assert rendered.count("</script>") == 1
+    assert json.loads(JSON_LD.findall(rendered)[0])["name"].startswith("</script>")
+
+
+async def test_the_sitemap_lists_the_shop_and_every_book(client: Client) -> None:
+    response = await client.get("/sitemap.xml")
+    assert response.status_code == 200
+    assert response.mimetype == "application/xml"
+    root = ElementTree.fromstring(await response.get_data(as_text=False))
+    assert root.tag == f"{{{SITEMAP_NAMESPACE}}}urlset"
+    locations = [loc.text for loc in root.iter(f"{{{SITEMAP_NAMESPACE}}}loc")]
+    assert locations == [
+        "http://localhost/",
+        *(f"http://localhost/books/{book.id}" for book in BOOKS),
+    ]
+    for location in locations:
+        page = await client.get(urlsplit(str(location)).path)
+        assert page.status_code == 200
+
+
+async def test_robots_txt_keeps_crawlers_out_of_buy_now_checkouts_only(client: Client) -> None:
+    response = await client.get("/robots.txt")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    text = await response.get_data(as_text=True)
+    robots = RobotFileParser()
+    robots.parse(text.splitlines())
+    allowed = ["/", "/?q=code", "/books/code", "/covers/code.svg", "/cart", "/checkout"]
+    # Each crawl of a buy-now checkout would create a PaymentIntent; results need a secret.
+    refused = ["/checkout/code", "/checkout/code?quantity=2", "/payment/status", "/success"]
+    for path in allowed:
+        assert robots.can_fetch("Googlebot", f"http://localhost{path}"), path
+    for path in refused:
+        assert not robots.can_fetch("Googlebot", f"http://localhost{path}"), path
+    assert robots.site_maps() == ["http://localhost/sitemap.xml"]
+
+
+async def test_robots_txt_follows_the_root_path_the_shop_is_served_under(client: Client) -> None:
+    text = await (await client.get("/shop/robots.txt", root_path="/shop")).get_data(as_text=True)
+    assert "Disallow: /shop/checkout/\n" in text
+    assert "Sitemap: http://localhost/shop/sitemap.xml" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "title"),
+    [
+        ("/", "Bookshop"),
+        ("/?q=machine", "“machine” \u2013 Bookshop"),
+        ("/books/code", "Code: The Hidden Language of Computer Hardware and Software by Charles"),
+        ("/cart", "Your cart \u2013 Bookshop"),
+        ("/checkout/code", "Checkout: Code"),
+        ("/no/such/page", "We couldn't find that page \u2013 Bookshop"),
+    ],
+)
+async def test_every_page_has_a_title_and_a_meta_description(
+    client: Client, url: str, title: str
+) -> None:
+    body = await (await client.get(url)).get_data(as_text=True)
+    page_title = re.search(r"<title>(.*?)</title>", body)
+    assert page_title and html.unescape(page_title[1]).startswith(title)
+    description = meta_description(body)
+    assert 50 <= len(description) <= 160, description
+
+
+async def test_book_pages_describe_their_own_book(client: Client) -> None:
+    descriptions = set()
+    for book in BOOKS:
+        body = await (await client.get(f"/books/{book.id}")).get_data(as_text=True)
+        description = meta_description(body)
+        assert book.blurb in description and book.author in description
+        descriptions.add(description)
+    assert len(descriptions) == len(BOOKS)
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+async def test_the_shop_and_its_searches_name_the_shop_as_canonical(
+    client: Client, headers: dict[str, str]
+) -> None:
+    plain = await (await client.get("/")).get_data(as_text=True)
+    searched = await (await client.get("/?q=machine")).get_data(as_text=True)
+    assert canonical(plain) == canonical(searched) == "http://localhost/"
+    fragment = await (await client.get("/?q=machine", headers=HTMX)).get_data(as_text=True)
+    assert canonical(fragment) is None  # a fragment has no head
