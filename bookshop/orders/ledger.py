@@ -247,7 +247,9 @@ class Ledger:
         # Three statements for the whole batch, each run for every row (executemany). On SQLite
         # each commits by itself (no BEGIN, see database.py), so no shop process holds the write
         # lock while its event loop turns; a crash between them leaves lines that the next write,
-        # or reconcile, puts right from Stripe.
+        # or reconcile, puts right from Stripe. Only the newest write of each intent counts: the
+        # positions an older one drops would cut the newer one's lines.
+        checkouts = list({each["order"]["new_intent_id"]: each for each in checkouts}.values())
         async with self.database.one_statement() as connection:
             await connection.execute(self._upsert_order, [each["order"] for each in checkouts])
             lines = [row for each in checkouts for row in each["lines"]]

@@ -248,6 +248,22 @@ async def test_concurrent_checkouts_are_all_written(ledger: Ledger) -> None:
     assert (copies(orders["pi_many7"]), copies(orders["pi_many0"])) == (3, 1)
 
 
+async def test_two_writes_of_one_intent_in_one_batch_keep_the_newer_ones_lines(
+    ledger: Ledger,
+) -> None:
+    # The first write goes alone; the two after it queue meanwhile and go out together.
+    three = (IntentLine(BOOK, 1, PRICE), IntentLine("hackers", 1, 2900), IntentLine("zen", 1, 2500))
+    await asyncio.gather(
+        ledger.record_checkout(intent("pi_other")),
+        ledger.record_checkout(intent("pi_batch")),
+        ledger.record_checkout(intent("pi_batch", lines=three, amount=PRICE + 5400)),
+    )
+    order = await ledger.get("pi_batch")
+    assert order is not None
+    assert [line.book_id for line in order.lines] == [BOOK, "hackers", "zen"]
+    assert order.amount == PRICE + 5400
+
+
 async def test_failed_attempts_are_counted_then_paid(ledger: Ledger) -> None:
     await ledger.record_checkout(intent())
     declined = state(status="requires_payment_method", decline_code="insufficient_funds")
