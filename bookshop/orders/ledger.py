@@ -2,8 +2,8 @@
 
 Every path that learns something about a payment (the checkout, the result page, webhooks, the
 reconcile command) writes through these. A status only moves forward (open/failed -> paid ->
-refunded, open/failed -> canceled), so each path can run twice, late, or in any order, and the
-ledger ends the same.
+refunded, open/failed -> refunded when the payment went unheard, open/failed -> canceled), so each
+path can run twice, late, or in any order, and the ledger ends the same.
 """
 
 from __future__ import annotations
@@ -321,9 +321,17 @@ class Ledger:
         elif event.type == "payment_intent.canceled":
             await self._to_canceled(connection, intent_id)
         elif event.type == "charge.refunded":
+            # A refund of an order the ledger still has as payable: its payment went unheard, so
+            # what was paid (amount, lines) must come from a re-read of the intent.
+            unpaid = (
+                await connection.execute(
+                    select(orders.c.status).where(orders.c.intent_id == intent_id)
+                )
+            ).scalar_one() in PAYABLE
             await self._refund(connection, intent_id, event.charge_id, event.amount_refunded)
             if event.refunded:
                 await self._to_refunded(connection, intent_id, event.charge_id)
+            return EventResult(replay=False, stale=unpaid)
         return EventResult(replay=False)
 
     async def apply_state(self, state: Intent) -> Change | None:

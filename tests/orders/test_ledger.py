@@ -348,6 +348,26 @@ async def test_refund_and_cancel_move_orders_forward_only(ledger: Ledger) -> Non
     assert canceled.status == "canceled"
 
 
+async def test_a_refund_of_an_order_never_seen_paid_asks_for_a_re_read(ledger: Ledger) -> None:
+    # The ledger last heard 5 copies; Stripe charged 2 and the succeeded event was lost.
+    await ledger.record_checkout(intent("pi_unheard", quantity=5))
+    refund = WebhookEvent(
+        id="evt_refund_unheard",
+        type="charge.refunded",
+        created=1_800_000_100,
+        intent_id="pi_unheard",
+        charge_id="ch_1",
+        amount_refunded=2 * PRICE,
+        refunded=True,
+    )
+    assert (await ledger.apply_event(refund)).stale
+
+    change = await ledger.apply_state(paid("pi_unheard", quantity=2, status="succeeded"))
+    order = await ledger.get("pi_unheard")
+    assert change is not None and order is not None
+    assert (order.status, copies(order), order.amount) == ("refunded", 2, 2 * PRICE)
+
+
 async def test_applying_the_same_state_twice_changes_nothing_the_second_time(
     ledger: Ledger,
 ) -> None:
