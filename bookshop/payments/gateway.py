@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -91,7 +92,14 @@ class Payments:
                 error.request_id,
             )
             raise PaymentsUnavailable from None
-        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        except (
+            stripe.APIConnectionError,
+            stripe.RateLimitError,
+            stripe.APIError,
+            # A key met again with other parameters: a bug to log, but for the shopper a retry
+            # (the next checkout load asks with a new key).
+            stripe.IdempotencyError,
+        ) as error:
             log.warning(
                 "Stripe unavailable: %s (status %s, request %s)",
                 type(error).__name__,
@@ -131,15 +139,16 @@ class Payments:
                     return await self._update(current.id, **_priced(basket, clear=True))
                 if current.status in ("processing", "succeeded"):
                     return current
-        digest = hashlib.sha256(basket.key.encode()).hexdigest()[:16]
         priced = _priced(basket, clear=False)
         priced["metadata"]["checkout"] = checkout_id
+        digest = hashlib.sha256(json.dumps(priced, sort_keys=True).encode()).hexdigest()[:16]
         return await self._create(
             **priced,
             currency=self.currency,
             automatic_payment_methods={"enabled": True},
-            # Derived from the checkout, the intent it replaces and the basket, so a retried
-            # request replays the first answer instead of creating a second intent.
+            # Derived from the checkout, the intent it replaces and every parameter sent, so a
+            # retried request replays the first answer instead of creating a second intent, and
+            # a changed basket or address never reuses a key (Stripe refuses other parameters).
             idempotency_key=f"bookshop-{checkout_id}-{intent_id or 'first'}-{digest}",
         )
 

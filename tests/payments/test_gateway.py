@@ -12,11 +12,12 @@ from collections.abc import Iterator
 import pytest
 import stripe
 
+from bookshop.address import Address
 from bookshop.basket import Basket, line, one_book
 from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.payments import PaymentNotFound, Payments, PaymentsUnavailable
-from tests.fixtures.app import confirm_like_stripe_js, intents_of_checkout
+from tests.fixtures.app import SINGAPORE, confirm_like_stripe_js, intents_of_checkout
 from tests.fixtures.sandbox import SandboxServer
 
 BOOK = default_catalog().get("working-in-public")
@@ -67,6 +68,20 @@ async def test_a_retried_create_replays_instead_of_creating_a_second_intent(
     second = await payments.open_checkout(one_book(BOOK, 2), checkout, None)
     assert second.id == first.id
     assert len(intents_of_checkout(sandbox, checkout)) == 1
+
+
+async def test_a_lost_create_retried_for_another_address_opens_an_intent_for_it(
+    payments: Payments, sandbox: SandboxServer
+) -> None:
+    # The first answer was lost, then the shopper changed the address: same books, same
+    # checkout, other parameters. Stripe refuses a key met again with other parameters.
+    checkout, books = checkout_id(), one_book(BOOK, 1)
+    home = books.delivered(Address(**SINGAPORE), 300)
+    office = books.delivered(dataclasses.replace(Address(**SINGAPORE), line1="2 Other Road"), 300)
+    first = await payments.open_checkout(home, checkout, None)
+    second = await payments.open_checkout(office, checkout, None)
+    assert second.id != first.id
+    assert second.address is not None and second.address.line1 == "2 Other Road"
 
 
 async def test_changing_the_quantity_updates_the_same_intent(
@@ -195,6 +210,15 @@ async def test_only_a_404_from_stripe_means_not_found(payments: Payments) -> Non
     with pytest.raises(stripe.InvalidRequestError) as refused:
         await payments._update(mine.id, amount=-1)
     assert refused.value.http_status == 400
+
+
+async def test_a_key_met_again_with_other_parameters_is_unavailable_not_a_crash(
+    payments: Payments,
+) -> None:
+    create = {"currency": "sgd", "idempotency_key": f"test-{checkout_id()}"}
+    await payments._create(amount=2800, **create)
+    with pytest.raises(PaymentsUnavailable):
+        await payments._create(amount=5600, **create)
 
 
 @pytest.mark.parametrize("mode", ["error", "drop"])
