@@ -26,7 +26,14 @@ from bookshop.basket import MAX_QUANTITY, MIN_QUANTITY, Basket, one_book, paid_b
 from bookshop.cart import LEFT_THE_CATALOG, read_cart, write_cart
 from bookshop.catalog import Book, default_catalog
 from bookshop.config import Settings
-from bookshop.forms import INVALID_EMAIL, find_book, parse_amount, parse_email, parse_quantity
+from bookshop.forms import (
+    INVALID_EMAIL,
+    find_book,
+    parse_amount,
+    parse_email,
+    parse_quantity,
+    whole_number,
+)
 from bookshop.orders import ledger
 from bookshop.pages import render
 from bookshop.payments import (
@@ -189,9 +196,9 @@ def next_url(raw: str | None) -> str:
     except (HTTPException, RequestRedirect):
         return url_for("checkout.cart")
     if endpoint == "checkout.page" and default_catalog().get(values["book_id"]) is not None:
-        quantity = dict(parse_qsl(parts.query)).get("quantity", "")
-        if quantity.isdigit() and MIN_QUANTITY <= int(quantity) <= MAX_QUANTITY:
-            return url_for(endpoint, book_id=values["book_id"], quantity=int(quantity))
+        quantity = whole_number(dict(parse_qsl(parts.query)).get("quantity"), 3)
+        if quantity is not None and MIN_QUANTITY <= quantity <= MAX_QUANTITY:
+            return url_for(endpoint, book_id=values["book_id"], quantity=quantity)
         return url_for(endpoint, book_id=values["book_id"])
     return url_for("checkout.cart")
 

@@ -13,16 +13,25 @@ from bookshop.catalog import Book, default_catalog
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 MAX_EMAIL_LENGTH = 254
 INVALID_EMAIL = "Enter a valid email address, like name@example.com."
+# ASCII digits only: str.isdigit() also passes "²" and other digits int() refuses.
+DIGITS = re.compile(r"[0-9]+")
+
+
+def whole_number(raw: str | None, max_digits: int) -> int | None:
+    """A whole number of at most `max_digits` ASCII digits (spaces around it allowed), or None."""
+    text = (raw or "").strip()
+    if len(text) > max_digits or not DIGITS.fullmatch(text):
+        return None
+    return int(text)
 
 
 def parse_quantity(raw: str | None) -> int:
     """A quantity from a form or query: 400 when not a number, 422 when outside 1-10."""
     if raw is None or raw.strip() == "":
         return MIN_QUANTITY
-    text = raw.strip()
-    if not text.isdigit() or len(text) > 3:
+    quantity = whole_number(raw, 3)
+    if quantity is None:
         raise BadRequest("The quantity must be a whole number.")
-    quantity = int(text)
     if not MIN_QUANTITY <= quantity <= MAX_QUANTITY:
         raise UnprocessableEntity(
             f"You can buy from {MIN_QUANTITY} to {MAX_QUANTITY} copies of a book at a time."
@@ -42,10 +51,10 @@ def parse_email(raw: str | None) -> str:
 
 def parse_amount(raw: str | None) -> int:
     """An amount in minor units the page showed (a hidden field): 400 unless a whole number."""
-    text = (raw or "").strip()
-    if not text.isdigit() or len(text) > 12:
+    amount = whole_number(raw, 12)
+    if amount is None:
         raise BadRequest("The total is missing or not a whole number. Reload the page.")
-    return int(text)
+    return amount
 
 
 def find_book(book_id: str) -> Book:

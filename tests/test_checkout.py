@@ -67,13 +67,26 @@ async def test_plain_quantity_change_redirects_with_303(client: Client) -> None:
 
 
 @pytest.mark.parametrize(
-    ("quantity", "status"), [("0", 422), ("11", 422), ("abc", 400), ("-1", 400), ("2.5", 400)]
+    ("quantity", "status"),
+    # Superscript two and Arabic-Indic one are digits to str.isdigit(); int() refuses the first
+    # and reads the second.
+    [
+        ("0", 422),
+        ("11", 422),
+        ("abc", 400),
+        ("-1", 400),
+        ("2.5", 400),
+        ("\u00b2", 400),
+        ("\u0661", 400),
+    ],
 )
 async def test_bad_quantities_get_a_readable_error(
     client: Client, quantity: str, status: int
 ) -> None:
     for headers in ({}, HTMX):
-        page = await client.get(f"/checkout/code?quantity={quantity}", headers=headers)
+        page = await client.get(
+            "/checkout/code", query_string={"quantity": quantity}, headers=headers
+        )
         posted = await post(
             client, "/checkout/code/quantity", form={"quantity": quantity}, headers=headers
         )
@@ -662,6 +675,25 @@ async def test_a_page_that_shows_the_old_address_gets_the_new_total_before_payin
 
     assert stale.status_code == 409
     assert 'data-amount="4700"' in await stale.get_data(as_text=True)  # 29 + 18 to London
+
+
+@pytest.mark.parametrize("total", ["", "29.00", "\u00b2", "\u0661"])
+async def test_a_pay_step_whose_total_is_not_a_whole_number_is_a_400(
+    client: Client, sandbox: SandboxServer, total: str
+) -> None:
+    await fill_cart(client, ("code", 1))
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    form = shown_on(page, email="a@example.com") | {"total": total}
+    refused = await post(client, "/checkout/pay", form, HTMX)
+    assert refused.status_code == 400
+    assert "total" in await refused.get_data(as_text=True)
+
+
+async def test_the_address_step_leads_only_to_a_quantity_it_can_read(client: Client) -> None:
+    for quantity, leads_to in (("3", "/checkout/code?quantity=3"), ("²", "/checkout/code")):
+        form = {**SINGAPORE, "next": f"/checkout/code?quantity={quantity}"}
+        response = await post(client, "/checkout/address", form)
+        assert (response.status_code, response.headers["Location"]) == (303, leads_to)
 
 
 async def test_the_receipt_and_the_ledger_keep_the_address_and_the_delivery(

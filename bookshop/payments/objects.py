@@ -121,7 +121,7 @@ def read_intent(data: Mapping[str, Any]) -> Intent:
         client_secret=str(data.get("client_secret") or ""),
         lines=_read_lines(metadata, int(data["amount"])),
         checkout_id=str(metadata.get("checkout") or ""),
-        shipping=int(shipping) if shipping.isdigit() else 0,
+        shipping=int(shipping) if shipping.isascii() and shipping.isdigit() else 0,
         address=Address.from_stripe(where) if isinstance(where, Mapping) else None,
         email=data.get("receipt_email") or (charge.email if charge else None),
         decline_code=error.get("decline_code") or error.get("code") or None,
@@ -156,7 +156,7 @@ def _read_lines(metadata: Mapping[str, Any], amount: int) -> tuple[IntentLine, .
         return tuple(lines)
     # Made before the cart: one book and a quantity, the amount being their price.
     book_id, quantity = str(metadata.get("book") or ""), str(metadata.get("quantity") or "")
-    if book_id and quantity.isdigit() and int(quantity) > 0:
+    if book_id and quantity.isascii() and quantity.isdigit() and int(quantity) > 0:
         return (IntentLine(book_id, int(quantity), amount // int(quantity)),)
     return ()
 
