@@ -28,10 +28,12 @@ CSRF_SECRET_BYTES = 32
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Signed by Stripe instead: a CSRF token could never be sent with it.
 CSRF_EXEMPT = frozenset({"webhooks.stripe_webhook"})
-# Pages that carry a client secret or a receipt: never cached, never referred elsewhere.
+# Pages that carry a client secret, a receipt or an address: never cached, never referred elsewhere.
 PRIVATE_ENDPOINTS = frozenset(
     {
         "cart.page",
+        "checkout.address",
+        "checkout.save_delivery_address",
         "checkout.cart",
         "checkout.prepare_cart_payment",
         "checkout.page",

@@ -155,7 +155,9 @@ async def post_address(
 async def test_the_address_step_shows_the_countries_by_name_and_the_saved_address(
     client: Client,
 ) -> None:
-    body = await (await client.get("/checkout/address?next=/checkout")).get_data(as_text=True)
+    page = await client.get("/checkout/address?next=/checkout")
+    body = await page.get_data(as_text=True)
+    assert page.headers["Cache-Control"] == "no-store"  # it shows where the shopper lives
     assert '<option value="SG" selected>Singapore</option>' in body
     assert '<option value="DE">Germany</option>' in body
     assert 'value="1 Straits View"' in body
@@ -165,10 +167,10 @@ async def test_the_address_step_shows_the_countries_by_name_and_the_saved_addres
 async def test_a_plain_form_with_mistakes_comes_back_with_its_input_and_a_message_per_field(
     new_client: Client,
 ) -> None:
-    status, body, _ = await post_address(
+    status, body, headers = await post_address(
         new_client, country="GB", name="Ada Reader", line1="1 Book Street", postal_code="nope"
     )
-    assert status == 422
+    assert status == 422 and headers["Cache-Control"] == "no-store"
     assert "<html" in body
     assert 'value="Ada Reader"' in body and 'value="1 Book Street"' in body
     assert re.search(r'id="address-postal_code"[^>]*aria-invalid="true"', body)
