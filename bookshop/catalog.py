@@ -10,6 +10,9 @@ from pathlib import Path
 
 CATALOG_FILE = Path(__file__).with_name("books.toml")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Bounds that let the largest cart's lines ride in a PaymentIntent's metadata (payments/objects.py).
+MAX_ID_LENGTH = 60
+MAX_PRICE = 999_999_999
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,14 @@ def load_catalog(path: Path = CATALOG_FILE) -> Catalog:
             blurb=entry["blurb"],
             price=entry["price"],
         )
-        if not SLUG.match(book.id):
-            raise ValueError(f"book id {book.id!r} is not a lowercase slug")
-        if not isinstance(book.price, int) or book.price <= 0:
-            raise ValueError(f"book {book.id!r} needs a positive whole price in minor units")
+        if not SLUG.match(book.id) or len(book.id) > MAX_ID_LENGTH:
+            raise ValueError(
+                f"book id {book.id!r} is not a lowercase slug of at most {MAX_ID_LENGTH} characters"
+            )
+        if not isinstance(book.price, int) or not 0 < book.price <= MAX_PRICE:
+            raise ValueError(
+                f"book {book.id!r} needs a positive whole price in minor units, at most {MAX_PRICE}"
+            )
         books.append(book)
     return Catalog(books)
 

@@ -33,3 +33,10 @@ def test_bad_catalog_entries_are_refused(tmp_path: Path) -> None:
     path.write_text('[[books]]\nid = "ok"\ntitle = "t"\nauthor = "a"\nblurb = "b"\nprice = 1.5\n')
     with pytest.raises(ValueError, match="whole price"):
         load_catalog(path)
+    for entry, message in (
+        (f'id = "{"a" * 61}"\nprice = 100', "at most 60"),
+        ('id = "ok"\nprice = 1_000_000_000', "at most 999999999"),
+    ):
+        path.write_text(f'[[books]]\n{entry}\ntitle = "t"\nauthor = "a"\nblurb = "b"\n')
+        with pytest.raises(ValueError, match=message):
+            load_catalog(path)

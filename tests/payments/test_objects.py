@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bookshop.basket import MAX_QUANTITY, MAX_TITLES
+from bookshop.catalog import MAX_ID_LENGTH, MAX_PRICE
 from bookshop.payments import IntentLine, read_event, read_intent
 from bookshop.payments.objects import lines_metadata
 from tests.fixtures.stripe_data import example_object
@@ -55,6 +57,15 @@ def test_many_lines_split_over_metadata_values_within_stripes_limits_and_read_ba
     metadata = lines_metadata(key)
     assert all(len(value) <= 500 for value in metadata.values())
     assert [name for name, value in metadata.items() if value] == ["lines_1", "lines_2"]
+    assert read_intent(checkout(metadata={**metadata, "checkout": "c1"})).lines_key == key
+
+
+def test_the_largest_cart_the_catalog_allows_fits_the_metadata_and_reads_back() -> None:
+    # Every title at the longest id and the highest price the catalog accepts, ten copies each.
+    ids = [f"{n:02d}-" + "b" * (MAX_ID_LENGTH - 3) for n in range(MAX_TITLES)]
+    key = ",".join(f"{book_id}:{MAX_QUANTITY}:{MAX_PRICE}" for book_id in ids)
+    metadata = lines_metadata(key)
+    assert all(len(value) <= 500 for value in metadata.values())
     assert read_intent(checkout(metadata={**metadata, "checkout": "c1"})).lines_key == key
 
 
