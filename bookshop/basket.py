@@ -3,8 +3,10 @@ where they go with what that costs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
 
 from bookshop.address import Address
 from bookshop.catalog import Book, default_catalog
@@ -65,7 +67,16 @@ class Basket:
     def key(self) -> str:
         """What exactly would be charged (each book, quantity and unit price), as one string: a
         page carries it so that the pay step charges only what the shopper saw."""
-        return ",".join(f"{each.book.id}:{each.quantity}:{each.unit_price}" for each in self.lines)
+        return lines_key((each.book.id, each.quantity, each.unit_price) for each in self.lines)
+
+    @property
+    def destination(self) -> str:
+        """Where it goes, as a short digest ("" before an address is given): a page carries it
+        so that the pay step ships only to the address the shopper saw."""
+        if self.address is None:
+            return ""
+        fields = json.dumps(asdict(self.address), sort_keys=True).encode()
+        return hashlib.sha256(fields).hexdigest()[:16]
 
     def quantity_of(self, book_id: str) -> int:
         """How many copies of a book the basket holds (0 when none)."""
@@ -80,6 +91,22 @@ class Basket:
         return Basket(
             tuple(line(book, quantity) if each.book.id == book.id else each for each in self.lines)
         )
+
+    def less(self, taken: Mapping[str, int]) -> Basket:
+        """The books left once `taken` copies (by book id) are taken out."""
+        kept = (
+            replace(each, quantity=each.quantity - taken.get(each.book.id, 0))
+            for each in self.lines
+        )
+        return Basket(tuple(each for each in kept if each.quantity > 0))
+
+
+def lines_key(entries: Iterable[tuple[str, int, int]]) -> str:
+    """Lines as (book id, quantity, unit price) in one string, "<book>:<quantity>:<price>" joined
+    by commas: what a checkout page carries and an intent's metadata keeps."""
+    return ",".join(
+        f"{book_id}:{quantity}:{unit_price}" for book_id, quantity, unit_price in entries
+    )
 
 
 def one_book(book: Book, quantity: int) -> Basket:

@@ -118,11 +118,20 @@ def started_here() -> set[str]:
     return {saved["id"] for saved in checkouts.values() if isinstance(saved, dict)}
 
 
-def forget_paid_cart() -> None:
-    """The cart was paid: it starts again empty, and the address leaves the session."""
-    write_cart(Basket())
-    save_state(CART, None)
-    save_address(None)
+def forget_paid(payment: Intent) -> None:
+    """One of this session's checkouts was paid. A paid cart's books leave the cart (those added
+    meanwhile stay) and its checkout starts afresh; the address leaves the session once the cart
+    is empty, as it stays there only until paid."""
+    books, _ = read_cart()
+    if payment.checkout_id == load_state(CART).id:
+        paid: dict[str, int] = {}
+        for each in payment.lines:
+            paid[each.book_id] = paid.get(each.book_id, 0) + each.quantity
+        books = books.less(paid)
+        write_cart(books)
+        save_state(CART, None)
+    if not books.lines:
+        save_address(None)
 
 
 def result_url(intent: Intent, *, fragment: bool = False) -> str:
@@ -153,7 +162,7 @@ async def cart() -> Response | WerkzeugResponse:
         intent = None
     if intent is not None and intent.status == "succeeded":
         # Paid, though its result page was never seen (a closed tab): the cart is done.
-        forget_paid_cart()
+        forget_paid(intent)
         return redirect(result_url(intent), code=303)
     notice = LEFT_THE_CATALOG if dropped else None
     return await render_checkout(basket, intent, notice=notice, status=200 if intent else 503)
@@ -236,7 +245,7 @@ async def page(book_id: str) -> Response | WerkzeugResponse:
     quantity = parse_quantity(request.args.get("quantity"))
     basket = delivered(one_book(book, quantity))
     if basket is None:
-        here = url_for("checkout.page", book_id=book.id, quantity=quantity)
+        here = checkout_url(book, quantity)
         return redirect(url_for("checkout.address", next=here), code=303)
     try:
         intent: Intent | None = await open_intent(book.id, basket)
@@ -254,7 +263,7 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
     """Change the quantity: the new summary for htmx, a redirect (303) to the page otherwise."""
     book = find_book(book_id)
     quantity = parse_quantity((await request.form).get("quantity"))
-    page_url = url_for("checkout.page", book_id=book.id, quantity=quantity)
+    page_url = checkout_url(book, quantity)
     basket = delivered(one_book(book, quantity))
     if not htmx.wants_fragment() or basket is None:
         return redirect(page_url, code=303)  # the page itself updates the intent
@@ -283,14 +292,18 @@ async def prepare(key: str, books: Basket, form: MultiDict[str, str]) -> Respons
     summary instead (409), and nobody is charged for what they did not see."""
     email = parse_email(form.get("email"))
     shown_total = parse_amount(form.get("total"))
-    basket = delivered(books) or books
+    basket = delivered(books)
+    book = books.lines[0].book if key != CART and books.lines else None
+    if basket is None:
+        # The address left the session meanwhile (another tab's order was paid): ask again.
+        here = checkout_url(book, books.lines[0].quantity if book else MIN_QUANTITY)
+        return htmx.redirect(Response(status=409), url_for("checkout.address", next=here))
     if (
         not basket.lines
-        or basket.address is None
         or form.get("lines") != basket.key
+        or form.get("destination") != basket.destination
         or shown_total != basket.total
     ):
-        book = basket.lines[0].book if key != CART and basket.lines else None
         response = await render_checkout(basket, None, book=book, notice=CHANGED, status=409)
         return htmx.retarget(response, "#checkout-summary", swap="innerHTML")
     state = load_state(key)
@@ -331,10 +344,8 @@ async def payment_status() -> Response:
         return await render_outcome(None, status=503, intent_id=intent_id, secret=client_secret)
     if payment.outcome == "succeeded":
         await ledger().mark_paid(payment)  # the receipt and the ledger never disagree
-        if payment.checkout_id == load_state(CART).id:
-            forget_paid_cart()
-        elif payment.checkout_id in started_here():
-            save_address(None)  # a book bought now: the address, too, stays only until paid
+        if payment.checkout_id in started_here():
+            forget_paid(payment)
     response = await render_outcome(payment, intent_id=intent_id, secret=client_secret)
     if payment.outcome == "succeeded" and htmx.wants_fragment():
         # The receipt replaces the payment area; a reload of the pushed URL shows it again.
@@ -351,7 +362,14 @@ async def render_checkout(
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
-    """A checkout page (the cart's, or one book's when `book` is given), or its summary for htmx."""
+    """A checkout page (the cart's, or one book's when `book` is given), or its summary for htmx.
+    An intent the shopper has confirmed shows what it pays for, whatever the cart holds now."""
+    if intent is not None and not intent.changeable and intent.lines:
+        basket = paid_basket(
+            ((each.book_id, each.quantity, each.unit_price) for each in intent.lines),
+            intent.shipping,
+            intent.address,
+        )
     quantity = basket.lines[0].quantity if book is not None and basket.lines else MIN_QUANTITY
     address = basket.address
     return await render(
@@ -370,10 +388,15 @@ async def render_checkout(
         else url_for("checkout.prepare_cart_payment"),
         status_url=result_url(intent, fragment=True) if intent is not None else None,
         zone=default_rates().zone(address.country) if address is not None else None,
-        here=url_for("checkout.page", book_id=book.id, quantity=quantity)
-        if book is not None
-        else url_for("checkout.cart"),
+        here=checkout_url(book, quantity),
     )
+
+
+def checkout_url(book: Book | None, quantity: int) -> str:
+    """The checkout page of one book bought now, or of the cart."""
+    if book is None:
+        return url_for("checkout.cart")
+    return url_for("checkout.page", book_id=book.id, quantity=quantity)
 
 
 async def render_outcome(

@@ -463,9 +463,12 @@ async def fill_cart(client: Client, *books: tuple[str, int]) -> None:
 
 def shown_on(body: str, **form: str) -> dict[str, str]:
     """The pay step's form for what a checkout page (or summary) shows."""
-    match = re.search(r'class="total" data-amount="(\d+)" data-lines="([^"]*)"', body)
+    match = re.search(
+        r'class="total" data-amount="(\d+)" data-lines="([^"]*)" data-destination="([^"]*)"', body
+    )
     assert match, "the summary carries what it shows"
-    return {"total": match.group(1), "lines": html.unescape(match.group(2)), **form}
+    shown = {"total": match.group(1), "lines": html.unescape(match.group(2))}
+    return {**shown, "destination": match.group(3), **form}
 
 
 async def test_the_cart_checks_out_as_one_intent_updated_not_replaced_when_the_cart_changes(
@@ -597,6 +600,80 @@ async def test_a_paid_cart_whose_result_was_never_seen_shows_it_instead_of_a_new
     assert again.status_code == 303
     assert again.headers["Location"].startswith(f"/success?payment_intent={intent_id}&")
     assert "Your cart is empty." in await (await client.get("/cart")).get_data(as_text=True)
+
+
+async def test_while_3d_secure_is_under_way_another_tab_cannot_change_what_it_charges(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 1))
+    intent_id, _ = await pay_the_cart(client, sandbox, "4000002500003155")  # 3D Secure asked
+    await fill_cart(client, ("hackers", 3))  # meanwhile, in another tab
+
+    other_tab = await (await client.get("/checkout")).get_data(as_text=True)
+
+    intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
+    assert (intent.status, intent.amount) == ("requires_action", delivered(2900, 1))
+    # The other tab shows what is being paid, with nothing to change.
+    assert re.findall(r'class="order-line[^"]*" data-book="([^"]+)"', other_tab) == ["code"]
+    assert "Change your cart" not in other_tab and "Change the address" not in other_tab
+
+
+async def test_books_added_while_paying_stay_in_the_cart_after_the_payment(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 2))
+    intent_id, secret = await pay_the_cart(client, sandbox, "4242424242424242")
+    await fill_cart(client, ("hackers", 1), ("code", 1))  # in another tab, before the result
+
+    query = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
+    assert (await client.get(f"/success?{query}")).status_code == 200
+
+    async with client.session_transaction() as session:
+        assert session["cart"] == [["code", 1], ["hackers", 1]]
+        assert session["address"]["postal_code"] == "018937"  # still something to deliver
+    again = await (await client.get("/checkout")).get_data(as_text=True)
+    assert client_secret_in(again).split("_secret_")[0] != intent_id
+
+
+async def test_a_book_bought_now_leaves_the_carts_address_while_the_cart_holds_books(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("hackers", 1))
+    intent_id, secret = await open_checkout(client, "/checkout/code")
+    assert confirm_like_stripe_js(sandbox, secret, "4242424242424242").status_code == 200
+    query = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
+    assert (await client.get(f"/success?{query}")).status_code == 200
+
+    async with client.session_transaction() as session:
+        assert session["address"]["postal_code"] == "018937"
+        assert session["cart"] == [["hackers", 1]]
+
+
+async def test_a_pay_step_without_an_address_any_more_is_sent_to_the_address_step(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 1))
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    async with client.session_transaction() as session:
+        del session["address"]  # paid for elsewhere in this session meanwhile
+
+    response = await post(client, "/checkout/pay", shown_on(page, email="a@example.com"), HTMX)
+
+    assert response.status_code == 409
+    assert response.headers["HX-Redirect"] == "/checkout/address?next=/checkout"
+
+
+async def test_a_page_showing_another_address_in_the_same_zone_is_asked_again(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 1))
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    await move_to(client, line1="99 Other Road")  # another tab; the price stays the same
+
+    stale = await post(client, "/checkout/pay", shown_on(page, email="a@example.com"), HTMX)
+
+    assert stale.status_code == 409
+    assert "99 Other Road" in await stale.get_data(as_text=True)
 
 
 async def move_to(client: Client, **address: str) -> None:

@@ -120,24 +120,23 @@ class Payments:
     async def open_checkout(
         self, basket: Basket, checkout_id: str, intent_id: str | None
     ) -> Intent:
-        """The checkout's intent for this basket: reused while payable (updated if the basket
-        changed), returned as it is once processing or paid, replaced when canceled or gone."""
+        """The checkout's intent for this basket: reused (updated if the basket changed) until
+        the shopper confirms it, then returned as it is (3D Secure under way, processing, paid),
+        and replaced when canceled or gone."""
         if intent_id:
             try:
                 current: Intent | None = await self._retrieve(intent_id)
             except PaymentNotFound:
                 current = None
             if current is not None and current.checkout_id == checkout_id:
-                if current.payable:
-                    if (
-                        current.amount == basket.total
-                        and current.lines_key == basket.key
-                        and current.shipping == basket.shipping
-                        and current.address == basket.address
-                    ):
-                        return current
+                if current.changeable and not (
+                    current.amount == basket.total
+                    and current.lines_key == basket.key
+                    and current.shipping == basket.shipping
+                    and current.address == basket.address
+                ):
                     return await self._update(current.id, **_priced(basket, clear=True))
-                if current.status in ("processing", "succeeded"):
+                if current.payable or current.status in ("processing", "succeeded"):
                     return current
         priced = _priced(basket, clear=False)
         priced["metadata"]["checkout"] = checkout_id

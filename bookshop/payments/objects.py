@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any, Literal, cast
 
 from bookshop.address import Address
+from bookshop.basket import lines_key
 
 Outcome = Literal["succeeded", "declined", "needs_action", "processing", "open", "canceled"]
 
@@ -69,12 +70,18 @@ class Intent:
     @property
     def lines_key(self) -> str:
         """The lines as one string, as `Basket.key` writes them."""
-        return ",".join(f"{x.book_id}:{x.quantity}:{x.unit_price}" for x in self.lines)
+        return lines_key((x.book_id, x.quantity, x.unit_price) for x in self.lines)
 
     @property
     def payable(self) -> bool:
         """True while the shopper can still pay (or retry) on this intent."""
         return self.status in PAYABLE
+
+    @property
+    def changeable(self) -> bool:
+        """True until the shopper confirms it: what it pays for may still change. Once they have
+        (3D Secure under way, processing, paid) it pays for what they confirmed."""
+        return self.status == "requires_payment_method"
 
     @property
     def outcome(self) -> Outcome:

@@ -61,6 +61,7 @@
         email: form.elements.email.value,
         quantity: quantity ? quantity.value : "1",
         lines: total.dataset.lines,
+        destination: total.dataset.destination,
         total: total.dataset.amount,
       });
       const prepared = await fetch(form.action, {
@@ -69,6 +70,11 @@
         headers: { "HX-Request": "true", ...csrfHeaders() },
         credentials: "same-origin",
       });
+      const elsewhere = prepared.headers.get("HX-Redirect");
+      if (elsewhere) {
+        window.location.assign(elsewhere); // a step to take first (the address)
+        return;
+      }
       if (prepared.status !== 204) {
         // Our own escaped fragment: an error for the result region, or a fresh summary.
         const target = document.querySelector(prepared.headers.get("HX-Retarget") || "#payment-result");
