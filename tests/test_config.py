@@ -111,3 +111,14 @@ def test_only_the_payments_package_imports_stripe_among_the_shops_own_modules() 
         if re.search(r"^\s*(import stripe|from stripe\b)", path.read_text(), re.MULTILINE)
     }
     assert importers == {"payments/gateway.py", "payments/transport.py", "sandbox/validation.py"}
+
+
+def test_the_shops_sandbox_keys_are_the_ones_a_sandbox_started_alone_serves() -> None:
+    # The shop passes its keys to the sandbox it starts; one started by hand must take the same.
+    from bookshop import config
+    from bookshop.sandbox import settings as sandbox
+
+    assert (config.SANDBOX_SECRET_KEY, config.SANDBOX_PUBLISHABLE_KEY) == (
+        sandbox.DEFAULT_SECRET_KEY,
+        sandbox.DEFAULT_PUBLISHABLE_KEY,
+    )

@@ -78,7 +78,8 @@ class Database:
         return self._marked(READ_ONLY)
 
     def one_statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """A single write that needs no transaction around it (see `_begin`)."""
+        """Writes that need no transaction around them: on SQLite each statement commits by itself
+        (no BEGIN, see `_begin`); elsewhere they run as one transaction."""
         return self._marked(ONE_STATEMENT)
 
     @asynccontextmanager

@@ -353,17 +353,7 @@ class Ledger:
                 and (target not in PAYABLE or before.status in PAYABLE)
                 and _charged(before) != _charged(state)
             ):
-                await connection.execute(
-                    update(orders)
-                    .where(orders.c.intent_id == state.id)
-                    .values(
-                        amount=state.amount,
-                        shipping=state.shipping,
-                        **address_columns(state.address),
-                        updated_at=_now(),
-                    )
-                )
-                await self._replace_lines(connection, state)
+                await self._take_charged(connection, state)
             if target == FAILED:
                 await self._failed_since(connection, state.id, state.decline_code)
             elif target in (PAID, REFUNDED):
@@ -470,15 +460,27 @@ class Ledger:
             intent.id,
             orders.c.status.in_(PAYABLE),
             status=PAID,
-            amount=intent.amount,
-            shipping=intent.shipping,
-            **address_columns(intent.address),
             charge_id=func.coalesce(intent.charge_id, orders.c.charge_id),
             email=func.coalesce(intent.email, orders.c.email),
         )
-        if paid and intent.lines:
-            await self._replace_lines(connection, intent)
+        if paid:
+            await self._take_charged(connection, intent)
         return paid
+
+    async def _take_charged(self, connection: AsyncConnection, intent: Intent) -> None:
+        # What the intent charges: its amount, its delivery and (when it says) its lines.
+        await connection.execute(
+            update(orders)
+            .where(orders.c.intent_id == intent.id)
+            .values(
+                amount=intent.amount,
+                shipping=intent.shipping,
+                **address_columns(intent.address),
+                updated_at=_now(),
+            )
+        )
+        if intent.lines:
+            await self._replace_lines(connection, intent)
 
     async def _attempt_failed(
         self, connection: AsyncConnection, intent_id: str, decline_code: str | None

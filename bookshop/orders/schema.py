@@ -23,7 +23,6 @@ from bookshop.address import FIELDS as ADDRESS_FIELDS
 from bookshop.address import Address
 
 OPEN, PAID, FAILED, CANCELED, REFUNDED = "open", "paid", "failed", "canceled", "refunded"
-STATUSES = (OPEN, PAID, FAILED, CANCELED, REFUNDED)
 # The statuses a shopper can still pay from: a checkout may change these orders' quantity.
 PAYABLE = (OPEN, FAILED)
 

@@ -1,7 +1,8 @@
 """Stripe, behind the shop's own types: the only package that imports `stripe`.
 
 Every call runs in a dedicated thread pool so the event loop never waits on Stripe, and every Stripe
-error becomes one of a few outcomes the views know how to show.
+error a shopper can meet becomes one of a few outcomes the views know how to show; a request
+Stripe refuses as malformed is the shop's bug, and raises as one.
 """
 
 from bookshop.payments.errors import (
