@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -25,6 +26,7 @@ from bookshop.sandbox.objects import API_VERSION, JSON
 from bookshop.sandbox.runtime import SandboxState
 from bookshop.sandbox.store import CardDeclined, RequestContext, Store
 
+log = logging.getLogger(__name__)
 # Larger bodies than any API call here needs are refused before they are read in full.
 MAX_BODY_BYTES = 1024 * 1024
 CORS_HEADERS = {
@@ -87,6 +89,7 @@ class ApiResponse:
     status: int
     body: bytes
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    replayable: bool = True  # False: nothing is saved under the request's Idempotency-Key
 
 
 Action = Callable[..., JSON]
@@ -213,7 +216,18 @@ class Api:
         await send({"type": "http.response.body", "body": response.body})
 
     async def respond(self, request: ApiRequest) -> ApiResponse:
-        """Decode, authenticate, apply idempotency, run the endpoint and render its result."""
+        """Decode, authenticate, apply idempotency, run the endpoint and render its result.
+
+        A fault of the sandbox's own is answered as Stripe answers one of its own (500 api_error),
+        which stripe-python reads, never as a bare traceback.
+        """
+        try:
+            return await self._respond(request)
+        except Exception:
+            log.exception("Sandbox fault answering %s %s", request.method, request.path)
+            return self.error(errors.api_error(), None, request)
+
+    async def _respond(self, request: ApiRequest) -> ApiResponse:
         found = validation.match(request.method, request.path)
         pairs = parse_qsl(request.query, keep_blank_values=True)
         if request.method == "POST" and request.body:
@@ -233,10 +247,9 @@ class Api:
             try:
                 decoded = params.parse_pairs(pairs)
             except params.ParamsError as exc:
-                raise errors.invalid_request(
-                    f"Invalid parameter name: {exc}", param=str(exc)
-                ) from None
-            validation.check(endpoint, decoded, publishable=kind is KeyKind.PUBLISHABLE)
+                raise errors.invalid_param(str(exc), param=exc.name) from None
+            decoded = validation.check(endpoint, decoded, publishable=kind is KeyKind.PUBLISHABLE)
+            validation.check_supported(endpoint, decoded)
         except StripeError as error:
             # Refused before it ran: Stripe saves no result under the Idempotency-Key for a
             # request that failed validation, so a corrected retry may use the same key.
@@ -258,7 +271,10 @@ class Api:
                     return self.error(errors.idempotency_mismatch(idempotency_key), call, request)
                 return ApiResponse(saved.status, saved.body, [(b"idempotent-replayed", b"true")])
             response = self.run(endpoint, path_params, call, request)
-            idempotency.save(cache_key, SavedResponse(fingerprint, response.status, response.body))
+            if response.replayable:
+                idempotency.save(
+                    cache_key, SavedResponse(fingerprint, response.status, response.body)
+                )
             return response
 
     def run(
@@ -284,7 +300,8 @@ class Api:
         if "payment_intent" in error.extra and call is not None:
             view = intent_view(error.extra["payment_intent"], call)
             error.extra = dict(error.extra, payment_intent=view)
-        return ApiResponse(error.status, json_body(error.body(request.request_id)))
+        body = json_body(error.body(request.request_id))
+        return ApiResponse(error.status, body, replayable=not isinstance(error, errors.ParamError))
 
 
 class ClientGone(Exception):
@@ -354,6 +371,9 @@ def expanded(store: Store, obj: JSON, path: list[str], asked: str) -> JSON:
     if key == "data" and isinstance(value, list):  # each item of a list
         items = [expanded(store, item, rest, asked) for item in value] if rest else value
         return {**obj, "data": items}
+    if key == "refunds" and obj.get("object") == "charge":
+        # Left off a Charge unless asked for, as Stripe has done since API version 2022-11-15.
+        return {**obj, "refunds": store.charge_refunds(obj["id"])}
     if isinstance(value, str):
         found = store.find(value)
         if found is None:
@@ -458,8 +478,12 @@ def create_refund(sandbox: SandboxState, call: Call) -> JSON:
 
 @route("GET", "/v1/refunds")
 def list_refunds(sandbox: SandboxState, call: Call) -> JSON:
-    """List Refunds, newest first."""
-    return store.paginate(sandbox.store.refunds, call.params, "/v1/refunds")
+    """List Refunds, newest first, optionally of one Charge or PaymentIntent."""
+    wanted = {key: call.params[key] for key in ("charge", "payment_intent") if key in call.params}
+    matches: Callable[[JSON], bool] | None = None
+    if wanted:
+        matches = lambda refund: all(refund[k] == v for k, v in wanted.items())  # noqa: E731
+    return store.paginate(sandbox.store.refunds, call.params, "/v1/refunds", matches)
 
 
 @route("GET", "/v1/refunds/{refund}")
@@ -470,10 +494,17 @@ def retrieve_refund(sandbox: SandboxState, call: Call, refund: str) -> JSON:
 
 @route("GET", "/v1/events")
 def list_events(sandbox: SandboxState, call: Call) -> JSON:
-    """List Events, newest first, optionally of one type."""
+    """List Events, newest first, optionally of one type (`*` a wildcard) or of several."""
     event_type = call.params.get("type")
+    types = call.params.get("types")
     matches: Callable[[JSON], bool] | None = None
-    if isinstance(event_type, str) and event_type:
+    if event_type is not None and types is not None:
+        # Stripe's reference: "You may pass either `type` or `types`, but not both."
+        raise errors.invalid_param("You may pass either type or types, but not both.")
+    if types is not None:
+        wanted = set(types)
+        matches = lambda event: event["type"] in wanted  # noqa: E731
+    elif event_type is not None:
         if event_type.endswith(".*"):
             prefix = event_type[:-1]
             matches = lambda event: event["type"].startswith(prefix)  # noqa: E731

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from enum import Enum
 
-from bookshop.sandbox.errors import StripeError
+from bookshop.sandbox.errors import StripeError, missing_param
 
 
 class Behaviour(Enum):
@@ -225,12 +225,7 @@ def validate(
 ) -> CardDetails:
     """Reject card details as Stripe does: number, then expiry month and year, then CVC."""
     if not number:
-        raise StripeError(
-            400,
-            "Missing required param: card[number].",
-            param="card[number]",
-            code="parameter_missing",
-        )
+        raise missing_param("card[number]")
     digits = number.replace(" ", "")
     if not luhn_valid(digits):
         raise card_error("incorrect_number", "Your card number is incorrect.", "number")

@@ -62,6 +62,11 @@ class StripeError(Exception):
         return {"error": error}
 
 
+class ParamError(StripeError):
+    """A request refused for its parameters, before it ran: Stripe saves no result for it under
+    the Idempotency-Key, so a corrected retry may use the same key."""
+
+
 def doc_url(code: str) -> str:
     """Stripe's documentation page for an error code."""
     return f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
@@ -79,39 +84,44 @@ def invalid_request(
     return StripeError(400, message, param=param, code=code)
 
 
-def missing_param(param: str) -> StripeError:
+def invalid_param(message: str, *, param: str | None = None, code: str | None = None) -> ParamError:
+    """400 invalid_request_error for a parameter's value (nothing saved for idempotency)."""
+    return ParamError(400, message, param=param, code=code)
+
+
+def missing_param(param: str) -> ParamError:
     """400 parameter_missing."""
-    return StripeError(
+    return ParamError(
         400, f"Missing required param: {param}.", param=param, code="parameter_missing"
     )
 
 
-def invalid_integer(param: str, value: object) -> StripeError:
+def invalid_integer(param: str, value: object) -> ParamError:
     """400 parameter_invalid_integer."""
-    return StripeError(
+    return ParamError(
         400, f"Invalid integer: {value}", param=param, code="parameter_invalid_integer"
     )
 
 
-def invalid_enum(param: str, allowed: tuple[str, ...]) -> StripeError:
+def invalid_enum(param: str, allowed: tuple[str, ...]) -> ParamError:
     """400 for a value outside an enumeration: `must be one of a, b, or c`."""
     if len(allowed) <= 2:
         listed = " or ".join(allowed)
     else:
         listed = f"{', '.join(allowed[:-1])}, or {allowed[-1]}"
-    return StripeError(400, f"Invalid {param}: must be one of {listed}", param=param)
+    return ParamError(400, f"Invalid {param}: must be one of {listed}", param=param)
 
 
-def unknown_param(param: str) -> StripeError:
+def unknown_param(param: str) -> ParamError:
     """400 parameter_unknown, for a name the endpoint does not take (at any depth)."""
-    return StripeError(
+    return ParamError(
         400, f"Received unknown parameter: {param}", param=param, code="parameter_unknown"
     )
 
 
-def empty_param(param: str) -> StripeError:
+def empty_param(param: str) -> ParamError:
     """400 parameter_invalid_empty: `""` unsets a parameter, and this one cannot be unset."""
-    return StripeError(
+    return ParamError(
         400,
         f"You passed an empty string for '{param}'. We assume empty values are an attempt to "
         f"unset a parameter; however '{param}' cannot be unset. You should remove '{param}' from "
@@ -121,37 +131,37 @@ def empty_param(param: str) -> StripeError:
     )
 
 
-def invalid_boolean(param: str, value: object) -> StripeError:
+def invalid_boolean(param: str, value: object) -> ParamError:
     """400 for anything but `true` or `false` where a boolean goes."""
-    return StripeError(400, f"Invalid boolean: {value}", param=param)
+    return ParamError(400, f"Invalid boolean: {value}", param=param)
 
 
-def invalid_string(param: str, value: object) -> StripeError:
+def invalid_string(param: str, value: object) -> ParamError:
     """400 for a hash or an array where a string goes (shown as Stripe shows it, as JSON)."""
-    return StripeError(400, f"Invalid string: {value}", param=param)
+    return ParamError(400, f"Invalid string: {value}", param=param)
 
 
-def string_too_long(param: str, value: str, limit: int) -> StripeError:
+def string_too_long(param: str, value: str, limit: int) -> ParamError:
     """400 for a string over its limit; a long value is shown by its two ends, as Stripe does."""
     shown = value if len(value) <= 20 else f"{value[:10]}...{value[-10:]}"
-    return StripeError(
+    return ParamError(
         400, f"Invalid string: {shown}; must be at most {limit} characters", param=param
     )
 
 
-def invalid_hash(param: str) -> StripeError:
+def invalid_hash(param: str) -> ParamError:
     """400 for a scalar where a hash goes."""
-    return StripeError(400, "Invalid hash", param=param)
+    return ParamError(400, "Invalid hash", param=param)
 
 
-def invalid_array(param: str) -> StripeError:
+def invalid_array(param: str) -> ParamError:
     """400 for a scalar or a hash where an array goes."""
-    return StripeError(400, "Invalid array", param=param)
+    return ParamError(400, "Invalid array", param=param)
 
 
-def metadata_key_too_long(key: str, limit: int) -> StripeError:
+def metadata_key_too_long(key: str, limit: int) -> ParamError:
     """400 for a metadata key over Stripe's limit."""
-    return StripeError(
+    return ParamError(
         400,
         f"Metadata keys can have up to {limit} characters, but you passed in a key that is "
         f"{len(key)} characters. Invalid key: {key}",
@@ -159,9 +169,9 @@ def metadata_key_too_long(key: str, limit: int) -> StripeError:
     )
 
 
-def metadata_value_too_long(value: str, limit: int) -> StripeError:
+def metadata_value_too_long(value: str, limit: int) -> ParamError:
     """400 for a metadata value over Stripe's limit."""
-    return StripeError(
+    return ParamError(
         400,
         f"Metadata values can have up to {limit} characters, but you passed in a value that is "
         f"{len(value)} characters. Invalid value: {value}",
@@ -169,17 +179,36 @@ def metadata_value_too_long(value: str, limit: int) -> StripeError:
     )
 
 
-def cannot_expand(path: str, *, instead: str | None = None) -> StripeError:
+def cannot_expand(path: str, *, instead: str | None = None) -> ParamError:
     """400 for an `expand[]` path that names no expandable field (no code, no param)."""
     message = f"This property cannot be expanded ({path})."
     if instead is not None:
         message += f" You may want to try expanding '{instead}' instead."
-    return StripeError(400, message)
+    return ParamError(400, message)
 
 
-def expand_too_deep() -> StripeError:
+def expand_too_deep() -> ParamError:
     """400 for an `expand[]` path of more than four levels."""
-    return StripeError(400, "You cannot expand more than 4 levels of a property.")
+    return ParamError(400, "You cannot expand more than 4 levels of a property.")
+
+
+def raw_card_data() -> ParamError:
+    """400 for card numbers sent with a secret key: only Stripe.js (publishable key) sends them."""
+    return ParamError(
+        400,
+        "Sending credit card numbers directly to the Stripe API is generally unsafe. We suggest "
+        "you use test tokens that map to the test card you are using, see "
+        "https://stripe.com/docs/testing. To enable raw card data APIs in test mode, see "
+        "https://support.stripe.com/questions/enabling-access-to-raw-card-data-apis.",
+    )
+
+
+def not_supported(param: str, detail: str = "") -> ParamError:
+    """400 for a parameter Stripe takes but the sandbox does not act on: refused, not ignored,
+    so a request that relies on it fails here rather than behaving differently in production."""
+    return ParamError(
+        400, f"The sandbox does not support the parameter {param}{detail}.", param=param
+    )
 
 
 def no_such(

@@ -313,13 +313,7 @@ def charge(
         "receipt_email": intent["receipt_email"],
         "receipt_number": None,
         "receipt_url": f"{origin}/receipts/{charge_id}" if succeeded else None,
-        "refunded": False,
-        "refunds": {
-            "object": "list",
-            "data": [],
-            "has_more": False,
-            "url": f"/v1/charges/{charge_id}/refunds",
-        },
+        "refunded": False,  # `refunds` only when expanded (Store.charge_refunds)
         "review": None,
         "shipping": intent["shipping"],
         "source": None,

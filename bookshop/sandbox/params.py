@@ -9,12 +9,19 @@ from urllib.parse import parse_qsl
 
 Params = dict[str, Any]
 
+# Far deeper than any of Stripe's parameters go; bounds the recursion of what walks the decoded
+# parameters (validation, and the JSON that quotes them in an error).
+MAX_DEPTH = 16
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _PART = re.compile(r"\[([^\[\]]*)\]")
 
 
 class ParamsError(ValueError):
-    """A parameter name that cannot be decoded."""
+    """A parameter name that cannot be decoded: `str()` is the message, `name` the name."""
+
+    def __init__(self, name: str, message: str | None = None) -> None:
+        super().__init__(message or f"Invalid parameter name: {name}")
+        self.name = name
 
 
 def parse_query(raw: str | bytes) -> Params:
@@ -24,13 +31,22 @@ def parse_query(raw: str | bytes) -> Params:
 
 
 def parse_pairs(pairs: Iterable[tuple[str, str]]) -> Params:
-    """Nest `a[b][c]=v`; `a[]=v` and `a[0]=v` make lists (stripe-python sends the indexed form)."""
+    """Nest `a[b][c]=v`; `a[]=v` makes a list.
+
+    `a[0]=v` stays a hash keyed "0": only the endpoint's parameters say whether it is an array
+    (stripe-python's `expand[0]`) or a hash with numeric keys (`metadata[1]`); validation decides.
+    """
     root: Params = {}
     for name, value in pairs:
         match = _KEY.match(name)
         if match is None:
             raise ParamsError(name)
         path = [match.group(1), *_PART.findall(match.group(2))]
+        if len(path) > MAX_DEPTH:
+            raise ParamsError(
+                match.group(1),
+                f"Invalid parameter name: {match.group(1)} nests more than {MAX_DEPTH} levels deep",
+            )
         node: Any = root
         for i, part in enumerate(path[:-1]):
             child_part = path[i + 1]
@@ -50,20 +66,7 @@ def parse_pairs(pairs: Iterable[tuple[str, str]]) -> Params:
             node.append(value)
         else:
             node[last] = value
-    result: Params = _listify(root)
-    return result
-
-
-def _listify(node: Any) -> Any:
-    # Indexed keys (`expand[0]`, `expand[1]`) arrive as dicts; Stripe treats them as arrays.
-    if isinstance(node, dict):
-        converted = {key: _listify(value) for key, value in node.items()}
-        if converted and all(key.isdigit() for key in converted):
-            return [converted[key] for key in sorted(converted, key=int)]
-        return converted
-    if isinstance(node, list):
-        return [_listify(item) for item in node]
-    return node
+    return root
 
 
 def fingerprint(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:

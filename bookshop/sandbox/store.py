@@ -12,6 +12,7 @@ from bookshop.sandbox import cards, money, objects
 from bookshop.sandbox.errors import (
     StripeError,
     invalid_integer,
+    invalid_param,
     invalid_request,
     missing_param,
     no_such,
@@ -20,6 +21,8 @@ from bookshop.sandbox.objects import JSON
 
 UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+# An expanded list inside an object holds its first page only, as Stripe's do.
+SUBLIST_LIMIT = 10
 CANCELABLE = (
     "requires_payment_method",
     "requires_capture",
@@ -87,6 +90,7 @@ class Store:
         self.events = Collection()
         self._card_numbers: dict[str, cards.CardDetails] = {}
         self._charges_by_intent: dict[str, list[str]] = {}
+        self._refunds_by_charge: dict[str, list[str]] = {}
         self.listeners: list[EventListener] = []
 
     def emit(self, event_type: str, obj: JSON, ctx: RequestContext) -> JSON:
@@ -120,17 +124,23 @@ class Store:
 
     def create_payment_intent(self, params: JSON, ctx: RequestContext) -> JSON:
         """POST /v1/payment_intents."""
-        amount = parse_amount(params.get("amount"))
-        currency = parse_currency(params.get("currency"))
+        amount = parse_amount(params["amount"])
+        currency = parse_currency(params["currency"])
         check_minimum(amount, currency)
+        metadata = merge_metadata({}, params.get("metadata"))
+        receipt_email = parse_email(params.get("receipt_email"))
+        # Looked up first: a request naming no such method creates nothing.
+        method = (
+            self.resolve_payment_method(str(params["payment_method"]))
+            if "payment_method" in params
+            else None
+        )
         types = params.get("allowed_payment_method_types")
         automatic = params.get("automatic_payment_methods")
         if isinstance(automatic, dict):
             automatic_value: JSON | None = {
                 "allow_redirects": automatic.get("allow_redirects", "always"),
-                "enabled": parse_bool(
-                    automatic.get("enabled", "true"), "automatic_payment_methods[enabled]"
-                ),
+                "enabled": automatic["enabled"] == "true",
             }
         elif types is None:
             # Since 2023-08-16 Stripe turns on automatic payment methods when none are named.
@@ -143,9 +153,9 @@ class Store:
             automatic_payment_methods=automatic_value,
             capture_method=params.get("capture_method", "automatic_async"),
             description=params.get("description") or None,
-            metadata=merge_metadata({}, params.get("metadata")),
+            metadata=metadata,
             payment_method_types=list(types) if types else ["card"],
-            receipt_email=parse_email(params.get("receipt_email")),
+            receipt_email=receipt_email,
             setup_future_usage=params.get("setup_future_usage") or None,
             shipping=objects.shipping(params["shipping"]) if "shipping" in params else None,
             statement_descriptor=params.get("statement_descriptor") or None,
@@ -153,45 +163,50 @@ class Store:
         )
         self.payment_intents.add(intent)
         self.emit("payment_intent.created", intent, ctx)
-        if "payment_method" in params:
-            self._attach_payment_method(intent, params)
-        if parse_bool(params.get("confirm", "false"), "confirm"):
+        if method is not None:
+            self._attach_payment_method(intent, method)
+        if params.get("confirm") == "true":
             self.confirm_payment_intent(intent, params, ctx)
         return intent
 
     def update_payment_intent(self, intent: JSON, params: JSON, ctx: RequestContext) -> JSON:
         """POST /v1/payment_intents/:id (amount and currency only while it is still payable)."""
         fields = [key for key in params if key not in ("expand",)]
-        money_fields = [
-            key
-            for key in fields
-            if key in ("amount", "currency", "payment_method", "allowed_payment_method_types")
-        ]
+        money_fields = [key for key in fields if key in ("amount", "currency", "payment_method")]
         blocked = fields if intent["status"] == "canceled" else money_fields
         if blocked and intent["status"] not in UPDATABLE:
             raise unexpected_state_update(intent, blocked[0])
+        # Everything is checked before anything changes: a refused update leaves no trace.
         amount = parse_amount(params["amount"]) if "amount" in params else intent["amount"]
         currency = (
             parse_currency(params["currency"]) if "currency" in params else intent["currency"]
         )
         if "amount" in params or "currency" in params:
             check_minimum(amount, currency)
-        intent["amount"] = amount
-        intent["currency"] = currency
-        if "metadata" in params:
-            intent["metadata"] = merge_metadata(intent["metadata"], params["metadata"])
-        if "receipt_email" in params:
-            intent["receipt_email"] = parse_email(params["receipt_email"])
-        for key in ("description", "setup_future_usage", "statement_descriptor"):
-            if key in params:
-                intent[key] = params[key] or None
+        metadata = merge_metadata(intent["metadata"], params.get("metadata"))
+        receipt_email = (
+            parse_email(params["receipt_email"])
+            if "receipt_email" in params
+            else intent["receipt_email"]
+        )
+        method = (
+            self.resolve_payment_method(str(params["payment_method"]))
+            if "payment_method" in params
+            else None
+        )
+        intent.update(amount=amount, currency=currency, metadata=metadata)
+        intent["receipt_email"] = receipt_email
+        for key in ("description", "statement_descriptor", "statement_descriptor_suffix"):
+            if key in params:  # none of them may be "" (validation)
+                intent[key] = params[key]
+        if "setup_future_usage" in params:
+            intent["setup_future_usage"] = params["setup_future_usage"] or None
         update_shipping(intent, params)
-        if "payment_method" in params:
-            self._attach_payment_method(intent, params)
+        if method is not None:
+            self._attach_payment_method(intent, method)
         return intent
 
-    def _attach_payment_method(self, intent: JSON, params: JSON) -> None:
-        method = self.resolve_payment_method(str(params["payment_method"]))
+    def _attach_payment_method(self, intent: JSON, method: JSON) -> None:
         intent["payment_method"] = method["id"]
         if intent["status"] == "requires_payment_method":
             intent["status"] = "requires_confirmation"
@@ -200,6 +215,11 @@ class Store:
         """POST /v1/payment_intents/:id/confirm: charge the card, or ask for 3D Secure."""
         if intent["status"] not in CONFIRMABLE:
             raise unexpected_state_confirm(intent)
+        receipt_email = (
+            parse_email(params["receipt_email"])
+            if "receipt_email" in params
+            else intent["receipt_email"]
+        )
         if "payment_method_data" in params:
             method = self.create_payment_method(params["payment_method_data"])
         elif params.get("payment_method"):
@@ -215,8 +235,7 @@ class Store:
                 code="payment_intent_unexpected_state",
                 extra={"payment_intent": intent},
             )
-        if "receipt_email" in params:
-            intent["receipt_email"] = parse_email(params["receipt_email"])
+        intent["receipt_email"] = receipt_email
         update_shipping(intent, params)
         intent["payment_method"] = method["id"]
         intent["last_payment_error"] = None
@@ -296,13 +315,11 @@ class Store:
 
     def create_payment_method(self, params: JSON) -> JSON:
         """POST /v1/payment_methods (and confirm's payment_method_data)."""
-        if not isinstance(params, dict):
-            raise invalid_request("Invalid hash", param="payment_method_data")
         kind = params.get("type")
         if not kind:
             raise missing_param("type")
         if kind != "card":
-            raise invalid_request(
+            raise invalid_param(
                 f"The payment method type provided: {kind} is invalid. The sandbox supports: card.",
                 param="type",
             )
@@ -369,7 +386,7 @@ class Store:
                 )
             charge = self.charges.by_id[intent["latest_charge"]]
         else:
-            raise invalid_request(
+            raise invalid_param(
                 "One of the following params should be provided for this request: "
                 "payment_intent or charge."
             )
@@ -387,7 +404,7 @@ class Store:
             )
         amount = parse_amount(params["amount"]) if "amount" in params else remaining
         if amount <= 0:
-            raise invalid_request("Invalid positive integer", param="amount")
+            raise invalid_param("Invalid positive integer", param="amount")
         if amount > remaining:
             currency = charge["currency"]
             raise invalid_request(
@@ -401,7 +418,7 @@ class Store:
         refund = self.refunds.add(objects.refund(charge, amount, reason or None, metadata))
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
-        charge["refunds"]["data"].insert(0, refund)
+        self._refunds_by_charge.setdefault(charge["id"], []).append(refund["id"])
         # Since API version 2024-10-28.acacia Stripe sends refund.created for every refund, then
         # charge.refunded (docs.stripe.com/changelog/acacia/2024-10-28/refund-webhook-update).
         # refund.updated follows a change of status; a card refund here succeeds at once and
@@ -409,6 +426,17 @@ class Store:
         self.emit("refund.created", refund, ctx)
         self.emit("charge.refunded", charge, ctx)
         return refund
+
+    def charge_refunds(self, charge_id: str) -> JSON:
+        """A Charge's `refunds` list, newest first, for `expand[]=refunds`."""
+        ids = self._refunds_by_charge.get(charge_id, [])
+        newest = [self.refunds.by_id[refund_id] for refund_id in reversed(ids)]
+        return {
+            "object": "list",
+            "data": newest[:SUBLIST_LIMIT],
+            "has_more": len(newest) > SUBLIST_LIMIT,
+            "url": f"/v1/charges/{charge_id}/refunds",
+        }
 
     def refund(self, refund_id: str) -> JSON:
         """The Refund, or Stripe's 404."""
@@ -464,23 +492,12 @@ def _cursor(collection: Collection, object_id: str, param: str) -> int:
     return position
 
 
-def _created_filter(created: Any) -> Callable[[int], bool]:
+def _created_filter(created: str | dict[str, str]) -> Callable[[int], bool]:
+    # validation let through only an integer or a hash of gt, gte, lt and lte.
     if isinstance(created, str):
         exact = parse_int(created, "created")
         return lambda value: value == exact
-    if not isinstance(created, dict):
-        raise invalid_request("Invalid hash", param="created")
-    bounds = {
-        op: parse_int(created[op], f"created[{op}]")
-        for op in ("gt", "gte", "lt", "lte")
-        if op in created
-    }
-    unknown = set(created) - set(bounds)
-    if unknown:
-        raise invalid_request(
-            f"Received unknown parameter: created[{sorted(unknown)[0]}]",
-            param=f"created[{sorted(unknown)[0]}]",
-        )
+    bounds = {op: parse_int(bound, f"created[{op}]") for op, bound in created.items()}
 
     def test(value: int) -> bool:
         return (
@@ -506,34 +523,30 @@ def parse_limit(value: Any) -> int:
         return 10
     limit = parse_int(value, "limit")
     if not 1 <= limit <= 100:
-        raise invalid_request(
+        raise invalid_param(
             "This value must be greater than or equal to 1 and less than or equal to 100.",
             param="limit",
         )
     return limit
 
 
-def parse_amount(value: Any) -> int:
-    """A required, non-negative integer amount."""
-    if value is None:
-        raise missing_param("amount")
+def parse_amount(value: str) -> int:
+    """A non-negative integer amount (validation made sure it is an integer)."""
     amount = parse_int(value, "amount")
     if amount < 0:
-        raise invalid_request("This value must be greater than or equal to 0.", param="amount")
+        raise invalid_param("This value must be greater than or equal to 0.", param="amount")
     if amount > money.MAXIMUM_AMOUNT:
-        raise invalid_request(
+        raise invalid_param(
             "Amount must be no more than $999,999.99", param="amount", code="amount_too_large"
         )
     return amount
 
 
-def parse_currency(value: Any) -> str:
-    """A required, supported, lower-case three-letter currency."""
-    if value is None or value == "":
-        raise missing_param("currency")
-    currency = str(value).lower()
+def parse_currency(value: str) -> str:
+    """A supported currency, lower case (validation made sure one was given)."""
+    currency = value.lower()
     if currency not in money.SUPPORTED:
-        raise invalid_request(
+        raise invalid_param(
             f"Invalid currency: {value}. Stripe currently supports these currencies: "
             f"{money.supported_list()}",
             param="currency",
@@ -545,7 +558,7 @@ def check_minimum(amount: int, currency: str) -> None:
     """Stripe refuses charges below the currency's minimum."""
     minimum = money.minimum_amount(currency)
     if amount < minimum:
-        raise invalid_request(
+        raise invalid_param(
             f"Amount must be at least {money.format_amount(minimum, currency)} {currency}",
             param="amount",
             code="amount_too_small",
@@ -569,17 +582,8 @@ def parse_email(value: Any, param: str = "receipt_email") -> str | None:
     text = str(value)
     local = text.partition("@")[0]
     if len(text) > 254 or len(local) > 64 or not EMAIL.match(text):
-        raise invalid_request(f"Invalid email address: {text}", param=param, code="email_invalid")
+        raise invalid_param(f"Invalid email address: {text}", param=param, code="email_invalid")
     return text
-
-
-def parse_bool(value: Any, param: str) -> bool:
-    """`true`/`false` as stripe-python sends booleans."""
-    if value in ("true", True):
-        return True
-    if value in ("false", False):
-        return False
-    raise invalid_request(f"Invalid boolean: {value}", param=param)
 
 
 def merge_metadata(current: JSON, update: Any) -> JSON:
@@ -598,7 +602,7 @@ def merge_metadata(current: JSON, update: Any) -> JSON:
         else:
             merged[key] = value
     if len(merged) > 50:
-        raise invalid_request("Metadata can have up to 50 keys.", param="metadata")
+        raise invalid_param("Metadata can have up to 50 keys.", param="metadata")
     return merged
 
 

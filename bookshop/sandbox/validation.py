@@ -9,6 +9,9 @@ little more than reading its parameters.
 
 The shop's tests may use this too: `params_type(method, path)` names the TypedDict an endpoint
 takes, and `validate(method, path, params)` refuses what Stripe would refuse.
+
+Beyond Stripe's rules, each endpoint names the top-level parameters the sandbox acts on;
+`check_supported` refuses the others, which the sandbox would otherwise ignore in silence.
 """
 
 from __future__ import annotations
@@ -39,8 +42,12 @@ METADATA_KEY_LENGTH = 40
 METADATA_VALUE_LENGTH = 500
 # docs.stripe.com/expand: expansions nest at most four levels deep.
 MAX_EXPAND_DEPTH = 4
+# Fields Stripe leaves out unless `expand[]` names them: a Charge's refunds since API version
+# 2022-11-15 (docs.stripe.com/changelog/2022-11-15/deprecates-charges-auto-expand).
+INCLUDABLE: dict[type, dict[str, type | None]] = {stripe.Charge: {"refunds": stripe.ListObject}}
 
 _INTEGER = re.compile(r"-?[0-9]+")
+_INDEX = re.compile(r"[0-9]+")
 _NAMES_ELSEWHERE = {"StripeContext": stripe.StripeContext, "Mapping": Mapping}
 
 
@@ -75,6 +82,7 @@ class Endpoint:
     pattern: re.Pattern[str] = field(repr=False)
     schema: Param = field(repr=False)
     publishable_schema: Param = field(repr=False)
+    supported: frozenset[str] = field(repr=False)  # the top-level names the sandbox acts on
 
 
 def _compile(annotation: Any, cache: dict[type, Param]) -> Param:
@@ -165,9 +173,10 @@ def _publishable_schema(method: str, path: str, root: Param) -> Param:
     """What a browser may send with the publishable key: on confirm, what Stripe.js adds.
 
     Stripe.js confirms with the client secret, says which type of method it expects, and sends
-    the card itself in payment_method_data, which server-side calls may not: raw card numbers
-    never reach a secret-key call. These are what the sandbox's Stripe.js sends
-    (static/stripejs/payment-frame.js); other publishable-key calls send nothing extra.
+    the card itself in payment_method_data, which stripe-python's confirm types leave out. These
+    are what the sandbox's Stripe.js sends (static/stripejs/payment-frame.js). POST
+    /v1/payment_methods takes `card` in both schemas: `check` refuses a card number sent with
+    the secret key, as Stripe does.
     """
     if (method, path) != ("POST", "/v1/payment_intents/{intent}/confirm"):
         return root
@@ -197,8 +206,15 @@ def _publishable_schema(method: str, path: str, root: Param) -> Param:
 
 
 def _endpoint(
-    method: str, path: str, params_type: type, resource: type, *, is_list: bool = False
+    method: str,
+    path: str,
+    params_type: type,
+    resource: type,
+    supported: str,
+    *,
+    is_list: bool = False,
 ) -> Endpoint:
+    """One endpoint; `supported` lists the top-level parameters the sandbox acts on."""
     schema = _schema(params_type)
     pattern = re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
     return Endpoint(
@@ -210,49 +226,106 @@ def _endpoint(
         pattern,
         schema,
         _publishable_schema(method, path, schema),
+        frozenset(supported.split()),
     )
 
 
 P = stripe.params
+LIST = "created ending_before expand limit starting_after"
 ENDPOINTS: tuple[Endpoint, ...] = (
-    _endpoint("POST", "/v1/payment_intents", P.PaymentIntentCreateParams, stripe.PaymentIntent),
     _endpoint(
-        "GET", "/v1/payment_intents", P.PaymentIntentListParams, stripe.PaymentIntent, is_list=True
+        "POST",
+        "/v1/payment_intents",
+        P.PaymentIntentCreateParams,
+        stripe.PaymentIntent,
+        "allowed_payment_method_types amount automatic_payment_methods capture_method confirm "
+        "currency description expand metadata payment_method receipt_email setup_future_usage "
+        "shipping statement_descriptor statement_descriptor_suffix",
     ),
     _endpoint(
-        "GET", "/v1/payment_intents/{intent}", P.PaymentIntentRetrieveParams, stripe.PaymentIntent
+        "GET",
+        "/v1/payment_intents",
+        P.PaymentIntentListParams,
+        stripe.PaymentIntent,
+        LIST,
+        is_list=True,
     ),
     _endpoint(
-        "POST", "/v1/payment_intents/{intent}", P.PaymentIntentUpdateParams, stripe.PaymentIntent
+        "GET",
+        "/v1/payment_intents/{intent}",
+        P.PaymentIntentRetrieveParams,
+        stripe.PaymentIntent,
+        "client_secret expand",
+    ),
+    _endpoint(
+        "POST",
+        "/v1/payment_intents/{intent}",
+        P.PaymentIntentUpdateParams,
+        stripe.PaymentIntent,
+        "amount currency description expand metadata payment_method receipt_email "
+        "setup_future_usage shipping statement_descriptor statement_descriptor_suffix",
     ),
     _endpoint(
         "POST",
         "/v1/payment_intents/{intent}/confirm",
         P.PaymentIntentConfirmParams,
         stripe.PaymentIntent,
+        # return_url matters only to redirecting methods, and cards do not redirect.
+        "client_secret expand expected_payment_method_type payment_method payment_method_data "
+        "receipt_email return_url shipping",
     ),
     _endpoint(
         "POST",
         "/v1/payment_intents/{intent}/cancel",
         P.PaymentIntentCancelParams,
         stripe.PaymentIntent,
+        "cancellation_reason expand",
     ),
-    _endpoint("GET", "/v1/charges", P.ChargeListParams, stripe.Charge, is_list=True),
-    _endpoint("GET", "/v1/charges/{charge}", P.ChargeRetrieveParams, stripe.Charge),
-    _endpoint("POST", "/v1/payment_methods", P.PaymentMethodCreateParams, stripe.PaymentMethod),
+    _endpoint(
+        "GET",
+        "/v1/charges",
+        P.ChargeListParams,
+        stripe.Charge,
+        f"{LIST} payment_intent",
+        is_list=True,
+    ),
+    _endpoint("GET", "/v1/charges/{charge}", P.ChargeRetrieveParams, stripe.Charge, "expand"),
+    _endpoint(
+        "POST",
+        "/v1/payment_methods",
+        P.PaymentMethodCreateParams,
+        stripe.PaymentMethod,
+        "billing_details card expand metadata type",
+    ),
     _endpoint(
         "GET",
         "/v1/payment_methods/{payment_method}",
         P.PaymentMethodRetrieveParams,
         stripe.PaymentMethod,
+        "expand",
     ),
-    _endpoint("POST", "/v1/refunds", P.RefundCreateParams, stripe.Refund),
-    _endpoint("GET", "/v1/refunds", P.RefundListParams, stripe.Refund, is_list=True),
-    _endpoint("GET", "/v1/refunds/{refund}", P.RefundRetrieveParams, stripe.Refund),
-    _endpoint("GET", "/v1/events", P.EventListParams, stripe.Event, is_list=True),
-    _endpoint("GET", "/v1/events/{id}", P.EventRetrieveParams, stripe.Event),
+    _endpoint(
+        "POST",
+        "/v1/refunds",
+        P.RefundCreateParams,
+        stripe.Refund,
+        "amount charge expand metadata payment_intent reason",
+    ),
+    _endpoint(
+        "GET",
+        "/v1/refunds",
+        P.RefundListParams,
+        stripe.Refund,
+        f"{LIST} charge payment_intent",
+        is_list=True,
+    ),
+    _endpoint("GET", "/v1/refunds/{refund}", P.RefundRetrieveParams, stripe.Refund, "expand"),
+    _endpoint(
+        "GET", "/v1/events", P.EventListParams, stripe.Event, f"{LIST} type types", is_list=True
+    ),
+    _endpoint("GET", "/v1/events/{id}", P.EventRetrieveParams, stripe.Event, "expand"),
 )
-del P
+del P, LIST
 
 
 def match(method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
@@ -297,13 +370,59 @@ def validate(
     check(found[0], params, publishable=publishable)
 
 
-def check(endpoint: Endpoint, params: Mapping[str, Any], *, publishable: bool = False) -> None:
-    """Raise Stripe's error for parameters this endpoint refuses, expand paths included."""
-    _check_hash(params, endpoint.publishable_schema if publishable else endpoint.schema, "")
-    expand = params.get("expand")
+def check(
+    endpoint: Endpoint, params: Mapping[str, Any], *, publishable: bool = False
+) -> dict[str, Any]:
+    """Raise Stripe's error for parameters this endpoint refuses, expand paths and a card number
+    sent with the secret key included.
+
+    Returns the parameters with each indexed hash (`expand[0]=a`) made the array its
+    parameter takes.
+    """
+    schema = endpoint.publishable_schema if publishable else endpoint.schema
+    shaped: dict[str, Any] = _arrays(params, schema)
+    _check_hash(shaped, schema, "")
+    card = shaped.get("card")
+    raw_card = isinstance(card, Mapping) and card.get("number") is not None
+    if raw_card and endpoint.path == "/v1/payment_methods" and not publishable:
+        raise errors.raw_card_data()
+    expand = shaped.get("expand")
     if isinstance(expand, list | tuple):
         for path in expand:
             _check_expand(endpoint, str(path))
+    return shaped
+
+
+def check_supported(endpoint: Endpoint, params: Mapping[str, Any]) -> None:
+    """Refuse a parameter Stripe takes but the sandbox would ignore (checked params only)."""
+    for name in params:
+        if name not in endpoint.supported:
+            raise errors.not_supported(name)
+    if params.get("capture_method") == "manual":  # no requires_capture, no capture endpoint
+        raise errors.not_supported("capture_method", " set to manual")
+
+
+def _arrays(value: Any, param: Param) -> Any:
+    """`value` with each hash of indexes made a list where `param` takes an array.
+
+    Elsewhere digit keys stay keys: `metadata[1]=book` is metadata {"1": "book"}.
+    """
+    if isinstance(value, Mapping):
+        indexes = all(isinstance(key, str) and _INDEX.fullmatch(key) for key in value)
+        if param.items is not None and value and indexes:
+            # By number, without int(): Python refuses to convert very long digit strings.
+            order = sorted(value, key=lambda key: (len(key.lstrip("0")), key.lstrip("0")))
+            return [_arrays(value[key], param.items) for key in order]
+        fields = param.fields
+        if fields is None:
+            return value
+        return {
+            key: _arrays(item, fields[key]) if key in fields else item
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple) and param.items is not None:
+        return [_arrays(item, param.items) for item in value]
+    return value
 
 
 def _child(name: str, key: object) -> str:
@@ -348,7 +467,7 @@ def _check_value(value: Any, param: Param, name: str) -> None:
     scalars = param.scalars
     if "boolean" in scalars and text in ("true", "false"):
         return
-    if "integer" in scalars and _INTEGER.fullmatch(text):
+    if "integer" in scalars and _is_integer(text):
         return
     if param.enum:
         if text not in param.allowed:
@@ -358,6 +477,13 @@ def _check_value(value: Any, param: Param, name: str) -> None:
             raise errors.string_too_long(name, text, param.max_length)
     else:
         raise _wrong_type(param, name, text)
+
+
+def _is_integer(text: str) -> bool:
+    # Stripe's integers are 64-bit; the length test spares int() a string Python refuses.
+    if len(text) > 20 or not _INTEGER.fullmatch(text):
+        return False
+    return -(2**63) <= int(text) < 2**63
 
 
 def _check_metadata(value: Mapping[str, Any], name: str) -> None:
@@ -409,6 +535,8 @@ def _check_expand(endpoint: Endpoint, path: str) -> None:
         # In a list, each item's fields are expanded with a `data.` prefix.
         if segments[0] != "data":
             raise errors.cannot_expand(path, instead=f"data.{path}")
+        if len(segments) == 1:  # the items themselves: objects already, not ids
+            raise errors.cannot_expand(path)
         start = 1
     resource: type | None = endpoint.resource
     for depth in range(start, len(segments)):
@@ -438,4 +566,5 @@ def expandable(resource: type) -> dict[str, type | None]:
         if isinstance(target, ForwardRef):
             target = getattr(stripe, target.__forward_arg__, None)
         found[name] = target
+    found.update(INCLUDABLE.get(resource, {}))
     return found

@@ -11,6 +11,7 @@ from quart import Quart
 from bookshop.sandbox.api import MAX_BODY_BYTES
 from bookshop.sandbox.app import create_sandbox_app
 from bookshop.sandbox.settings import DEFAULT_SECRET_KEY, SandboxSettings
+from bookshop.sandbox.store import Store
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"}
 
@@ -163,3 +164,23 @@ async def test_the_preflight_answer_has_no_body_and_no_content_length() -> None:
     assert b"content-length" not in names
     assert b"access-control-allow-origin" in names
     assert sent[1]["body"] == b""
+
+
+async def test_a_fault_of_the_sandbox_is_stripes_api_error_not_a_bare_500(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug in the sandbox")
+
+    monkeypatch.setattr(Store, "create_payment_intent", broken)
+    app, _ = sandbox_seen_by_quart()
+    response = await app.test_client().post(
+        "/v1/payment_intents", form={"amount": "1500", "currency": "eur"}, headers=AUTH
+    )
+    assert response.status_code == 500
+    assert response.headers["Content-Type"] == "application/json"
+    error = (await response.get_json())["error"]
+    assert (error["type"], error["message"]) == (
+        "api_error",
+        "An unknown error occurred while processing your request. Please try again.",
+    )

@@ -23,7 +23,9 @@ def test_dashboard_lists_recent_intents_and_says_test_mode(sandbox: SandboxServe
     assert "payment_intent.created" in page.text
 
 
-def test_params_decode_brackets_lists_and_nesting() -> None:
+def test_params_decode_brackets_lists_and_nesting_leaving_indexes_to_the_schema() -> None:
+    # `items[0]` stays a hash: only an endpoint's parameters tell an array (stripe-python's
+    # `expand[0]`) from a hash with numeric keys (`metadata[1]`).
     decoded = parse_query(
         "amount=100&metadata[book]=x&expand[]=a&expand[]=b&items[0]=p&items[1]=q"
         "&payment_method_data[card][number]=4242&created[gte]=5&empty="
@@ -32,7 +34,7 @@ def test_params_decode_brackets_lists_and_nesting() -> None:
         "amount": "100",
         "metadata": {"book": "x"},
         "expand": ["a", "b"],
-        "items": ["p", "q"],
+        "items": {"0": "p", "1": "q"},
         "payment_method_data": {"card": {"number": "4242"}},
         "created": {"gte": "5"},
         "empty": "",

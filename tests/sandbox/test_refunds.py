@@ -60,7 +60,33 @@ def test_a_refund_sends_refund_created_then_charge_refunded(
     assert mine[1]["data"]["object"] == refund.to_dict()
     charge = mine[0]["data"]["object"]
     assert (charge["id"], charge["amount_refunded"]) == (intent.latest_charge, 500)
-    assert set(charge["refunds"]) == {"object", "data", "has_more", "url"}
+    assert "refunds" not in charge  # only when expanded, and an event's object never is
+
+
+def test_a_charge_lists_its_refunds_only_when_expanded(client: stripe.StripeClient) -> None:
+    intent = paid_intent(client, 3000)
+    first = client.v1.refunds.create({"payment_intent": intent.id, "amount": 1000})
+    second = client.v1.refunds.create({"payment_intent": intent.id, "amount": 500})
+    charge_id: str = intent.latest_charge  # type: ignore[assignment]
+    assert "refunds" not in client.v1.charges.retrieve(charge_id)
+    charge = client.v1.charges.retrieve(charge_id, {"expand": ["refunds"]})
+    assert [refund.id for refund in charge.refunds.data] == [second.id, first.id]  # type: ignore[union-attr]
+    assert charge.refunds.url == f"/v1/charges/{charge_id}/refunds"  # type: ignore[union-attr]
+    through_intent = client.v1.payment_intents.retrieve(
+        intent.id, {"expand": ["latest_charge.refunds"]}
+    )
+    assert through_intent.latest_charge.refunds.data[0].id == second.id  # type: ignore[union-attr]
+    listed = client.v1.charges.list({"payment_intent": intent.id, "expand": ["data.refunds"]})
+    assert listed.data[0].refunds.data[0].id == second.id  # type: ignore[union-attr]
+
+
+def test_refunds_are_listed_by_payment_intent_or_by_charge(client: stripe.StripeClient) -> None:
+    mine, other = paid_intent(client, 1000), paid_intent(client, 1000)
+    refund = client.v1.refunds.create({"payment_intent": mine.id, "amount": 300})
+    client.v1.refunds.create({"payment_intent": other.id, "amount": 300})
+    by_intent = client.v1.refunds.list({"payment_intent": mine.id})
+    by_charge = client.v1.refunds.list({"charge": mine.latest_charge})  # type: ignore[typeddict-item]
+    assert [r.id for r in by_intent.data] == [refund.id] == [r.id for r in by_charge.data]
 
 
 def test_refunding_more_than_remains_is_refused(client: stripe.StripeClient) -> None:

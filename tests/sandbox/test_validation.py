@@ -19,6 +19,17 @@ INTENTS = "/v1/payment_intents"
 UNKNOWN = ("invalid_request_error", "parameter_unknown")
 MISSING = ("invalid_request_error", "parameter_missing")
 INVALID = ("invalid_request_error", None)
+RAW_CARD_MESSAGE = (
+    "Sending credit card numbers directly to the Stripe API is generally unsafe. We suggest you "
+    "use test tokens that map to the test card you are using, see https://stripe.com/docs/testing. "
+    "To enable raw card data APIs in test mode, see "
+    "https://support.stripe.com/questions/enabling-access-to-raw-card-data-apis."
+)
+
+
+def not_supported(param: str, detail: str = "") -> str:
+    """The sandbox's refusal of a parameter Stripe takes but the sandbox would ignore."""
+    return f"The sandbox does not support the parameter {param}{detail}."
 
 
 # (method, path, form, type and code, param, message): each a request Stripe answers with 400.
@@ -161,6 +172,90 @@ REFUSED: dict[str, tuple[str, str, dict[str, str], tuple[str, str | None], str |
         None,
         "You cannot expand more than 4 levels of a property.",
     ),
+    "an integer beyond 64 bits": (
+        "POST",
+        INTENTS,
+        {"amount": "9" * 30, "currency": "usd"},
+        ("invalid_request_error", "parameter_invalid_integer"),
+        "amount",
+        f"Invalid integer: {'9' * 30}",
+    ),
+    "expand of a list's items themselves": (
+        "GET",
+        f"{INTENTS}?expand[]=data",
+        {},
+        INVALID,
+        None,
+        "This property cannot be expanded (data).",
+    ),
+    "a name nested deeper than any parameter": (
+        "POST",
+        INTENTS,
+        {"amount": "1000", "currency": "usd", "metadata" + "[a]" * 900: "x"},
+        INVALID,
+        "metadata",
+        "Invalid parameter name: metadata nests more than 16 levels deep",
+    ),
+    "a card number sent with the secret key": (
+        "POST",
+        "/v1/payment_methods",
+        {
+            "type": "card",
+            "card[number]": "4242424242424242",
+            "card[exp_month]": "12",
+            "card[exp_year]": "2034",
+        },
+        INVALID,
+        None,
+        RAW_CARD_MESSAGE,
+    ),
+    # Stripe takes these; the sandbox would ignore them, so it refuses them instead.
+    "a customer, which the sandbox does not keep": (
+        "POST",
+        INTENTS,
+        {"amount": "1000", "currency": "usd", "customer": "cus_nope"},
+        INVALID,
+        "customer",
+        not_supported("customer"),
+    ),
+    "a customer filter on a list": (
+        "GET",
+        f"{INTENTS}?customer=cus_nope",
+        {},
+        INVALID,
+        "customer",
+        not_supported("customer"),
+    ),
+    "manual capture, which the sandbox cannot do": (
+        "POST",
+        INTENTS,
+        {
+            "amount": "1000",
+            "currency": "usd",
+            "capture_method": "manual",
+            "confirm": "true",
+            "payment_method": "pm_card_visa",
+        },
+        INVALID,
+        "capture_method",
+        not_supported("capture_method", " set to manual"),
+    ),
+    "an update the sandbox would drop": (
+        "POST",
+        f"{INTENTS}/{INTENT}",
+        {"capture_method": "automatic"},
+        INVALID,
+        "capture_method",
+        not_supported("capture_method"),
+    ),
+    "a confirm option the sandbox would drop": (
+        "POST",
+        f"{INTENTS}/{INTENT}/confirm",
+        {"payment_method": "pm_card_visa", "off_session": "true"},
+        INVALID,
+        "off_session",
+        not_supported("off_session"),
+    ),
     "shipping without a name": (
         "POST",
         INTENTS,
@@ -219,19 +314,59 @@ def test_a_request_stripe_refuses_gets_stripes_error(
     assert error["message"] == message
 
 
-def test_a_refused_request_saves_nothing_under_its_idempotency_key(sandbox: SandboxServer) -> None:
+# What spoils a valid PaymentIntent creation: refused by validation or, for the rules that need
+# more than the parameters' types, by the store; either way before anything ran.
+SPOILED: dict[str, dict[str, str]] = {
+    "capture_method outside its enum": {"capture_method": "x"},
+    "a currency Stripe does not take": {"currency": "xyz"},
+    "an amount below the currency's minimum": {"amount": "1"},
+    "a receipt_email that is no address": {"receipt_email": "nope"},
+    "more metadata keys than Stripe keeps": {f"metadata[k{i}]": "v" for i in range(51)},
+    "a parameter the sandbox does not support": {"customer": "cus_nope"},
+}
+
+
+@pytest.mark.parametrize("spoiled", SPOILED.values(), ids=SPOILED.keys())
+def test_a_refused_request_saves_nothing_under_its_idempotency_key(
+    sandbox: SandboxServer, spoiled: dict[str, str]
+) -> None:
     headers = {
         "Authorization": f"Bearer {sandbox.secret_key}",
         "Idempotency-Key": f"fix-and-retry-{uuid.uuid4()}",
     }
     url = f"{sandbox.url}{INTENTS}"
-    refused = httpx.post(url, data={"amount": "1000", "capture_method": "x"}, headers=headers)
-    assert refused.status_code == 400
-    corrected = httpx.post(url, data={"amount": "1000", "currency": "usd"}, headers=headers)
+    valid = {"amount": "1000", "currency": "usd"}
+    refused = httpx.post(url, data={**valid, **spoiled}, headers=headers)
+    assert refused.status_code == 400, refused.text
+    corrected = httpx.post(url, data=valid, headers=headers)
     assert corrected.status_code == 200, corrected.text
-    replayed = httpx.post(url, data={"amount": "1000", "currency": "usd"}, headers=headers)
+    replayed = httpx.post(url, data=valid, headers=headers)
     assert replayed.headers["Idempotent-Replayed"] == "true"
     assert replayed.json()["id"] == corrected.json()["id"]
+
+
+def test_a_refused_update_changes_nothing(sandbox: SandboxServer) -> None:
+    client = sandbox.client()
+    intent = new_intent(client, 2000, metadata={"book": "b1"})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.update(
+            intent.id,
+            {"amount": 3000, "metadata": {"note": "n"}, "receipt_email": "nope"},
+        )
+    assert caught.value.code == "email_invalid"
+    unchanged = client.v1.payment_intents.retrieve(intent.id)
+    assert (unchanged.amount, unchanged.metadata.to_dict()) == (2000, {"book": "b1"})
+
+
+def test_numeric_metadata_keys_stay_keys(sandbox: SandboxServer) -> None:
+    # stripe-python sends {"1": "book"} as metadata[1]=book, the form it sends arrays in too.
+    intent = new_intent(sandbox.client(), metadata={"1": "book", "2": "pen"})
+    assert intent.metadata.to_dict() == {"1": "book", "2": "pen"}
+    indexed = validation.check(
+        validation.endpoint("POST", INTENTS),
+        {"amount": "1000", "currency": "usd", "expand": {"1": "customer", "0": "latest_charge"}},
+    )
+    assert indexed["expand"] == ["latest_charge", "customer"]
 
 
 def test_stripe_python_sees_a_refusal_as_an_invalid_request(sandbox: SandboxServer) -> None:

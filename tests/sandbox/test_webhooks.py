@@ -51,6 +51,20 @@ def test_events_list_filters_and_retrieves(sandbox: SandboxServer) -> None:
         client.v1.events.retrieve("evt_missing")
 
 
+def test_events_list_filters_by_several_types(sandbox: SandboxServer) -> None:
+    client = sandbox.client()
+    since = int(time.time())
+    intent = new_intent(client)
+    client.v1.payment_intents.cancel(intent.id)
+    types = ["payment_intent.created", "payment_intent.canceled"]
+    listed = client.v1.events.list({"types": types, "created": {"gte": since}, "limit": 100})
+    assert {event.type for event in listed.data} <= set(types)
+    mine = [event.type for event in listed.data if event.data.object["id"] == intent.id]
+    assert mine == ["payment_intent.canceled", "payment_intent.created"]
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.events.list({"type": types[0], "types": types})
+
+
 def test_webhooks_are_signed_so_construct_event_accepts_them(sandbox: SandboxServer) -> None:
     with running_receiver() as receiver:
         sandbox.add_webhook_endpoint(receiver.url, SECRET)
