@@ -15,8 +15,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 RATE = re.compile(r"^\s*([1-9]\d*)\s*/\s*(second|minute|hour)\s*$")
+# scheme://host[:port] and nothing more: page paths are appended to it.
+PUBLIC_URL = re.compile(
+    r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>\d{1,5}))?", re.IGNORECASE
+)
 ENVIRONMENTS = ("development", "test", "production")
-DEVELOPMENT_SECRET = "dev-only-not-secret"  # noqa: S105 - refused outside development
+DEVELOPMENT_SECRET = "dev-only-not-secret"  # noqa: S105 - refused in production
 # The local sandbox's own keys: it is a separate process (python -m bookshop.sandbox) that the shop
 # starts with these and only talks to over HTTP; they open nothing anywhere else.
 SANDBOX_SECRET_KEY = "sk_test_sandbox_0000000000000000"  # noqa: S105 - sandbox only
@@ -46,6 +50,9 @@ class Settings:
     stripe_max_retries: int = 2
     currency: str = "sgd"
     locale: str = "en_SG"
+    # Where shoppers reach the shop (https://books.example): absolute URLs (canonical links,
+    # JSON-LD, the sitemap) are built on it. None: on the request's host, for development only.
+    public_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 1
@@ -130,6 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stripe_max_retries=_integer(get("STRIPE_MAX_RETRIES", "2"), "STRIPE_MAX_RETRIES", 0, 5),
         currency=currency,
         locale=locale,
+        public_url=_public_url(get("SHOP_PUBLIC_URL")),
         host=get("SHOP_HOST", "127.0.0.1"),
         port=_integer(get("SHOP_PORT", "5000"), "SHOP_PORT", 1, 65535),
         workers=_integer(get("SHOP_WORKERS", "1"), "SHOP_WORKERS", 1, 64),
@@ -208,6 +216,19 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _public_url(raw: str) -> str | None:
+    url = raw.removesuffix("/")
+    if not url:
+        return None
+    match = PUBLIC_URL.fullmatch(url)
+    if match is None or not 0 < int(match["port"] or 443) <= 65535:
+        raise ConfigError(
+            f"SHOP_PUBLIC_URL is {raw!r}: use the scheme and host shoppers see, with a port "
+            "if needed and no path (e.g. https://books.example)."
+        )
+    return url
 
 
 def _rate(raw: str, name: str) -> str:

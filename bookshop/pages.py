@@ -9,6 +9,7 @@ from typing import Any
 from jinja2 import Environment
 from quart import Quart, Response, current_app, request
 
+from bookshop.config import Settings
 from bookshop.htmx import wants_fragment
 
 TEMPLATE_CACHE_SIZE = 400  # Jinja's default
@@ -47,9 +48,11 @@ def _pages(app: Quart) -> Environment:
 
 
 def absolute_url(path: str) -> str:
-    """A path of this shop (from `url_for`) as an absolute URL on the host the request came to:
-    for canonical links, without giving up the remembered path."""
-    return request.host_url.rstrip("/") + path
+    """A path of this shop (from `url_for`) as an absolute URL: every canonical link, JSON-LD URL,
+    sitemap and robots.txt entry is built here. On SHOP_PUBLIC_URL, not the request's Host header
+    and scheme, which a client or a TLS proxy sets; the request's host only without the setting."""
+    settings: Settings = current_app.extensions["settings"]
+    return (settings.public_url or request.host_url.rstrip("/")) + path
 
 
 def _remembered_url_for(app: Quart) -> Callable[..., str]:

@@ -9,6 +9,7 @@ from quart import Blueprint, Response, url_for
 
 from bookshop.catalog import Book, default_catalog
 from bookshop.money import to_major
+from bookshop.pages import absolute_url
 
 blueprint = Blueprint("seo", __name__)
 
@@ -54,7 +55,7 @@ def not_for_crawlers() -> list[str]:
 async def robots() -> Response:
     """Which URLs crawlers may fetch, and where the sitemap is."""
     lines = ["User-agent: *", *(f"Disallow: {path}" for path in not_for_crawlers())]
-    lines += ["", f"Sitemap: {url_for('seo.sitemap', _external=True)}", ""]
+    lines += ["", f"Sitemap: {absolute_url(url_for('seo.sitemap'))}", ""]
     return _for_crawlers(Response("\n".join(lines), content_type="text/plain; charset=utf-8"))
 
 
@@ -62,9 +63,9 @@ async def robots() -> Response:
 async def sitemap() -> Response:
     """The shop page and every book's page, as absolute URLs."""
     urlset = ElementTree.Element("urlset", xmlns=SITEMAP_NAMESPACE)
-    pages = [url_for("shop.index", _external=True)]
-    books = default_catalog().books
-    pages += [url_for("shop.book", book_id=book.id, _external=True) for book in books]
+    paths = [url_for("shop.index")]
+    paths += [url_for("shop.book", book_id=book.id) for book in default_catalog().books]
+    pages = [absolute_url(path) for path in paths]
     for page in pages:
         ElementTree.SubElement(ElementTree.SubElement(urlset, "url"), "loc").text = page
     body = ElementTree.tostring(urlset, encoding="utf-8", xml_declaration=True)

@@ -11,7 +11,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.forms import find_book
-from bookshop.pages import render
+from bookshop.pages import absolute_url, render
 from bookshop.seo import book_data
 
 blueprint = Blueprint("shop", __name__)
@@ -36,8 +36,8 @@ async def book(book_id: str) -> Response:
     """A book's own page: cover, description, price, the ways to buy it, its schema.org data."""
     book = find_book(book_id)
     settings: Settings = current_app.extensions["settings"]
-    page_url = url_for("shop.book", book_id=book.id, _external=True)
-    cover_url = url_for("shop.cover", book_id=book.id, _external=True)
+    page_url = absolute_url(url_for("shop.book", book_id=book.id))
+    cover_url = absolute_url(url_for("shop.cover", book_id=book.id))
     return await render(
         "shop/book.html",
         book=book,

@@ -676,6 +676,20 @@ async def test_a_page_showing_another_address_in_the_same_zone_is_asked_again(
     assert "99 Other Road" in await stale.get_data(as_text=True)
 
 
+async def test_stripe_returns_the_shopper_to_the_public_url_not_the_requests_host(
+    settings: Settings, sandbox: SandboxServer
+) -> None:
+    # Behind a TLS proxy the request says http://127.0.0.1:5000; Stripe must send shoppers back
+    # to the address they know.
+    shop = replace(settings, public_url="https://books.example")
+    async with create_app(shop).test_app() as app:
+        client = await deliver_to_singapore(app.test_client())
+        await fill_cart(client, ("code", 1))
+        page = await client.get("/checkout", headers={"Host": "127.0.0.1:5000"})
+        body = await page.get_data(as_text=True)
+    assert 'data-return-url="https://books.example/success"' in body
+
+
 async def move_to(client: Client, **address: str) -> None:
     """The shopper gives another address on the address step."""
     form = {**SINGAPORE, **address, "next": "/checkout"}

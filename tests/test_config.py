@@ -68,6 +68,19 @@ def test_host_port_and_currency_are_configurable() -> None:
         ({**TEST_KEYS, "STRIPE_WEBHOOK_SECRET": "nope"}, "whsec_"),
         ({"DATABASE_URL": "mysql://db/shop"}, "DATABASE_URL"),
         ({"SHOP_RATE_LIMIT_CHECKOUT": "lots"}, "SHOP_RATE_LIMIT_CHECKOUT"),
+        *(
+            ({"SHOP_PUBLIC_URL": url}, "SHOP_PUBLIC_URL")
+            for url in (
+                "books.example",
+                "ftp://books.example",
+                "https://books.example/shop",
+                "https://books.example?x=1",
+                "https://books.example#top",
+                "https://user@books.example",
+                "https://books.example:99999",
+                "https://",
+            )
+        ),
     ],
 )
 def test_inconsistent_settings_are_refused_with_one_line(
@@ -77,6 +90,12 @@ def test_inconsistent_settings_are_refused_with_one_line(
         load_settings(environ)
     assert message in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_the_public_url_is_optional_and_kept_without_a_trailing_slash() -> None:
+    assert load_settings({}).public_url is None
+    for url in ("https://books.example", "https://books.example/", "http://127.0.0.1:5000"):
+        assert load_settings({"SHOP_PUBLIC_URL": url}).public_url == url.removesuffix("/")
 
 
 def test_production_with_its_own_secret_starts() -> None:
