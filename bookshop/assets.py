@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,6 +22,8 @@ HASH_CHARS = 12
 IMMUTABLE = "public, max-age=31536000, immutable"
 # The plain name (an old page, a bookmark, a hand-typed URL) may change under the same name.
 SHORT = "public, max-age=300"
+# A fingerprinted name, `css/shop.<hash>.css`: group 1 + group 2 is the plain name.
+FINGERPRINTED = re.compile(rf"(.+)\.[0-9a-f]{{{HASH_CHARS}}}((?:\.[^./]+)?)")
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,16 @@ class Assets:
         return asset.fingerprinted if asset else name
 
     def find(self, name: str) -> tuple[Asset, bool] | None:
-        """The asset a URL names, and whether it was named by its fingerprint."""
+        """The asset a URL names, and whether it was named by its current fingerprint."""
         if name in self._by_fingerprint:
             return self._by_fingerprint[name], True
         if name in self._by_name:
             return self._by_name[name], False
+        # Another release's fingerprint (a cached page, a host not yet updated): today's file,
+        # better than a page without its CSS, but briefly cached since it is not what was named.
+        old = FINGERPRINTED.fullmatch(name)
+        if old and (asset := self._by_name.get(old[1] + old[2])):
+            return asset, False
         return None
 
 
@@ -117,8 +125,11 @@ def install(app: Quart, folder: Path = STATIC_FOLDER) -> Assets:
             if encoding not in asset.bodies:
                 encoding = "identity"
         etag = asset.etag(encoding)
-        if request.if_none_match.contains(etag):
+        # Weak comparison (RFC 9110 13.1.2): a proxy may have weakened the ETag to W/"...".
+        if request.if_none_match.contains_weak(etag):
             response = Response(b"", status=304)
+            # No body, so nothing to describe: a 304's headers update the cached 200's.
+            del response.headers["Content-Type"], response.headers["Content-Length"]
         else:
             response = Response(asset.bodies[encoding], mimetype=asset.mimetype)
             if encoding != "identity":

@@ -76,11 +76,46 @@ async def test_a_revalidation_with_the_etag_is_a_304(client: Client) -> None:
     assert other_encoding.status_code == 200
 
 
+async def test_a_304_keeps_the_validators_and_describes_no_body(client: Client) -> None:
+    url = "/static/vendor/htmx/htmx.min.js"
+    etag = (await client.get(url, headers={"Accept-Encoding": "br"})).headers["ETag"]
+    revalidation = {"Accept-Encoding": "br", "If-None-Match": etag}
+    # What the app sends: the test client's Response adds a Content-Type and Content-Length.
+    async with client.request(url, headers=revalidation) as sent:
+        await sent.send_complete()
+    assert sent.status_code == 304 and sent.headers is not None
+    assert "Content-Type" not in sent.headers and "Content-Length" not in sent.headers
+    assert sent.headers["ETag"] == etag
+    assert sent.headers["Cache-Control"] == SHORT
+    assert "Accept-Encoding" in sent.headers["Vary"]
+
+
+async def test_a_weakened_etag_still_revalidates(client: Client) -> None:
+    # A proxy that compresses or transforms a response may turn its ETag into W/"...".
+    url = "/static/vendor/htmx/htmx.min.js"
+    etag = (await client.get(url)).headers["ETag"]
+    again = await client.get(url, headers={"If-None-Match": f"W/{etag}"})
+    assert again.status_code == 304
+
+
+async def test_a_previous_releases_fingerprint_gets_todays_file_briefly_cached(
+    client: Client,
+) -> None:
+    # A page cached from the release before, or a host still on it, links the old fingerprint.
+    stale = await client.get("/static/css/shop.0123456789ab.css")
+    assert stale.status_code == 200
+    assert await stale.get_data(as_text=False) == (STATIC / "css/shop.css").read_bytes()
+    assert stale.headers["Cache-Control"] == SHORT
+
+
 @pytest.mark.parametrize(
     "url",
     [
         "/static/nope.css",
-        "/static/css/shop.000000000000.css",
+        "/static/css/nope.000000000000.css",
+        # Not a fingerprint's shape: too short, not hex.
+        "/static/css/shop.0000.css",
+        "/static/css/shop.00000000000g.css",
         "/static/../bookshop/config.py",
         "/static/%2e%2e/bookshop/config.py",
     ],
@@ -99,8 +134,12 @@ def test_a_fingerprinted_url_changes_when_its_file_changes(tmp_path: Path) -> No
     assert before != after
     for name in (before, after):
         assert re.fullmatch(r"css/site\.[0-9a-f]{12}\.css", name)
-    assert Assets(tmp_path).find(before) is None
-    assert Assets(tmp_path).find(after) is not None
+    current = Assets(tmp_path)
+    plain = current.find("css/site.css")
+    assert plain is not None
+    # The new name is the file's own fingerprint; the old one finds it too, but not as its own.
+    assert current.find(after) == (plain[0], True)
+    assert current.find(before) == (plain[0], False)
 
 
 def test_fingerprints_go_before_the_last_suffix() -> None:
