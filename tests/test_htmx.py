@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +11,18 @@ import pytest
 from tests.fixtures.app import HTMX, Client, post
 
 HTMX_HEADERS = {"hx-request", "hx-request-type", "hx-history-restore-request"}
+SHOP = Path(__file__).parents[1] / "bookshop"
+
+
+def test_every_htmx_header_the_shop_reads_is_one_its_responses_vary_on() -> None:
+    # A header read anywhere in the shop's own code but left out of Vary would let a cache serve
+    # a fragment for a page.
+    read = {
+        name.lower()
+        for path in SHOP.glob("*.py")
+        for name in re.findall(r"""headers\.get\(\s*["'](HX-[A-Za-z-]+)""", path.read_text())
+    }
+    assert read and read <= HTMX_HEADERS
 
 
 def vary(headers: Any) -> set[str]:
