@@ -86,15 +86,23 @@ async def add() -> Response | WerkzeugResponse:
     quantity = parse_quantity(form.get("quantity"))
     basket, _ = read_cart()
     total = basket.quantity_of(book.id) + quantity
+    refused = None
     if not basket.quantity_of(book.id) and len(basket.lines) >= MAX_TITLES:
-        raise UnprocessableEntity(
+        refused = (
             f"Your cart can hold at most {MAX_TITLES} different books. Check out, or remove one."
         )
-    if total > MAX_QUANTITY:
-        raise UnprocessableEntity(
+    elif total > MAX_QUANTITY:
+        refused = (
             f"You can buy at most {MAX_QUANTITY} copies of a book at a time; your cart already "
             f"has {basket.quantity_of(book.id)} of this one."
         )
+    if refused and htmx.wants_fragment():
+        # The button stays, with the reason beside it: htmx swaps a 422 in place of the form.
+        return await render(
+            "cart/page.html", "cart/_add_form.html", status=422, book=book, refused=refused
+        )
+    if refused:
+        raise UnprocessableEntity(refused)
     basket = basket.with_quantity(book, total)
     write_cart(basket)
     if not htmx.wants_fragment():

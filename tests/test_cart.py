@@ -120,6 +120,8 @@ async def test_an_eleventh_copy_gets_the_limit_message(client: Client) -> None:
     body = await too_many.get_data(as_text=True)
     assert too_many.status_code == 422
     assert "at most 10 copies" in body
+    # htmx swaps the answer in place of the form: the button stays, the reason beside it.
+    assert body.lstrip().startswith('<form class="add-to-cart"') and "Add to cart" in body
     changed = await post(client, "/cart/code", {"quantity": "11"})
     assert changed.status_code == 422
     assert "from 1 to 10 copies" in await changed.get_data(as_text=True)
