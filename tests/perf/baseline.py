@@ -90,6 +90,7 @@ def create_app() -> Quart:
         amount, settings.currency, settings.locale
     )
     app.jinja_env.globals["settings"] = settings
+    app.extensions["settings"] = settings  # absolute_url builds on its public URL
     # Same length as the shop's token; the shop's session work to keep one is a layer it pays for.
     token = secrets.token_urlsafe(32)
     app.jinja_env.globals["csrf_token"] = lambda: token
