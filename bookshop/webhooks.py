@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from bookshop.checkout import payments
 from bookshop.config import Settings
 from bookshop.orders import ledger
-from bookshop.payments import InvalidWebhook, PaymentNotFound, PaymentsUnavailable
+from bookshop.payments import Intent, InvalidWebhook, PaymentNotFound, PaymentsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,10 @@ async def read_body(limit: int) -> bytes | None:
 
 @blueprint.post("/webhooks/stripe")
 async def stripe_webhook() -> Response:
-    """Receive one Stripe event: 400 unless signed with the endpoint secret, 200 once recorded."""
+    """Receive one Stripe event: 400 unless signed with the endpoint secret, 200 once recorded.
+
+    503 when the event needs a re-read of its intent and Stripe cannot be reached.
+    """
     settings: Settings = current_app.extensions["settings"]
     body = await read_body(MAX_BODY_BYTES)
     if body is None:
@@ -52,21 +56,22 @@ async def stripe_webhook() -> Response:
         log.warning("webhook refused: %s", error)
         return rejected(str(error))
     result = await ledger().apply_event(event)
-    if result.stale and event.intent_id:
-        # Re-reading the intent is a Stripe call: never on the request path.
-        current_app.add_background_task(resync_intent, event.intent_id)
+    if result.stale:
+        # Only the intent as Stripe has it now can apply this event. It is recorded once that is
+        # done, so if Stripe cannot be reached a 503 makes Stripe send it again later.
+        intent_id = cast(str, event.intent_id)
+        try:
+            state: Intent | None = await payments().intent(intent_id)
+        except PaymentsUnavailable:
+            log.warning("could not re-read %s for event %s; Stripe will retry", intent_id, event.id)
+            response = jsonify(error="payments unavailable, retry later")
+            response.status_code = 503
+            return response
+        except PaymentNotFound:
+            log.warning("event %s names %s, which Stripe does not have", event.id, intent_id)
+            state = None
+        result = await ledger().apply_late(event, state)
+        if (change := result.change) is not None:
+            before = change.before.status if change.before else "missing"
+            log.info("order %s: %s -> %s (re-read)", change.intent_id, before, change.after.status)
     return jsonify(received=True, replay=result.replay)
-
-
-async def resync_intent(intent_id: str) -> None:
-    """Bring one order in line with the PaymentIntent as Stripe has it now."""
-    try:
-        state = await payments().intent(intent_id)
-    except (PaymentsUnavailable, PaymentNotFound):
-        # Reconcile repairs it later; the event itself is already recorded.
-        log.warning("could not re-read %s after a late webhook; run reconcile", intent_id)
-        return
-    change = await ledger().apply_state(state)
-    if change is not None:
-        before = change.before.status if change.before else "missing"
-        log.info("order %s: %s -> %s (re-read)", change.intent_id, before, change.after.status)

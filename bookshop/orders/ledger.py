@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from quart import current_app
-from sqlalchemy import bindparam, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, exists, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -53,8 +53,9 @@ class EventResult:
     """How the ledger took a webhook event."""
 
     replay: bool
-    # The event was older than what the ledger knows: re-read the intent (off the request path).
+    # Only the intent as Stripe has it now can apply the event: re-read it, then `apply_late`.
     stale: bool = False
+    change: Change | None = None  # what `apply_late`'s re-read changed
 
 
 def _now() -> datetime:
@@ -86,6 +87,19 @@ def _line_rows(intent: Intent) -> list[dict[str, Any]]:
         }
         for position, line in enumerate(intent.lines)
     ]
+
+
+def _needs_re_read(event: WebhookEvent, known: Any) -> bool:
+    # `known` is the order's (stripe_seen, status) row, None when the ledger lacks the order.
+    if event.intent_id is None:
+        return False
+    if known is None:
+        return event.intent is None  # a charge event: only the intent says what was bought
+    if event.created < known.stripe_seen:
+        return True  # older than what the ledger knows
+    # A refund of an order the ledger still has as payable: its payment went unheard, so what
+    # was paid (amount, lines) must come from the intent.
+    return event.type == "charge.refunded" and known.status in PAYABLE
 
 
 def target_status(state: Intent) -> str:
@@ -280,26 +294,55 @@ class Ledger:
             return await self._to_paid(connection, intent)
 
     async def apply_event(self, event: WebhookEvent) -> EventResult:
-        """Record a verified webhook event once and apply it; a replay changes nothing."""
+        """Record a verified webhook event once and apply it; a replay changes nothing.
+
+        An event only a re-read of its intent can apply comes back `stale` and is not recorded:
+        the caller re-reads and calls `apply_late`, so a re-read that fails can be retried.
+        """
         async with self.database.transaction() as connection:
-            recorded = await connection.execute(
-                self.database.insert(webhook_events)
-                .values(id=event.id, type=event.type, intent_id=event.intent_id, received_at=_now())
-                .on_conflict_do_nothing(index_elements=[webhook_events.c.id])
-                .returning(webhook_events.c.id)
-            )
-            if recorded.first() is None:
+            known = None
+            if event.intent_id is not None:
+                known = (
+                    await connection.execute(
+                        select(orders.c.stripe_seen, orders.c.status).where(
+                            orders.c.intent_id == event.intent_id
+                        )
+                    )
+                ).first()
+            if _needs_re_read(event, known):
+                recorded = await connection.execute(
+                    select(webhook_events.c.id).where(webhook_events.c.id == event.id)
+                )
+                replay = recorded.first() is not None
+                return EventResult(replay=replay, stale=not replay)
+            if not await self._record(connection, event):
                 return EventResult(replay=True)
             if event.intent_id is None:
                 return EventResult(replay=False)
-            known = (
-                await connection.execute(
-                    select(orders.c.stripe_seen).where(orders.c.intent_id == event.intent_id)
-                )
-            ).first()
-            if known is not None and event.created < known.stripe_seen:
-                return EventResult(replay=False, stale=True)
             return await self._apply_event(connection, event, known is not None)
+
+    async def apply_late(self, event: WebhookEvent, state: Intent | None) -> EventResult:
+        """Record a `stale` event with its intent as re-read since (None: Stripe has none)."""
+        async with self.database.transaction() as connection:
+            if not await self._record(connection, event):
+                return EventResult(replay=True)
+            if event.type == "payment_intent.payment_failed" and event.intent_id is not None:
+                # Every decline counts, also one heard after the payment that followed it.
+                await self._update(
+                    connection, event.intent_id, true(), attempts=orders.c.attempts + 1
+                )
+            change = None if state is None else await self._apply_state(connection, state)
+            return EventResult(replay=False, change=change)
+
+    async def _record(self, connection: AsyncConnection, event: WebhookEvent) -> bool:
+        # False when the event id is already recorded (a replay).
+        recorded = await connection.execute(
+            self.database.insert(webhook_events)
+            .values(id=event.id, type=event.type, intent_id=event.intent_id, received_at=_now())
+            .on_conflict_do_nothing(index_elements=[webhook_events.c.id])
+            .returning(webhook_events.c.id)
+        )
+        return recorded.first() is not None
 
     async def _apply_event(
         self, connection: AsyncConnection, event: WebhookEvent, known: bool
@@ -311,8 +354,7 @@ class Ledger:
                 return EventResult(replay=False)  # not one of the shop's checkouts
             await self._ensure(connection, intent)
         elif not known:
-            # A charge event for an order the ledger lacks: only the intent can say what was bought.
-            return EventResult(replay=False, stale=True)
+            return EventResult(replay=False)  # a charge that is not one of the shop's checkouts
         await self._seen(connection, intent_id, event.created)
         if event.type == "payment_intent.succeeded" and intent is not None:
             await self._to_paid(connection, intent)
@@ -321,56 +363,51 @@ class Ledger:
         elif event.type == "payment_intent.canceled":
             await self._to_canceled(connection, intent_id)
         elif event.type == "charge.refunded":
-            # A refund of an order the ledger still has as payable: its payment went unheard, so
-            # what was paid (amount, lines) must come from a re-read of the intent.
-            unpaid = (
-                await connection.execute(
-                    select(orders.c.status).where(orders.c.intent_id == intent_id)
-                )
-            ).scalar_one() in PAYABLE
             await self._refund(connection, intent_id, event.charge_id, event.amount_refunded)
             if event.refunded:
                 await self._to_refunded(connection, intent_id, event.charge_id)
-            return EventResult(replay=False, stale=unpaid)
         return EventResult(replay=False)
 
     async def apply_state(self, state: Intent) -> Change | None:
         """Bring the order in line with the intent as Stripe has it now (reconcile, re-reads)."""
-        target = target_status(state)
         async with self.database.transaction() as connection:
-            before = await self._get(connection, state.id)
-            if before is None and not state.lines:
-                return None  # not one of the shop's checkouts
-            if before is None:
-                await self._ensure(connection, state)
-            await self._seen(connection, state.id, int(time.time()))
-            # Stripe's amount and lines are what was (or will be) charged: a paid order too takes
-            # them from the intent that was paid. Only a payable intent (a stale read of an order
-            # the ledger knows is past that) leaves a settled order alone.
-            if (
-                before is not None
-                and state.lines
-                and (target not in PAYABLE or before.status in PAYABLE)
-                and _charged(before) != _charged(state)
-            ):
-                await self._take_charged(connection, state)
-            if target == FAILED:
-                await self._failed_since(connection, state.id, state.decline_code)
-            elif target in (PAID, REFUNDED):
-                await self._to_paid(connection, state)
-                if state.charge is not None and state.charge.amount_refunded:
-                    await self._refund(
-                        connection, state.id, state.charge_id, state.charge.amount_refunded
-                    )
-                if target == REFUNDED:
-                    await self._to_refunded(connection, state.id, state.charge_id)
-            elif target == CANCELED:
-                await self._to_canceled(connection, state.id)
-            after = await self._get(connection, state.id)
-            assert after is not None
-            if before is not None and _same(before, after):
-                return None
-            return Change(intent_id=state.id, before=before, after=after)
+            return await self._apply_state(connection, state)
+
+    async def _apply_state(self, connection: AsyncConnection, state: Intent) -> Change | None:
+        target = target_status(state)
+        before = await self._get(connection, state.id)
+        if before is None and not state.lines:
+            return None  # not one of the shop's checkouts
+        if before is None:
+            await self._ensure(connection, state)
+        await self._seen(connection, state.id, int(time.time()))
+        # Stripe's amount and lines are what was (or will be) charged: a paid order too takes
+        # them from the intent that was paid. Only a payable intent (a stale read of an order
+        # the ledger knows is past that) leaves a settled order alone.
+        if (
+            before is not None
+            and state.lines
+            and (target not in PAYABLE or before.status in PAYABLE)
+            and _charged(before) != _charged(state)
+        ):
+            await self._take_charged(connection, state)
+        if target == FAILED:
+            await self._failed_since(connection, state.id, state.decline_code)
+        elif target in (PAID, REFUNDED):
+            await self._to_paid(connection, state)
+            if state.charge is not None and state.charge.amount_refunded:
+                await self._refund(
+                    connection, state.id, state.charge_id, state.charge.amount_refunded
+                )
+            if target == REFUNDED:
+                await self._to_refunded(connection, state.id, state.charge_id)
+        elif target == CANCELED:
+            await self._to_canceled(connection, state.id)
+        after = await self._get(connection, state.id)
+        assert after is not None
+        if before is not None and _same(before, after):
+            return None
+        return Change(intent_id=state.id, before=before, after=after)
 
     async def _get(self, connection: AsyncConnection, intent_id: str) -> Order | None:
         row = (

@@ -90,6 +90,21 @@ def event(event_id: str, kind: str, intent_state: Intent, created: int) -> Webho
     )
 
 
+def refund_event(
+    event_id: str, intent_id: str, amount: int, created: int = 1_800_000_000
+) -> WebhookEvent:
+    """A verified charge.refunded event (full when `amount` is the whole of PRICE)."""
+    return WebhookEvent(
+        id=event_id,
+        type="charge.refunded",
+        created=created,
+        intent_id=intent_id,
+        charge_id="ch_1",
+        amount_refunded=amount,
+        refunded=amount >= PRICE,
+    )
+
+
 @pytest.fixture
 async def ledger(database_url: str) -> AsyncIterator[Ledger]:
     """An open ledger on an empty database."""
@@ -295,17 +310,40 @@ async def test_an_event_id_is_applied_once(ledger: Ledger) -> None:
     assert order is not None and order.attempts == 1
 
 
-async def test_event_older_than_the_ledger_asks_for_a_re_read(ledger: Ledger) -> None:
+async def test_event_older_than_the_ledger_is_recorded_only_with_its_re_read(
+    ledger: Ledger,
+) -> None:
     await ledger.apply_event(event("evt_new", "payment_intent.succeeded", state(), 1_800_000_010))
     declined = state(status="requires_payment_method", decline_code="card_declined")
+    old = event("evt_old", "payment_intent.payment_failed", declined, 1_800_000_001)
 
-    late = await ledger.apply_event(
-        event("evt_old", "payment_intent.payment_failed", declined, 1_800_000_001)
-    )
+    late = await ledger.apply_event(old)
+    unrecorded = not await ledger.event_seen("evt_old")  # so a failed re-read can be retried
+    applied = await ledger.apply_late(old, paid())
+    again = await ledger.apply_late(old, paid())
 
-    assert late.stale and not late.replay
+    assert late.stale and not late.replay and unrecorded
+    assert (applied.replay, again.replay) == (False, True)
     order = await ledger.get("pi_ledger1")
-    assert order is not None and (order.status, order.attempts) == ("paid", 0)
+    assert order is not None
+    # The decline is counted (as it is when heard in order), once; the status stays paid.
+    assert (order.status, order.attempts) == ("paid", 1)
+    assert (await ledger.apply_event(old)).replay
+
+
+async def test_a_partial_refund_keeps_the_order_paid_and_a_later_full_one_refunds_it(
+    ledger: Ledger,
+) -> None:
+    await ledger.apply_event(event("evt_paid", "payment_intent.succeeded", state(), 1_800_000_000))
+
+    await ledger.apply_event(refund_event("evt_part", "pi_ledger1", 1200, 1_800_000_010))
+    partly = await ledger.get("pi_ledger1")
+    await ledger.apply_event(refund_event("evt_rest", "pi_ledger1", PRICE, 1_800_000_020))
+    wholly = await ledger.get("pi_ledger1")
+
+    assert partly is not None and wholly is not None
+    assert (partly.status, partly.amount_refunded) == ("paid", 1200)
+    assert (wholly.status, wholly.amount_refunded) == ("refunded", PRICE)
 
 
 async def test_event_for_an_unknown_intent_creates_the_order_from_its_metadata(
@@ -326,16 +364,7 @@ async def test_intents_that_are_not_checkouts_are_ignored(ledger: Ledger) -> Non
 
 async def test_refund_and_cancel_move_orders_forward_only(ledger: Ledger) -> None:
     await ledger.apply_state(state("pi_refund"))
-    refund = WebhookEvent(
-        id="evt_refund",
-        type="charge.refunded",
-        created=1_800_000_000,
-        intent_id="pi_refund",
-        charge_id="ch_1",
-        amount_refunded=PRICE,
-        refunded=True,
-    )
-    await ledger.apply_event(refund)
+    await ledger.apply_event(refund_event("evt_refund", "pi_refund", PRICE))
     await ledger.apply_state(state("pi_refund"))  # the intent still says succeeded
 
     await ledger.record_checkout(intent("pi_cancel"))
@@ -351,21 +380,17 @@ async def test_refund_and_cancel_move_orders_forward_only(ledger: Ledger) -> Non
 async def test_a_refund_of_an_order_never_seen_paid_asks_for_a_re_read(ledger: Ledger) -> None:
     # The ledger last heard 5 copies; Stripe charged 2 and the succeeded event was lost.
     await ledger.record_checkout(intent("pi_unheard", quantity=5))
-    refund = WebhookEvent(
-        id="evt_refund_unheard",
-        type="charge.refunded",
-        created=1_800_000_100,
-        intent_id="pi_unheard",
-        charge_id="ch_1",
-        amount_refunded=2 * PRICE,
-        refunded=True,
-    )
+    refund = refund_event("evt_refund_unheard", "pi_unheard", 2 * PRICE, 1_800_000_100)
     assert (await ledger.apply_event(refund)).stale
 
-    change = await ledger.apply_state(paid("pi_unheard", quantity=2, status="succeeded"))
+    charged = paid("pi_unheard", quantity=2)
+    assert charged.charge is not None
+    refunded = replace(charged.charge, amount_refunded=2 * PRICE, refunded=True)
+    result = await ledger.apply_late(refund, replace(charged, charge=refunded))
     order = await ledger.get("pi_unheard")
-    assert change is not None and order is not None
+    assert result.change is not None and order is not None
     assert (order.status, copies(order), order.amount) == ("refunded", 2, 2 * PRICE)
+    assert await ledger.event_seen("evt_refund_unheard")
 
 
 async def test_applying_the_same_state_twice_changes_nothing_the_second_time(
