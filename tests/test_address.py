@@ -130,6 +130,11 @@ def test_names_in_any_script_are_welcome() -> None:
         assert check("SG", name=name) == {}, name
 
 
+def test_the_symbols_addresses_use_are_welcome() -> None:
+    assert check("FR", line2="2° étage, N° 12") == {}
+    assert check("DE", line2="№ 5") == {}
+
+
 @pytest.mark.parametrize(
     ("country", "message"),
     [("KP", "We don't deliver to North Korea yet."), ("XX", "Choose a country from the list.")],
@@ -200,6 +205,17 @@ async def test_a_good_address_goes_on_to_the_checkout_and_stays_out_of_urls(
     assert "018937" not in str(page.headers) and "Straits" not in str(page.headers)
 
 
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize("country", ["all", "ALL", "zz", "S"])
+async def test_a_code_that_names_no_country_is_a_message_on_both_paths(
+    new_client: Client, country: str, htmx: bool
+) -> None:
+    # Google's address data has an "all" entry, which once made the redrawn form a 500.
+    for form in ({**SINGAPORE, "country": country}, {"refresh": "1", "country": country}):
+        status, body, _ = await post_address(new_client, htmx=htmx, **form)
+        assert status in (200, 422) and "address-form" in body, (form, status)
+
+
 async def test_choosing_a_country_redraws_the_form_for_it_without_messages(
     new_client: Client,
 ) -> None:
@@ -254,6 +270,8 @@ NASTY = st.one_of(
             "Robert'); DROP TABLE orders;--",
             "\x00\x1b[31m",
             "SG\n",
+            "all",
+            "ALL",
         ]
     ),
 )
