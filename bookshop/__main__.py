@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +41,12 @@ def sandbox_process(settings: Settings) -> Iterator[None]:
         "--webhook",
         f"{webhook_url}={settings.stripe_webhook_secret}",
     ]
+    # Checked first: the health check below would take another shop's sandbox for this one.
+    if port_taken(settings.sandbox_port):
+        raise SystemExit(
+            f"bookshop: port {settings.sandbox_port} for the Stripe sandbox is taken (another "
+            "`make run`?); stop it, or set SANDBOX_PORT to a free port"
+        )
     process = subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
     try:
         wait_until_healthy(f"{settings.stripe_api_base}/_sandbox/health", process)
@@ -51,6 +58,12 @@ def sandbox_process(settings: Settings) -> Iterator[None]:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def port_taken(port: int) -> bool:
+    """True when something already listens on this loopback port."""
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 15) -> None:
