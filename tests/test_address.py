@@ -6,14 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from markupsafe import escape
 
 from bookshop.address import Address, read_form
 from bookshop.shipping import default_rates
-from tests.fixtures.app import HTMX, SINGAPORE, Client, csrf_token
+from tests.fixtures.app import HTMX, SINGAPORE, Client, csrf_token, fuzzing_the_app
 
 VALID = {
     "SG": {"name": "Ada Reader", "line1": "1 Straits View", "postal_code": "018937"},
@@ -277,11 +276,7 @@ NASTY = st.one_of(
 )
 
 
-@hypothesis_settings(
-    max_examples=80,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzzing_the_app(examples=80)
 @given(field=st.sampled_from(FIELDS), value=NASTY, htmx=st.booleans())
 async def test_fuzzed_address_fields_get_a_message_or_a_safe_address_never_a_500(
     client: Client, field: str, value: str, htmx: bool

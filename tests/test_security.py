@@ -9,8 +9,7 @@ import re
 import secrets
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from quart import Quart
 from werkzeug.datastructures import Headers
@@ -25,6 +24,7 @@ from tests.fixtures.app import (
     csrf_token,
     deliver_to_singapore,
     delivered,
+    fuzzing_the_app,
     post,
     shown,
 )
@@ -397,11 +397,7 @@ FUZZ_PATHS = [
 ]
 
 
-@hypothesis_settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzzing_the_app(examples=60)
 @given(
     path=st.sampled_from(FUZZ_PATHS),
     text=st.text(max_size=40),
