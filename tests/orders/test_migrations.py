@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
@@ -20,7 +21,7 @@ from bookshop import create_app
 from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.orders import Ledger
-from bookshop.orders.migrate import head
+from bookshop.orders.migrate import alembic_config, head
 from bookshop.orders.schema import OrderLine, metadata
 
 V1 = Path(__file__).parents[1] / "fixtures" / "ledger"
@@ -160,6 +161,38 @@ async def test_a_v1_ledger_upgrades_in_place_with_every_order_and_event_kept(
             book = catalog.get(book_id)
             assert book is not None
             assert order.lines == (OrderLine(book_id, book.title, amount // quantity, quantity),)
+    finally:
+        await ledger.close()
+
+
+async def test_every_migration_goes_back_down_with_the_orders_kept_until_the_tables_go(
+    v1_database: str,
+) -> None:
+    books = "SELECT intent_id, book_id, quantity, amount FROM orders ORDER BY intent_id"
+    orders_v1 = await asyncio.to_thread(v1_rows, v1_database, ORDERS)
+    books_v1 = await asyncio.to_thread(v1_rows, v1_database, books)
+    ledger = Ledger(v1_database)
+    await ledger.open()  # up to the newest revision
+
+    async def downgrade(revision: str) -> None:
+        async with ledger.engine.begin() as connection:
+            await connection.run_sync(
+                lambda sync: command.downgrade(alembic_config(sync), revision)
+            )
+
+    try:
+        await downgrade("0001")
+        v1_tables, v1_revision = await tables_and_revision(ledger)
+        # Back to what the shop before Alembic read, its own version table included.
+        assert v1_revision == "0001" and {"orders", "schema_version"} <= v1_tables
+        assert [_comparable(row) for row in await rows(ledger, ORDERS)] == [
+            _comparable(row) for row in orders_v1
+        ]
+        assert [_comparable(row) for row in await rows(ledger, books)] == [
+            _comparable(row) for row in books_v1
+        ]
+        await downgrade("base")
+        assert await tables_and_revision(ledger) == ({"alembic_version"}, None)
     finally:
         await ledger.close()
 

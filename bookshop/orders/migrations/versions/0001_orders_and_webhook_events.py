@@ -40,6 +40,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The version table of the shop before Alembic, which 0002's downgrade puts back.
+    if "schema_version" in sa.inspect(op.get_bind()).get_table_names():
+        op.drop_table("schema_version")
     op.drop_table("webhook_events")
     op.drop_index("orders_by_status", "orders")
     op.drop_table("orders")
