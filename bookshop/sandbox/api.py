@@ -377,8 +377,8 @@ def expanded(store: Store, obj: JSON, path: list[str], asked: str) -> JSON:
     if isinstance(value, str):
         found = store.find(value)
         if found is None:
-            # Stripe would expand it; the sandbox keeps no such object (a balance transaction,
-            # say). An id where an object was asked for would pass unnoticed, so it is refused.
+            # validation refused the kinds the sandbox keeps none of; this is a last guard, as an
+            # id where an object was asked for would pass unnoticed.
             raise errors.invalid_request(f"The sandbox cannot expand {asked}: it keeps no {value}.")
         value = found
     if isinstance(value, dict) and rest:

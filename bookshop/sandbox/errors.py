@@ -187,6 +187,13 @@ def cannot_expand(path: str, *, instead: str | None = None) -> ParamError:
     return ParamError(400, message)
 
 
+def sandbox_cannot_expand(path: str, kind: str | None) -> ParamError:
+    """400 for an expansion Stripe makes but the sandbox cannot: it keeps no such object. Refused
+    before the request runs, so nothing happens and a retry without it may reuse the key."""
+    held = f"no {kind} objects" if kind else "none of the objects this field may hold"
+    return ParamError(400, f"The sandbox cannot expand {path}: it keeps {held}.", param="expand")
+
+
 def expand_too_deep() -> ParamError:
     """400 for an `expand[]` path of more than four levels."""
     return ParamError(400, "You cannot expand more than 4 levels of a property.")

@@ -166,7 +166,10 @@ class Store:
         if method is not None:
             self._attach_payment_method(intent, method)
         if params.get("confirm") == "true":
-            self.confirm_payment_intent(intent, params, ctx)
+            # Confirm with the method attached above: resolving `payment_method` again would
+            # make a second PaymentMethod for a `pm_card_*` token.
+            confirming = {key: value for key, value in params.items() if key != "payment_method"}
+            self.confirm_payment_intent(intent, confirming, ctx)
         return intent
 
     def update_payment_intent(self, intent: JSON, params: JSON, ctx: RequestContext) -> JSON:

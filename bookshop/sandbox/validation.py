@@ -45,6 +45,18 @@ MAX_EXPAND_DEPTH = 4
 # Fields Stripe leaves out unless `expand[]` names them: a Charge's refunds since API version
 # 2022-11-15 (docs.stripe.com/changelog/2022-11-15/deprecates-charges-auto-expand).
 INCLUDABLE: dict[type, dict[str, type | None]] = {stripe.Charge: {"refunds": stripe.ListObject}}
+# What an expansion may reach: the objects the Store keeps (Store.find) and the Charge refunds
+# list it builds. Anything else (a balance transaction, a customer) the sandbox could not return.
+KEPT: frozenset[type] = frozenset(
+    {
+        stripe.PaymentIntent,
+        stripe.Charge,
+        stripe.PaymentMethod,
+        stripe.Refund,
+        stripe.Event,
+        stripe.ListObject,
+    }
+)
 
 _INTEGER = re.compile(r"-?[0-9]+")
 _INDEX = re.compile(r"[0-9]+")
@@ -540,12 +552,15 @@ def _check_expand(endpoint: Endpoint, path: str) -> None:
         start = 1
     resource: type | None = endpoint.resource
     for depth in range(start, len(segments)):
-        if resource is None:  # a field that may hold several kinds: nothing more to check
-            return
-        targets = expandable(resource)
+        targets = expandable(resource) if resource is not None else {}
         if segments[depth] not in targets:
             raise errors.cannot_expand(".".join(segments[: depth + 1]))
         resource = targets[segments[depth]]
+        if resource not in KEPT:
+            # Refused here, before the request runs: found while expanding the answer, it would
+            # come after the charge or refund was made (and be saved under the Idempotency-Key).
+            kind = getattr(resource, "OBJECT_NAME", None)
+            raise errors.sandbox_cannot_expand(path, kind if isinstance(kind, str) else None)
 
 
 @cache

@@ -17,13 +17,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from bookshop.address import Address
 from bookshop.basket import Basket, line, one_book
 from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.payments import Payments
 from bookshop.payments.transport import CurlClient
 from bookshop.sandbox import params, validation
-from tests.fixtures.app import confirm_like_stripe_js
+from bookshop.shipping import default_rates
+from tests.fixtures.app import SINGAPORE, confirm_like_stripe_js
 from tests.fixtures.sandbox import SandboxServer
 
 # Each public method of the gateway, driven below. A new one must be added here (and driven), or
@@ -43,6 +45,18 @@ RAW_CALL = re.compile(r'self\._request, "(get|post)", ("/v1/[^"]*"|_intent_path\
 SERVICE_CALL = re.compile(r"self\._client\.v1\.(\w+)\.(\w+)\(")
 SERVICE_ENDPOINTS = {("payment_intents", "list"): ("GET", "/v1/payment_intents")}
 ANY_CALL = re.compile(r"self\._request\b(?!\()|self\._client\.(?!construct_event\b|raw_request\b)")
+# Where the books go: every field of Stripe's `shipping` filled in at least once.
+HOME = Address(**SINGAPORE)
+OFFICE = Address(
+    "Ada Reader",
+    "2 Jalan Ampang",
+    "Level 5",
+    "Kuala Lumpur",
+    "WP",
+    "50450",
+    "MY",
+    "+60 3 2345 6789",
+)
 
 
 def stripe_calls_in_the_code(folder: Path = PAYMENTS) -> set[tuple[str, str]]:
@@ -112,12 +126,13 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
 ) -> None:
     catalog = default_catalog()
     books = [catalog.get(book_id) for book_id in ("code", "hackers")]
-    basket = Basket(tuple(line(book, 2) for book in books if book))
+    basket = delivered(Basket(tuple(line(book, 2) for book in books if book)), HOME)
+    fewer = delivered(Basket(basket.lines[:1]), OFFICE)
     checkout = secrets.token_urlsafe(12)
 
     opened = await payments.open_checkout(basket, checkout, None)  # create
     await payments.open_checkout(basket, checkout, opened.id)  # retrieve
-    changed = await payments.open_checkout(Basket(basket.lines[:1]), checkout, opened.id)  # update
+    changed = await payments.open_checkout(fewer, checkout, opened.id)  # update
     prepared = await payments.prepare_payment(changed.id, one_book(books[0], 3), "c@example.com")  # type: ignore[arg-type]
     confirm_like_stripe_js(sandbox, prepared.client_secret, "4242424242424242")
     paid = await payments.payment_result(prepared.id, prepared.client_secret)
@@ -151,13 +166,22 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
         paid.id,
     )
     assert any(intent.id == paid.id for intent in listed)
+    assert (opened.address, changed.address, changed.amount) == (HOME, OFFICE, fewer.total)
     # Every request was one of Stripe's calls, with only the parameters Stripe takes for it.
     calls = set()
+    shipped = []
     for method, path, parameters in sent:
         endpoint, _ = validation.match(method, path) or (None, None)
         assert endpoint is not None, f"{method} {path} is not a call the sandbox knows"
         validation.check(endpoint, parameters)
         calls.add((method, endpoint.path))
+        if "shipping" in parameters:
+            shipped.append((endpoint.path, parameters["shipping"]))
+    # The address went out (and was checked above) on both the create and the update.
+    assert shipped == [
+        ("/v1/payment_intents", HOME.to_stripe()),
+        ("/v1/payment_intents/{intent}", OFFICE.to_stripe()),
+    ]
     # ...and every call written in the code was among them: a new one must be driven above.
     assert (
         calls
@@ -169,3 +193,10 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
             ("GET", "/v1/payment_intents"),
         }
     )
+
+
+def delivered(basket: Basket, address: Address) -> Basket:
+    """The basket going to `address`, at the shop's rate for its country."""
+    zone = default_rates().zone(address.country)
+    assert zone is not None, f"the shop does not ship to {address.country}"
+    return basket.delivered(address, zone.cost(basket.count, basket.subtotal))

@@ -7,6 +7,8 @@ import time
 import pytest
 import stripe
 
+from bookshop.sandbox.app import create_sandbox_app
+from bookshop.sandbox.settings import DEFAULT_SECRET_KEY, SandboxSettings
 from tests.fixtures.sandbox import SandboxServer
 from tests.sandbox.helpers import assert_has_stripe_keys, new_intent
 
@@ -142,6 +144,44 @@ def test_an_expansion_stripe_makes_but_the_sandbox_cannot_is_refused_not_ignored
     assert (caught.value.user_message or "").startswith(
         "The sandbox cannot expand latest_charge.balance_transaction"
     )
+
+
+def test_a_confirm_with_an_expansion_the_sandbox_cannot_make_is_refused_before_it_charges(
+    client: stripe.StripeClient,
+) -> None:
+    intent = new_intent(client)
+    key = {"idempotency_key": f"confirm-{intent.id}"}
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.confirm(
+            intent.id,
+            {"payment_method": "pm_card_visa", "expand": ["latest_charge.balance_transaction"]},
+            key,  # type: ignore[arg-type]
+        )
+    assert caught.value.http_status == 400
+    unconfirmed = client.v1.payment_intents.retrieve(intent.id)
+    assert (unconfirmed.status, unconfirmed.latest_charge) == ("requires_payment_method", None)
+    # Nothing was saved under the key: the corrected retry runs, not a replay or a mismatch.
+    paid = client.v1.payment_intents.confirm(intent.id, {"payment_method": "pm_card_visa"}, key)  # type: ignore[arg-type]
+    assert paid.status == "succeeded"
+    assert "Idempotent-Replayed" not in paid.last_response.headers
+
+
+async def test_create_with_confirm_makes_one_payment_method() -> None:
+    app = create_sandbox_app(SandboxSettings())
+    created = await app.test_client().post(
+        "/v1/payment_intents",
+        form={
+            "amount": "1000",
+            "currency": "usd",
+            "confirm": "true",
+            "payment_method": "pm_card_visa",
+        },
+        headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"},
+    )
+    intent = await created.get_json()
+    assert intent["status"] == "succeeded"
+    methods = app.extensions["sandbox"].store.payment_methods.items
+    assert [method["id"] for method in methods] == [intent["payment_method"]]
 
 
 def test_list_expands_each_items_latest_charge_with_the_data_prefix(

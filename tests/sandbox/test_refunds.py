@@ -44,6 +44,25 @@ def test_partial_then_full_refund_updates_the_charge(
     assert [e["data"]["object"]["amount_refunded"] for e in refunded_events] == [5000, 1200]
 
 
+def test_a_refund_with_an_expansion_the_sandbox_cannot_make_refunds_nothing(
+    client: stripe.StripeClient,
+) -> None:
+    intent = paid_intent(client)
+    key = {"idempotency_key": f"refund-{intent.id}"}
+    params = {"payment_intent": intent.id, "amount": 500}
+    for _ in range(2):
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            client.v1.refunds.create({**params, "expand": ["balance_transaction"]}, key)  # type: ignore[arg-type, typeddict-item]
+        assert caught.value.http_status == 400
+    charge = client.v1.charges.retrieve(intent.latest_charge)  # type: ignore[arg-type]
+    assert charge.amount_refunded == 0
+    assert client.v1.refunds.list({"payment_intent": intent.id}).data == []
+    # Nothing was saved under the key: the corrected retry refunds, once.
+    refund = client.v1.refunds.create(params, key)  # type: ignore[arg-type]
+    assert refund.amount == 500
+    assert client.v1.charges.retrieve(charge.id).amount_refunded == 500
+
+
 def test_a_refund_sends_refund_created_then_charge_refunded(
     sandbox: SandboxServer, client: stripe.StripeClient
 ) -> None:

@@ -9,8 +9,9 @@ import httpx
 import pytest
 import stripe
 
-from bookshop.sandbox import api, validation
+from bookshop.sandbox import api, errors, validation
 from bookshop.sandbox.errors import StripeError
+from bookshop.sandbox.store import Collection, Store
 from tests.fixtures.sandbox import SandboxServer
 from tests.sandbox.helpers import new_intent
 
@@ -323,6 +324,7 @@ SPOILED: dict[str, dict[str, str]] = {
     "a receipt_email that is no address": {"receipt_email": "nope"},
     "more metadata keys than Stripe keeps": {f"metadata[k{i}]": "v" for i in range(51)},
     "a parameter the sandbox does not support": {"customer": "cus_nope"},
+    "an expansion the sandbox cannot make": {"expand[0]": "customer"},
 }
 
 
@@ -364,9 +366,13 @@ def test_numeric_metadata_keys_stay_keys(sandbox: SandboxServer) -> None:
     assert intent.metadata.to_dict() == {"1": "book", "2": "pen"}
     indexed = validation.check(
         validation.endpoint("POST", INTENTS),
-        {"amount": "1000", "currency": "usd", "expand": {"1": "customer", "0": "latest_charge"}},
+        {
+            "amount": "1000",
+            "currency": "usd",
+            "expand": {"1": "payment_method", "0": "latest_charge"},
+        },
     )
-    assert indexed["expand"] == ["latest_charge", "customer"]
+    assert indexed["expand"] == ["latest_charge", "payment_method"]
 
 
 def test_stripe_python_sees_a_refusal_as_an_invalid_request(sandbox: SandboxServer) -> None:
@@ -423,3 +429,32 @@ def test_validate_takes_parameters_as_given_to_stripe_python() -> None:
 
 def test_every_endpoint_validated_is_served_and_every_one_served_is_validated() -> None:
     assert set(api.ROUTES) == set(validation.ENDPOINTS)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expand", "message"),
+    [
+        ("POST", INTENTS, "customer", "customer: it keeps no customer objects."),
+        ("GET", f"{INTENTS}/pi_1", "latest_charge.balance_transaction", "latest_charge.bal"),
+        ("GET", f"{INTENTS}/pi_1", "source", "source: it keeps none of the objects this"),
+        ("POST", "/v1/refunds", "balance_transaction", "balance_transaction: it keeps no bal"),
+    ],
+)
+def test_an_expansion_to_an_object_the_sandbox_keeps_none_of_is_refused_before_it_runs(
+    method: str, path: str, expand: str, message: str
+) -> None:
+    form: dict[str, Any] = {"amount": 1000, "currency": "usd"} if path == INTENTS else {}
+    with pytest.raises(StripeError) as caught:
+        validation.validate(method, path, {**form, "expand": [expand]})
+    assert type(caught.value) is errors.ParamError  # refused before running: nothing saved
+    assert caught.value.message.startswith(f"The sandbox cannot expand {message}")
+
+
+def test_the_kinds_an_expansion_may_reach_are_those_the_store_keeps() -> None:
+    collections = {
+        name.removesuffix("s")
+        for name, value in vars(Store()).items()
+        if isinstance(value, Collection)
+    }
+    kept = {kind.OBJECT_NAME for kind in validation.KEPT} - {"list"}  # a Charge's refunds
+    assert kept == collections
