@@ -9,7 +9,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from quart import Blueprint, Response, current_app, redirect, request, session, url_for
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import BadRequest, Conflict, HTTPException, NotFound, UnprocessableEntity
+from werkzeug.exceptions import (
+    BadRequest,
+    Conflict,
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    UnprocessableEntity,
+)
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
@@ -54,6 +61,7 @@ CHANGED = (
     "Your order changed since this page was shown (in another window, or a new price). "
     "Check the total, then press Pay again."
 )
+UNAVAILABLE = "We couldn't reach our payment provider. You have not been charged."
 
 
 @dataclass
@@ -101,6 +109,31 @@ async def open_intent(key: str, basket: Basket) -> Intent:
     return intent
 
 
+async def intent_or_none(key: str, basket: Basket) -> Intent | None:
+    """`open_intent`, or None when Stripe can't be reached (the page then says so, with a 503)."""
+    try:
+        return await open_intent(key, basket)
+    except PaymentsUnavailable:
+        return None
+
+
+def ordered(intent: Intent) -> Basket:
+    """What an intent pays for: its lines at the prices confirmed, its delivery and address."""
+    return paid_basket(
+        ((each.book_id, each.quantity, each.unit_price) for each in intent.lines),
+        intent.shipping,
+        intent.address,
+    )
+
+
+def elsewhere(url: str) -> Response | WerkzeugResponse:
+    """Send the shopper to another page: a full page load for htmx and checkout.js (a 409 that
+    says where to go), a 303 for a plain form."""
+    if htmx.wants_fragment():
+        return htmx.redirect(Response(status=409), url)
+    return redirect(url, code=303)
+
+
 def delivered(books: Basket) -> Basket | None:
     """The books going to the session's address, with what delivery there costs; None until
     the shopper has said where they go (or when the shop no longer delivers there)."""
@@ -119,17 +152,20 @@ def started_here() -> set[str]:
 
 
 def forget_paid(payment: Intent) -> None:
-    """One of this session's checkouts was paid. A paid cart's books leave the cart (those added
-    meanwhile stay) and its checkout starts afresh; the address leaves the session once the cart
-    is empty, as it stays there only until paid."""
+    """One of this session's checkouts was paid: it starts afresh, so the next visit is a new
+    order. A paid cart's books leave the cart (those added meanwhile stay); the address leaves
+    the session once the cart is empty, as it stays there only until paid."""
     books, _ = read_cart()
-    if payment.checkout_id == load_state(CART).id:
-        paid: dict[str, int] = {}
-        for each in payment.lines:
-            paid[each.book_id] = paid.get(each.book_id, 0) + each.quantity
-        books = books.less(paid)
-        write_cart(books)
-        save_state(CART, None)
+    for key, saved in list(session.get("checkouts", {}).items()):
+        if not isinstance(saved, dict) or saved.get("id") != payment.checkout_id:
+            continue
+        if key == CART:
+            paid: dict[str, int] = {}
+            for each in payment.lines:
+                paid[each.book_id] = paid.get(each.book_id, 0) + each.quantity
+            books = books.less(paid)
+            write_cart(books)
+        save_state(key, None)
     if not books.lines:
         save_address(None)
 
@@ -156,10 +192,7 @@ async def cart() -> Response | WerkzeugResponse:
     basket = delivered(books)
     if basket is None:
         return redirect(url_for("checkout.address", next=url_for("checkout.cart")), code=303)
-    try:
-        intent: Intent | None = await open_intent(CART, basket)
-    except PaymentsUnavailable:
-        intent = None
+    intent = await intent_or_none(CART, basket)
     if intent is not None and intent.status == "succeeded":
         # Paid, though its result page was never seen (a closed tab): the cart is done.
         forget_paid(intent)
@@ -196,12 +229,14 @@ async def save_delivery_address() -> Response | WerkzeugResponse:
 
 def next_url(raw: str | None) -> str:
     """Where the address step leads: a checkout of this shop (the cart's by default), never
-    another site."""
+    another site. `url_for` puts back the root path the shop is served under."""
     parts = urlsplit(raw or "")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/checkout"):
+    root = request.root_path.rstrip("/")
+    if parts.scheme or parts.netloc or not parts.path.startswith(f"{root}/checkout"):
         return url_for("checkout.cart")
     try:
-        endpoint, values = current_app.url_map.bind("").match(parts.path, method="GET")
+        path = parts.path.removeprefix(root)
+        endpoint, values = current_app.url_map.bind("").match(path, method="GET")
     except (HTTPException, RequestRedirect):
         return url_for("checkout.cart")
     if endpoint == "checkout.page" and default_catalog().get(values["book_id"]) is not None:
@@ -232,7 +267,7 @@ async def render_address(
 
 
 @blueprint.post("/checkout/pay")
-async def prepare_cart_payment() -> Response:
+async def prepare_cart_payment() -> Response | WerkzeugResponse:
     """Just before the browser confirms the cart's payment: see `prepare`."""
     books, _ = read_cart()
     return await prepare(CART, books, await request.form)
@@ -241,20 +276,22 @@ async def prepare_cart_payment() -> Response:
 @blueprint.get("/checkout/<book_id>")
 async def page(book_id: str) -> Response | WerkzeugResponse:
     """Buy one book now: its checkout page, with the PaymentIntent ready for the Payment Element."""
+    if book_id == "pay":
+        # The cart's pay step matches this rule too: answer as routing alone would (405).
+        (rule,) = current_app.url_map.iter_rules("checkout.prepare_cart_payment")
+        raise MethodNotAllowed(valid_methods=sorted(rule.methods or ()))
     book = find_book(book_id)
     quantity = parse_quantity(request.args.get("quantity"))
     basket = delivered(one_book(book, quantity))
     if basket is None:
         here = checkout_url(book, quantity)
         return redirect(url_for("checkout.address", next=here), code=303)
-    try:
-        intent: Intent | None = await open_intent(book.id, basket)
-        if intent is not None and intent.status == "succeeded":
-            # Bought before in this session: this visit is a new order.
-            save_state(book.id, None)
-            intent = await open_intent(book.id, basket)
-    except PaymentsUnavailable:
-        intent = None
+    intent = await intent_or_none(book.id, basket)
+    if intent is not None and intent.status == "succeeded":
+        # Paid, though its result page was never seen (a closed tab, Back): show it once, as the
+        # cart does; forgotten now, the next visit is a new order.
+        forget_paid(intent)
+        return redirect(result_url(intent), code=303)
     return await render_checkout(basket, intent, book=book, status=200 if intent else 503)
 
 
@@ -265,61 +302,76 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
     quantity = parse_quantity((await request.form).get("quantity"))
     page_url = checkout_url(book, quantity)
     basket = delivered(one_book(book, quantity))
-    if not htmx.wants_fragment() or basket is None:
+    if not htmx.wants_fragment():
         return redirect(page_url, code=303)  # the page itself updates the intent
-    try:
-        intent: Intent | None = await open_intent(book.id, basket)
-    except PaymentsUnavailable:
-        intent = None
-    response = await render_checkout(basket, intent, book=book)
+    if basket is None:
+        # A full page load, which asks for the address (a 303 would be swapped in as a summary).
+        return htmx.redirect(Response(status=204), page_url)
+    intent = await intent_or_none(book.id, basket)
+    notice, status = (None, 200) if intent else (UNAVAILABLE, 503)
+    response = await render_checkout(basket, intent, book=book, notice=notice, status=status)
     # Keep the address bar in step so a reload shows the same quantity, and tell the Payment
     # Element to pick up the new amount.
     return htmx.trigger(htmx.replace_url(response, page_url), "checkout:amount-changed")
 
 
 @blueprint.post("/checkout/<book_id>/pay")
-async def prepare_payment(book_id: str) -> Response:
+async def prepare_payment(book_id: str) -> Response | WerkzeugResponse:
     """Just before the browser confirms one book's payment: see `prepare`."""
     book = find_book(book_id)
     form = await request.form
     return await prepare(book.id, one_book(book, parse_quantity(form.get("quantity"))), form)
 
 
-async def prepare(key: str, books: Basket, form: MultiDict[str, str]) -> Response:
+async def prepare(
+    key: str, books: Basket, form: MultiDict[str, str]
+) -> Response | WerkzeugResponse:
     """Price the intent for exactly what the shopper's page shows (books, delivery, address) and
     set the receipt address, then let the browser confirm (204). A page that shows another order
     than the one the session holds now (another tab, a new price, a new address) gets the fresh
     summary instead (409), and nobody is charged for what they did not see."""
     email = parse_email(form.get("email"))
     shown_total = parse_amount(form.get("total"))
-    basket = delivered(books)
-    book = books.lines[0].book if key != CART and books.lines else None
-    if basket is None:
-        # The address left the session meanwhile (another tab's order was paid): ask again.
-        here = checkout_url(book, books.lines[0].quantity if book else MIN_QUANTITY)
-        return htmx.redirect(Response(status=409), url_for("checkout.address", next=here))
-    if (
-        not basket.lines
-        or form.get("lines") != basket.key
-        or form.get("destination") != basket.destination
-        or shown_total != basket.total
-    ):
-        response = await render_checkout(basket, None, book=book, notice=CHANGED, status=409)
-        return htmx.retarget(response, "#checkout-summary", swap="innerHTML")
+    if not books.lines:
+        return elsewhere(url_for("cart.page"))  # emptied meanwhile (another tab): nothing to pay
+    book = books.lines[0].book if key != CART else None
     state = load_state(key)
     expired = Conflict("This checkout has expired. Reload the page to start again.")
+    locked = Conflict(
+        "This payment can't be changed any more. Reload the page to see where it stands."
+    )
     if state.intent_id is None:
         raise expired
     try:
-        intent = await payments().prepare_payment(state.intent_id, basket, email)
+        current = await payments().intent(state.intent_id)
+    except PaymentNotFound:
+        raise expired from None
+    except PaymentsUnavailable:
+        return await render_outcome(None, status=503)
+    if not current.payable:
+        raise locked
+    # Once confirmed (3D Secure under way) an intent pays for what was confirmed, as its page
+    # shows (render_checkout); paying again may retry the card, never change the order.
+    basket = delivered(books) if current.changeable or not current.lines else ordered(current)
+    if basket is None:
+        # The address left the session meanwhile (another tab's order was paid): ask again.
+        here = checkout_url(book, books.lines[0].quantity)
+        return elsewhere(url_for("checkout.address", next=here))
+    if (
+        form.get("lines") != basket.key
+        or form.get("destination") != basket.destination
+        or shown_total != basket.total
+    ):
+        response = await render_checkout(basket, current, book=book, notice=CHANGED, status=409)
+        return htmx.retarget(response, "#checkout-summary", swap="innerHTML")
+    try:
+        intent = await payments().prepare_payment(current.id, basket, email)
     except InvalidEmail:
         raise UnprocessableEntity(INVALID_EMAIL) from None
     except PaymentNotFound:
         raise expired from None
     except IntentLocked:
-        raise Conflict(
-            "This payment can't be changed any more. Reload the page to see where it stands."
-        ) from None
+        raise locked from None
     except PaymentsUnavailable:
         return await render_outcome(None, status=503)
     await ledger().record_checkout(intent)
@@ -365,11 +417,7 @@ async def render_checkout(
     """A checkout page (the cart's, or one book's when `book` is given), or its summary for htmx.
     An intent the shopper has confirmed shows what it pays for, whatever the cart holds now."""
     if intent is not None and not intent.changeable and intent.lines:
-        basket = paid_basket(
-            ((each.book_id, each.quantity, each.unit_price) for each in intent.lines),
-            intent.shipping,
-            intent.address,
-        )
+        basket = ordered(intent)
     quantity = basket.lines[0].quantity if book is not None and basket.lines else MIN_QUANTITY
     address = basket.address
     return await render(
@@ -406,13 +454,7 @@ async def render_outcome(
     context: dict[str, Any] = {
         "payment": payment,
         "outcome": payment.outcome if payment else None,
-        "order": paid_basket(
-            ((line.book_id, line.quantity, line.unit_price) for line in payment.lines),
-            payment.shipping,
-            payment.address,
-        )
-        if payment
-        else None,
+        "order": ordered(payment) if payment else None,
         "back_url": back_url(payment) if payment else None,
         "status_url": url_for(
             "checkout.payment_status", payment_intent=intent_id, payment_intent_client_secret=secret

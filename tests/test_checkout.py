@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
-from quart import Quart, render_template
+from quart import Quart, Response, render_template
 
 from bookshop import cart, create_app, forms
 from bookshop.catalog import Catalog, default_catalog
@@ -22,6 +22,7 @@ from tests.fixtures.app import (
     SINGAPORE,
     Client,
     confirm_like_stripe_js,
+    csrf_token,
     decline_message,
     deliver_to_singapore,
     delivered,
@@ -649,18 +650,42 @@ async def test_a_book_bought_now_leaves_the_carts_address_while_the_cart_holds_b
         assert session["cart"] == [["hackers", 1]]
 
 
+@pytest.mark.parametrize("headers", [HTMX, None])
 async def test_a_pay_step_without_an_address_any_more_is_sent_to_the_address_step(
-    client: Client, sandbox: SandboxServer
+    client: Client, sandbox: SandboxServer, headers: dict[str, str] | None
 ) -> None:
     await fill_cart(client, ("code", 1))
     page = await (await client.get("/checkout")).get_data(as_text=True)
     async with client.session_transaction() as session:
         del session["address"]  # paid for elsewhere in this session meanwhile
 
-    response = await post(client, "/checkout/pay", shown_on(page, email="a@example.com"), HTMX)
+    response = await post(client, "/checkout/pay", shown_on(page, email="a@example.com"), headers)
 
-    assert response.status_code == 409
-    assert response.headers["HX-Redirect"] == "/checkout/address?next=/checkout"
+    assert sent_to(response, headers) == "/checkout/address?next=/checkout"
+
+
+def sent_to(response: Response, headers: dict[str, str] | None) -> str:
+    """Where a response sends the shopper: checkout.js follows HX-Redirect (on a 409), a plain
+    form a 303."""
+    if headers:
+        assert response.status_code == 409
+        return response.headers["HX-Redirect"]
+    assert response.status_code == 303
+    return response.headers["Location"]
+
+
+@pytest.mark.parametrize("headers", [HTMX, None])
+async def test_a_pay_step_for_a_cart_emptied_meanwhile_goes_to_the_cart(
+    client: Client, sandbox: SandboxServer, headers: dict[str, str] | None
+) -> None:
+    await fill_cart(client, ("code", 1))
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    async with client.session_transaction() as session:
+        session["cart"] = []  # emptied in another tab
+
+    response = await post(client, "/checkout/pay", shown_on(page, email="a@example.com"), headers)
+
+    assert sent_to(response, headers) == "/cart"
 
 
 async def test_a_page_showing_another_address_in_the_same_zone_is_asked_again(
@@ -815,3 +840,170 @@ async def test_a_book_bought_now_takes_the_address_out_of_the_session_once_paid(
     assert (await client.get(f"/success?{query}")).status_code == 200
     async with client.session_transaction() as session:
         assert "address" not in session
+
+
+def quantity_sent(page: str) -> str:
+    """The quantity checkout.js sends with the pay step: the page's `#quantity`, else "1"."""
+    match = re.search(r'<input type="hidden" id="quantity" value="(\d+)">', page) or re.search(
+        r'<option value="(\d+)" selected>', page
+    )
+    return match.group(1) if match else "1"
+
+
+async def start_3d_secure(client: Client, sandbox: SandboxServer, url: str, copies: int) -> str:
+    """Open a buy-now checkout of `copies`, press Pay and leave 3D Secure unfinished: the intent."""
+    intent_id, secret = await open_checkout(client, url)
+    prepared = await post(client, url.split("?")[0] + "/pay", shown("code", copies, email="a@b.co"))
+    assert prepared.status_code == 204
+    assert confirm_like_stripe_js(sandbox, secret, "4000002500003155").status_code == 200
+    return intent_id
+
+
+@pytest.mark.parametrize("headers", [HTMX, None])
+async def test_a_buy_now_reloaded_during_3d_secure_pays_for_the_copies_it_shows(
+    client: Client, sandbox: SandboxServer, headers: dict[str, str] | None
+) -> None:
+    intent_id = await start_3d_secure(client, sandbox, "/checkout/code?quantity=3", 3)
+    page = await (await client.get("/checkout/code?quantity=3")).get_data(as_text=True)
+    assert "<select" not in page and quantity_sent(page) == "3"  # read-only, yet says how many
+
+    form = shown_on(page, email="a@example.com", quantity=quantity_sent(page))
+    again = await post(client, "/checkout/code/pay", form, headers)
+
+    assert again.status_code == 204, await again.get_data(as_text=True)
+    intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
+    assert (intent.status, intent.amount, intent.metadata["lines_1"]) == (
+        "requires_action",
+        delivered(8700, 3),
+        "code:3:2900",
+    )
+
+
+@pytest.mark.parametrize("headers", [HTMX, None])
+async def test_while_3d_secure_is_under_way_a_stale_page_cannot_change_what_it_charges(
+    client: Client, sandbox: SandboxServer, headers: dict[str, str] | None
+) -> None:
+    intent_id = await start_3d_secure(client, sandbox, "/checkout/code?quantity=3", 3)
+
+    # A tab opened earlier shows 5 copies: it gets what is being paid, read-only, as a reload would.
+    stale = await post(client, "/checkout/code/pay", shown("code", 5, email="a@b.co"), headers)
+    summary = await stale.get_data(as_text=True)
+
+    assert stale.status_code == 409
+    assert ("<html" in summary) is (headers is None)
+    assert f'data-amount="{delivered(8700, 3)}"' in summary and "<select" not in summary
+    assert sandbox.client().v1.payment_intents.retrieve(intent_id).amount == delivered(8700, 3)
+
+
+async def test_paying_again_during_3d_secure_pays_for_the_cart_confirmed_not_books_added_since(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 1))
+    intent_id, _ = await pay_the_cart(client, sandbox, "4000002500003155")  # 3D Secure asked
+    await fill_cart(client, ("hackers", 3))  # meanwhile, in another tab
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+
+    again = await post(client, "/checkout/pay", shown_on(page, email="a@example.com"), HTMX)
+
+    assert again.status_code == 204
+    intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
+    assert (intent.amount, intent.metadata["lines_1"]) == (delivered(2900, 1), "code:1:2900")
+
+
+async def test_a_book_bought_now_whose_result_was_never_seen_shows_it_once(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    intent_id, secret = await open_checkout(client, "/checkout/code")
+    assert confirm_like_stripe_js(sandbox, secret, "4242424242424242").status_code == 200
+
+    # The tab closed before the result; the shopper comes back to the book's checkout.
+    again = await client.get("/checkout/code")
+    assert (again.status_code, again.headers["Cache-Control"]) == (303, "no-store")
+    assert again.headers["Location"].startswith(f"/success?payment_intent={intent_id}&")
+    receipt = await client.get(again.headers["Location"])
+    assert "Thank you for your order" in await receipt.get_data(as_text=True)
+
+    # Once: the next visit is a new order (which asks again where the books go).
+    assert (await client.get("/checkout/code")).headers["Location"].startswith("/checkout/address")
+    await deliver_to_singapore(client)
+    assert (await open_checkout(client, "/checkout/code"))[0] != intent_id
+
+
+async def test_a_book_bought_again_after_its_result_is_a_new_order(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    intent_id, secret = await open_checkout(client, "/checkout/code")
+    assert confirm_like_stripe_js(sandbox, secret, "4242424242424242").status_code == 200
+    query = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
+    assert (await client.get(f"/success?{query}")).status_code == 200
+
+    await deliver_to_singapore(client)
+    assert (await open_checkout(client, "/checkout/code"))[0] != intent_id
+
+
+@pytest.mark.parametrize("headers", [HTMX, None])
+async def test_the_address_step_keeps_a_buy_now_order_under_a_root_path(
+    new_client: Client, headers: dict[str, str] | None
+) -> None:
+    start = await new_client.get("/shop/checkout/code?quantity=2", root_path="/shop")
+    assert (
+        start.headers["Location"] == "/shop/checkout/address?next=/shop/checkout/code?quantity%3D2"
+    )
+    step = await new_client.get(start.headers["Location"], root_path="/shop")
+    assert 'name="next" value="/shop/checkout/code?quantity=2"' in await step.get_data(as_text=True)
+
+    token = await csrf_token(new_client)
+    form = {**SINGAPORE, "next": "/shop/checkout/code?quantity=2"}
+    if headers:
+        headers = {**headers, "X-CSRF-Token": token}
+    else:
+        form["csrf_token"] = token
+    saved = await new_client.post(
+        "/shop/checkout/address", form=form, headers=headers, root_path="/shop"
+    )
+
+    target = saved.headers["HX-Redirect"] if headers else saved.headers["Location"]
+    assert target == "/shop/checkout/code?quantity=2"
+
+
+async def test_change_the_address_under_a_root_path_leads_back_to_the_book(client: Client) -> None:
+    page = await client.get("/shop/checkout/code?quantity=2", root_path="/shop")
+    link = re.search(r'href="([^"]+)">Change the address<', await page.get_data(as_text=True))
+    assert link, "the summary links to the address step"
+    step = await client.get(html.unescape(link.group(1)), root_path="/shop")
+    assert 'name="next" value="/shop/checkout/code?quantity=2"' in await step.get_data(as_text=True)
+
+
+async def test_htmx_quantity_change_without_an_address_loads_the_page_which_asks_for_it(
+    new_client: Client,
+) -> None:
+    fragment = await post(new_client, "/checkout/code/quantity", {"quantity": "2"}, HTMX)
+    assert (fragment.status_code, fragment.headers["HX-Redirect"]) == (
+        204,
+        "/checkout/code?quantity=2",
+    )
+    plain = await post(new_client, "/checkout/code/quantity", {"quantity": "2"})
+    assert (plain.status_code, plain.headers["Location"]) == (303, "/checkout/code?quantity=2")
+    page = await new_client.get("/checkout/code?quantity=2")
+    assert page.headers["Location"].startswith("/checkout/address?next=")
+
+
+async def test_a_quantity_change_while_stripe_is_down_is_a_503_on_both_paths(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    sandbox.set_faults(fail_rate=1.0)
+    fragment = await post(client, "/checkout/code/quantity", {"quantity": "2"}, HTMX)
+    body = await fragment.get_data(as_text=True)
+    assert fragment.status_code == 503 and "<html" not in body
+    assert "couldn&#39;t reach our payment provider" in body
+    assert f'data-amount="{delivered(5800, 2)}"' in body
+    plain = await post(client, "/checkout/code/quantity", {"quantity": "2"})
+    assert (await client.get(plain.headers["Location"])).status_code == 503
+
+
+async def test_get_on_the_carts_pay_step_is_405_not_a_missing_book(client: Client) -> None:
+    for headers in ({}, HTMX):
+        response = await client.get("/checkout/pay", headers=headers)
+        assert response.status_code == 405
+        assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+        assert "sell that book" not in await response.get_data(as_text=True)

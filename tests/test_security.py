@@ -137,7 +137,7 @@ async def test_checkout_and_receipt_pages_are_never_cached_nor_referred(
     intent_id, secret = await intent_of(client)
     confirm_like_stripe_js(sandbox, secret, "4242424242424242")
     for url in (
-        "/checkout/code",
+        "/checkout/working-in-public",  # one still to pay (a paid one sends to its receipt)
         f"/success?payment_intent={intent_id}&payment_intent_client_secret={secret}",
         f"/payment/status?payment_intent={intent_id}&payment_intent_client_secret={secret}",
     ):

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.shopper import VISA, Shopper
+from tests.e2e.shopper import CHALLENGE_FRAME, VISA, Shopper
 from tests.fixtures.app import GENERIC_DECLINE, decline_message, delivered
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.stripe_data import card_table
@@ -217,3 +217,27 @@ def test_provider_down_says_unavailable_charges_nothing_and_a_retry_after_recove
     assert (intent.id, intent.status) == (intent_id, "succeeded")
     # The shop answered the first attempt with a 503 (swapped in by htmx); nothing else may fail.
     shopper.assert_console_clean(allow=(r"status of 503 .*/checkout/[\w-]+/pay",))
+
+
+def test_3d_secure_left_unfinished_then_a_reload_pays_for_the_copies_shown(
+    shopper: Shopper,
+) -> None:
+    shopper.open_checkout(BOOK, quantity=3)
+    shopper.fill_card("4000 0025 0000 3155")
+    shopper.start_paying()
+    challenge = shopper.page.frame_locator(CHALLENGE_FRAME)
+    expect(challenge.get_by_role("button", name="Complete authentication")).to_be_visible()
+
+    # The shopper gives up on the challenge and reloads: the summary is read-only now.
+    shopper.page.reload()
+    shopper.wait_for_payment_element()
+    expect(shopper.page.locator("#checkout-summary select")).to_have_count(0)
+    assert shopper.intent().status == "requires_action"
+
+    receipt = shopper.pay(VISA)
+
+    expect(receipt).to_have_attribute("data-outcome", "succeeded")
+    intent = shopper.intent()
+    assert (intent.status, intent.amount) == ("succeeded", delivered(3 * 3200, 3))
+    assert intent.metadata["lines_1"] == f"{BOOK}:3:3200"
+    shopper.assert_console_clean()
