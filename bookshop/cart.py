@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Blueprint, Response, redirect, request, session, url_for
-from werkzeug.exceptions import NotFound, UnprocessableEntity
+from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from bookshop import htmx
@@ -82,7 +82,9 @@ async def page() -> Response:
 async def add() -> Response | WerkzeugResponse:
     """Add copies of a book: the button's "Added" state for htmx, a 303 to the cart otherwise."""
     form = await request.form
-    book = find_book(form.get("book_id", ""))
+    if not form.get("book_id"):
+        raise BadRequest("Choose a book to add to your cart.")
+    book = find_book(form["book_id"])
     quantity = parse_quantity(form.get("quantity"))
     basket, _ = read_cart()
     total = basket.quantity_of(book.id) + quantity

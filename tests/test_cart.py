@@ -108,6 +108,22 @@ async def test_removing_the_last_line_leaves_an_empty_cart_that_says_so(
     assert header_count(page) == 0
 
 
+@pytest.mark.parametrize(
+    ("book_id", "status", "message"),
+    [
+        ("", 400, "Choose a book to add to your cart."),
+        ("no-such-book", 404, "We don&#39;t sell that book"),
+    ],
+)
+async def test_adding_no_book_is_a_400_and_a_book_not_sold_a_404(
+    client: Client, book_id: str, status: int, message: str
+) -> None:
+    response = await add(client, book_id)
+    assert response.status_code == status
+    assert message in await response.get_data(as_text=True)
+    assert header_count(await (await client.get("/cart")).get_data(as_text=True)) == 0
+
+
 async def test_changing_a_book_that_is_not_in_the_cart_is_a_404(client: Client) -> None:
     response = await post(client, "/cart/code", {"quantity": "2"})
     assert response.status_code == 404
