@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from quart import current_app
-from sqlalchemy import bindparam, case, delete, exists, func, insert, or_, select, true, update
+from sqlalchemy import bindparam, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -326,12 +326,22 @@ class Ledger:
         async with self.database.transaction() as connection:
             if not await self._record(connection, event):
                 return EventResult(replay=True)
-            if event.type == "payment_intent.payment_failed" and event.intent_id is not None:
-                # Every decline counts, also one heard after the payment that followed it.
-                await self._update(
-                    connection, event.intent_id, true(), attempts=orders.c.attempts + 1
-                )
             change = None if state is None else await self._apply_state(connection, state)
+            if event.type == "payment_intent.payment_failed" and event.intent_id is not None:
+                # Every decline counts, also one heard after the payment that followed it, and
+                # once: a re-read or reconcile may have counted it already.
+                declines = (
+                    select(func.count())
+                    .select_from(webhook_events)
+                    .where(
+                        webhook_events.c.intent_id == event.intent_id,
+                        webhook_events.c.type == event.type,
+                    )
+                    .scalar_subquery()
+                )
+                await self._update(
+                    connection, event.intent_id, orders.c.attempts < declines, attempts=declines
+                )
             return EventResult(replay=False, change=change)
 
     async def _record(self, connection: AsyncConnection, event: WebhookEvent) -> bool:
@@ -353,8 +363,6 @@ class Ledger:
             if not intent.lines and not known:
                 return EventResult(replay=False)  # not one of the shop's checkouts
             await self._ensure(connection, intent)
-        elif not known:
-            return EventResult(replay=False)  # a charge that is not one of the shop's checkouts
         await self._seen(connection, intent_id, event.created)
         if event.type == "payment_intent.succeeded" and intent is not None:
             await self._to_paid(connection, intent)

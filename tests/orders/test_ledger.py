@@ -331,6 +331,21 @@ async def test_event_older_than_the_ledger_is_recorded_only_with_its_re_read(
     assert (await ledger.apply_event(old)).replay
 
 
+async def test_a_late_decline_that_reconcile_counted_already_is_not_counted_again(
+    ledger: Ledger,
+) -> None:
+    await ledger.record_checkout(intent())
+    declined = state(status="requires_payment_method", decline_code="card_declined")
+    await ledger.apply_state(declined)  # reconcile saw the decline while its event was refused
+    old = event("evt_decline", "payment_intent.payment_failed", declined, 1_700_000_000)
+
+    assert (await ledger.apply_event(old)).stale
+    await ledger.apply_late(old, declined)
+
+    order = await ledger.get("pi_ledger1")
+    assert order is not None and (order.status, order.attempts) == ("failed", 1)
+
+
 async def test_a_partial_refund_keeps_the_order_paid_and_a_later_full_one_refunds_it(
     ledger: Ledger,
 ) -> None:
