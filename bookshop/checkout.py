@@ -308,6 +308,10 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
         # A full page load, which asks for the address (a 303 would be swapped in as a summary).
         return htmx.redirect(Response(status=204), page_url)
     intent = await intent_or_none(book.id, basket)
+    if intent is not None and intent.status == "succeeded":
+        # Paid in another tab: its receipt, as a page load (and the plain path's 303s) shows.
+        forget_paid(intent)
+        return htmx.redirect(Response(status=204), result_url(intent))
     notice, status = (None, 200) if intent else (UNAVAILABLE, 503)
     response = await render_checkout(basket, intent, book=book, notice=notice, status=status)
     # Keep the address bar in step so a reload shows the same quantity, and tell the Payment

@@ -927,6 +927,24 @@ async def test_a_book_bought_now_whose_result_was_never_seen_shows_it_once(
     assert (await open_checkout(client, "/checkout/code"))[0] != intent_id
 
 
+@pytest.mark.parametrize("headers", [HTMX, None], ids=["htmx", "plain"])
+async def test_a_quantity_change_on_a_book_paid_in_another_tab_leads_to_its_receipt(
+    client: Client, sandbox: SandboxServer, headers: dict[str, str] | None
+) -> None:
+    intent_id, secret = await open_checkout(client, "/checkout/code")
+    assert confirm_like_stripe_js(sandbox, secret, "4242424242424242").status_code == 200
+
+    changed = await post(client, "/checkout/code/quantity", {"quantity": "2"}, headers)
+    if headers:  # htmx loads the receipt as a page
+        assert changed.status_code == 204
+        receipt_url = changed.headers["HX-Redirect"]
+    else:  # the page, which sends a paid buy-now to its receipt
+        assert changed.status_code == 303
+        receipt_url = (await client.get(changed.headers["Location"])).headers["Location"]
+
+    assert receipt_url.startswith(f"/success?payment_intent={intent_id}&")
+
+
 async def test_a_book_bought_again_after_its_result_is_a_new_order(
     client: Client, sandbox: SandboxServer
 ) -> None:
