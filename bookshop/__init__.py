@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         shop,
         webhooks,
     )
+    from bookshop.catalog import Catalog
     from bookshop.health import HealthCheck
     from bookshop.money import format_money
     from bookshop.orders import Ledger
@@ -63,10 +64,13 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     orders = Ledger(settings.database_url)
     app.extensions["ledger"] = orders
+    books = Catalog(orders.database)
+    app.extensions["catalog"] = books
 
     @app.before_serving
     async def start() -> None:
         await orders.open()
+        await books.seed(settings.catalog_seed)
         # Not for tests: their many short-lived apps share one process.
         if settings.env != "test":
             freeze_startup_objects()

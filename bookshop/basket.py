@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 
 from bookshop.address import Address
-from bookshop.catalog import Book, default_catalog
+from bookshop.catalog.books import Book
 
 MIN_QUANTITY = 1
 MAX_QUANTITY = 10
@@ -115,13 +115,16 @@ def one_book(book: Book, quantity: int) -> Basket:
 
 
 def paid_basket(
-    entries: Iterable[tuple[str, int, int]], shipping: int = 0, address: Address | None = None
+    entries: Iterable[tuple[str, int, int]],
+    known: Mapping[str, Book],
+    shipping: int = 0,
+    address: Address | None = None,
 ) -> Basket:
-    """An order as paid: its lines as (book id, quantity, unit price paid) with the catalog's
-    titles (a book that has left the catalog keeps its id as its title), delivery and address."""
-    catalog = default_catalog()
+    """An order as paid: its lines as (book id, quantity, unit price paid) with the books the
+    catalog has now (`known`, by id; a book that has left it keeps its id as its title),
+    delivery and address."""
     lines = []
     for book_id, quantity, unit_price in entries:
-        book = catalog.get(book_id) or Book(book_id, book_id, "", "", unit_price)
+        book = known.get(book_id) or Book(book_id, book_id, "", "", unit_price)
         lines.append(Line(book, quantity, unit_price))
     return Basket(tuple(lines), shipping, address)

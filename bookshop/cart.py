@@ -10,7 +10,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from bookshop import htmx
 from bookshop.basket import MAX_QUANTITY, MAX_TITLES, MIN_QUANTITY, Basket, Line, line
-from bookshop.catalog import Book, default_catalog
+from bookshop.catalog import Book, catalog
 from bookshop.forms import find_book, parse_quantity
 from bookshop.pages import render
 
@@ -20,18 +20,18 @@ SESSION_KEY = "cart"
 LEFT_THE_CATALOG = "A book in your cart is no longer sold, so we took it out."
 
 
-def read_cart() -> tuple[Basket, bool]:
+async def read_cart() -> tuple[Basket, bool]:
     """The session's cart priced from the catalog now, and whether a book that left the catalog
     was dropped from it (the session then forgets it)."""
     stored = session.get(SESSION_KEY)
     if not isinstance(stored, list):
         return Basket(), False
-    catalog = default_catalog()
+    entries = [_entry(entry) for entry in stored]
+    known = await catalog().get_many(book_id for book_id, _ in entries if book_id)
     lines: list[Line] = []
     dropped = False
-    for entry in stored:
-        book_id, quantity = _entry(entry)
-        book = catalog.get(book_id) if book_id else None
+    for book_id, quantity in entries:
+        book = known.get(book_id)
         if book is None or any(line.book.id == book_id for line in lines):
             dropped = True
             continue
@@ -74,7 +74,7 @@ def _entry(entry: Any) -> tuple[str, int]:
 @blueprint.get("/cart")
 async def page() -> Response:
     """The cart: its lines with quantity controls, the total, and the way to checkout."""
-    basket, dropped = read_cart()
+    basket, dropped = await read_cart()
     return await render_cart(basket, dropped)
 
 
@@ -84,9 +84,9 @@ async def add() -> Response | WerkzeugResponse:
     form = await request.form
     if not form.get("book_id"):
         raise BadRequest("Choose a book to add to your cart.")
-    book = find_book(form["book_id"])
+    book = await find_book(form["book_id"])
     quantity = parse_quantity(form.get("quantity"))
-    basket, _ = read_cart()
+    basket, _ = await read_cart()
     total = basket.quantity_of(book.id) + quantity
     refused = None
     if not basket.quantity_of(book.id) and len(basket.lines) >= MAX_TITLES:
@@ -116,7 +116,7 @@ async def add() -> Response | WerkzeugResponse:
 @blueprint.post("/cart/<book_id>")
 async def change(book_id: str) -> Response | WerkzeugResponse:
     """Set a line's quantity: the new summary for htmx, a 303 to the cart otherwise."""
-    book = find_book(book_id)
+    book = await find_book(book_id)
     quantity = parse_quantity((await request.form).get("quantity"))
     return await _changed(book, quantity)
 
@@ -124,11 +124,11 @@ async def change(book_id: str) -> Response | WerkzeugResponse:
 @blueprint.post("/cart/<book_id>/remove")
 async def remove(book_id: str) -> Response | WerkzeugResponse:
     """Take a book out of the cart."""
-    return await _changed(find_book(book_id), 0)
+    return await _changed(await find_book(book_id), 0)
 
 
 async def _changed(book: Book, quantity: int) -> Response | WerkzeugResponse:
-    basket, dropped = read_cart()
+    basket, dropped = await read_cart()
     if not basket.quantity_of(book.id):
         raise NotFound("That book isn't in your cart (any more). Reload the cart to see it.")
     basket = basket.with_quantity(book, quantity)

@@ -31,7 +31,7 @@ from bookshop.address import (
 )
 from bookshop.basket import MAX_QUANTITY, MIN_QUANTITY, Basket, one_book, paid_basket
 from bookshop.cart import LEFT_THE_CATALOG, read_cart, write_cart
-from bookshop.catalog import Book, default_catalog
+from bookshop.catalog import Book, catalog
 from bookshop.config import Settings
 from bookshop.forms import (
     INVALID_EMAIL,
@@ -117,10 +117,11 @@ async def intent_or_none(key: str, basket: Basket) -> Intent | None:
         return None
 
 
-def ordered(intent: Intent) -> Basket:
+async def ordered(intent: Intent) -> Basket:
     """What an intent pays for: its lines at the prices confirmed, its delivery and address."""
     return paid_basket(
         ((each.book_id, each.quantity, each.unit_price) for each in intent.lines),
+        await catalog().get_many(each.book_id for each in intent.lines),
         intent.shipping,
         intent.address,
     )
@@ -151,11 +152,11 @@ def started_here() -> set[str]:
     return {saved["id"] for saved in checkouts.values() if isinstance(saved, dict)}
 
 
-def forget_paid(payment: Intent) -> None:
+async def forget_paid(payment: Intent) -> None:
     """One of this session's checkouts was paid: it starts afresh, so the next visit is a new
     order. A paid cart's books leave the cart (those added meanwhile stay); the address leaves
     the session once the cart is empty, as it stays there only until paid."""
-    books, _ = read_cart()
+    books, _ = await read_cart()
     for key, saved in list(session.get("checkouts", {}).items()):
         if not isinstance(saved, dict) or saved.get("id") != payment.checkout_id:
             continue
@@ -185,8 +186,8 @@ async def cart() -> Response | WerkzeugResponse:
     old link to one book's checkout, kept working.)"""
     item = request.args.get("item")
     if item is not None:
-        return redirect(url_for("checkout.page", book_id=find_book(item).id), code=301)
-    books, dropped = read_cart()
+        return redirect(url_for("checkout.page", book_id=(await find_book(item)).id), code=301)
+    books, dropped = await read_cart()
     if not books.lines:
         return redirect(url_for("cart.page"), code=303)
     basket = delivered(books)
@@ -195,7 +196,7 @@ async def cart() -> Response | WerkzeugResponse:
     intent = await intent_or_none(CART, basket)
     if intent is not None and intent.status == "succeeded":
         # Paid, though its result page was never seen (a closed tab): the cart is done.
-        forget_paid(intent)
+        await forget_paid(intent)
         return redirect(result_url(intent), code=303)
     notice = LEFT_THE_CATALOG if dropped else None
     return await render_checkout(basket, intent, notice=notice, status=200 if intent else 503)
@@ -206,14 +207,14 @@ async def address() -> Response:
     """Where the books go: the address form, filled with the session's address if it has one."""
     saved = saved_address(default_rates())
     values = asdict(saved) if saved is not None else {}
-    return await render_address(values, {}, next_url(request.args.get("next")))
+    return await render_address(values, {}, await next_url(request.args.get("next")))
 
 
 @blueprint.post("/checkout/address")
 async def save_delivery_address() -> Response | WerkzeugResponse:
     """Check the address: messages beside each field (422) or on to the checkout (303)."""
     form = await request.form
-    target = next_url(form.get("next"))
+    target = await next_url(form.get("next"))
     settings: Settings = current_app.extensions["settings"]
     checked = read_form(form, default_rates(), settings.locale)
     if form.get("refresh"):
@@ -227,7 +228,7 @@ async def save_delivery_address() -> Response | WerkzeugResponse:
     return redirect(target, code=303)
 
 
-def next_url(raw: str | None) -> str:
+async def next_url(raw: str | None) -> str:
     """Where the address step leads: a checkout of this shop (the cart's by default), never
     another site. `url_for` puts back the root path the shop is served under."""
     parts = urlsplit(raw or "")
@@ -239,7 +240,7 @@ def next_url(raw: str | None) -> str:
         endpoint, values = current_app.url_map.bind("").match(path, method="GET")
     except (HTTPException, RequestRedirect):
         return url_for("checkout.cart")
-    if endpoint == "checkout.page" and default_catalog().get(values["book_id"]) is not None:
+    if endpoint == "checkout.page" and await catalog().get(values["book_id"]) is not None:
         quantity = whole_number(dict(parse_qsl(parts.query)).get("quantity"), 3)
         if quantity is not None and MIN_QUANTITY <= quantity <= MAX_QUANTITY:
             return url_for(endpoint, book_id=values["book_id"], quantity=quantity)
@@ -269,7 +270,7 @@ async def render_address(
 @blueprint.post("/checkout/pay")
 async def prepare_cart_payment() -> Response | WerkzeugResponse:
     """Just before the browser confirms the cart's payment: see `prepare`."""
-    books, _ = read_cart()
+    books, _ = await read_cart()
     return await prepare(CART, books, await request.form)
 
 
@@ -280,7 +281,7 @@ async def page(book_id: str) -> Response | WerkzeugResponse:
         # The cart's pay step matches this rule too: answer as routing alone would (405).
         (rule,) = current_app.url_map.iter_rules("checkout.prepare_cart_payment")
         raise MethodNotAllowed(valid_methods=sorted(rule.methods or ()))
-    book = find_book(book_id)
+    book = await find_book(book_id)
     quantity = parse_quantity(request.args.get("quantity"))
     basket = delivered(one_book(book, quantity))
     if basket is None:
@@ -290,7 +291,7 @@ async def page(book_id: str) -> Response | WerkzeugResponse:
     if intent is not None and intent.status == "succeeded":
         # Paid, though its result page was never seen (a closed tab, Back): show it once, as the
         # cart does; forgotten now, the next visit is a new order.
-        forget_paid(intent)
+        await forget_paid(intent)
         return redirect(result_url(intent), code=303)
     return await render_checkout(basket, intent, book=book, status=200 if intent else 503)
 
@@ -298,7 +299,7 @@ async def page(book_id: str) -> Response | WerkzeugResponse:
 @blueprint.post("/checkout/<book_id>/quantity")
 async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
     """Change the quantity: the new summary for htmx, a redirect (303) to the page otherwise."""
-    book = find_book(book_id)
+    book = await find_book(book_id)
     quantity = parse_quantity((await request.form).get("quantity"))
     page_url = checkout_url(book, quantity)
     basket = delivered(one_book(book, quantity))
@@ -310,7 +311,7 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
     intent = await intent_or_none(book.id, basket)
     if intent is not None and intent.status == "succeeded":
         # Paid in another tab: its receipt, as a page load (and the plain path's 303s) shows.
-        forget_paid(intent)
+        await forget_paid(intent)
         return htmx.redirect(Response(status=204), result_url(intent))
     notice, status = (None, 200) if intent else (UNAVAILABLE, 503)
     response = await render_checkout(basket, intent, book=book, notice=notice, status=status)
@@ -322,7 +323,7 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
 @blueprint.post("/checkout/<book_id>/pay")
 async def prepare_payment(book_id: str) -> Response | WerkzeugResponse:
     """Just before the browser confirms one book's payment: see `prepare`."""
-    book = find_book(book_id)
+    book = await find_book(book_id)
     form = await request.form
     return await prepare(book.id, one_book(book, parse_quantity(form.get("quantity"))), form)
 
@@ -356,7 +357,7 @@ async def prepare(
         raise locked
     # Once confirmed (3D Secure under way) an intent pays for what was confirmed, as its page
     # shows (render_checkout); paying again may retry the card, never change the order.
-    basket = delivered(books) if current.changeable or not current.lines else ordered(current)
+    basket = delivered(books) if current.changeable or not current.lines else await ordered(current)
     if basket is None:
         # The address left the session meanwhile (another tab's order was paid): ask again.
         here = checkout_url(book, books.lines[0].quantity)
@@ -401,7 +402,7 @@ async def payment_status() -> Response:
     if payment.outcome == "succeeded":
         await ledger().mark_paid(payment)  # the receipt and the ledger never disagree
         if payment.checkout_id in started_here():
-            forget_paid(payment)
+            await forget_paid(payment)
     response = await render_outcome(payment, intent_id=intent_id, secret=client_secret)
     if payment.outcome == "succeeded" and htmx.wants_fragment():
         # The receipt replaces the payment area; a reload of the pushed URL shows it again.
@@ -421,7 +422,7 @@ async def render_checkout(
     """A checkout page (the cart's, or one book's when `book` is given), or its summary for htmx.
     An intent the shopper has confirmed shows what it pays for, whatever the cart holds now."""
     if intent is not None and not intent.changeable and intent.lines:
-        basket = ordered(intent)
+        basket = await ordered(intent)
     quantity = basket.lines[0].quantity if book is not None and basket.lines else MIN_QUANTITY
     address = basket.address
     return await render(
@@ -458,7 +459,7 @@ async def render_outcome(
     context: dict[str, Any] = {
         "payment": payment,
         "outcome": payment.outcome if payment else None,
-        "order": ordered(payment) if payment else None,
+        "order": await ordered(payment) if payment else None,
         "back_url": back_url(payment) if payment else None,
         "status_url": url_for(
             "checkout.payment_status", payment_intent=intent_id, payment_intent_client_secret=secret

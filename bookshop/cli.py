@@ -1,4 +1,5 @@
-"""Shopkeeper commands: `quart --app bookshop orders`, `reconcile` and `db upgrade`."""
+"""Shopkeeper commands: `quart --app bookshop orders`, `reconcile`, `db upgrade`, and `catalog`
+(`import` and `export`, in bookshop/catalog/commands.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import click
 from quart import Quart
 
+from bookshop.catalog import commands as catalog_commands
 from bookshop.config import Settings
+from bookshop.database import Database
 from bookshop.money import format_money
 from bookshop.orders import Change, Ledger, Order
-from bookshop.orders.database import Database
 from bookshop.orders.migrate import upgrade
 from bookshop.payments import Payments, PaymentsUnavailable
 
@@ -31,6 +33,7 @@ class Reconciliation:
 
 def register(app: Quart, settings: Settings) -> None:
     """Add the shopkeeper's commands to the app's `quart` CLI."""
+    catalog_commands.register(app, settings)
 
     @app.cli.command("orders")
     @click.option("--limit", default=50, show_default=True, help="How many orders to show.")

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from babel.core import Locale, UnknownLocaleError
@@ -27,6 +28,7 @@ SANDBOX_SECRET_KEY = "sk_test_sandbox_0000000000000000"  # noqa: S105 - sandbox 
 SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox_0000000000000000"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_0000000000000000"  # noqa: S105 - sandbox only
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
+SEED_FILE = Path(__file__).parent / "catalog" / "books.toml"
 
 
 class ConfigError(Exception):
@@ -58,6 +60,8 @@ class Settings:
     workers: int = 1
     sandbox_port: int = 12111
     database_url: str = "sqlite+aiosqlite:///var/bookshop.sqlite3"
+    # The catalog file an empty database is filled from when the shop starts.
+    catalog_seed: Path = SEED_FILE
     rate_limits: bool = True
     rate_limit_checkout: str = "30/minute"
     rate_limit_checkout_all: str = "600/minute"
@@ -145,6 +149,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=normalise_database_url(
             get("DATABASE_URL") or "sqlite:///var/bookshop.sqlite3"
         ),
+        catalog_seed=_seed_file(get("SHOP_CATALOG_SEED")),
         rate_limits=get("SHOP_RATE_LIMITS", "on").lower() not in ("off", "0", "false", "no"),
         rate_limit_checkout=_rate(
             get("SHOP_RATE_LIMIT_CHECKOUT", "30/minute"), "SHOP_RATE_LIMIT_CHECKOUT"
@@ -207,6 +212,13 @@ def _check_keys(secret: str, publishable: str, api_base: str | None) -> None:
         raise ConfigError(
             "STRIPE_API_BASE uses http:// off this machine: only a local sandbox may use http."
         )
+
+
+def _seed_file(raw: str) -> Path:
+    path = Path(raw) if raw else SEED_FILE
+    if not path.is_file():
+        raise ConfigError(f"SHOP_CATALOG_SEED {raw!r} is not a file: name a TOML catalog file.")
+    return path
 
 
 def _is_loopback(host: str) -> bool:

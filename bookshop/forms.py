@@ -7,7 +7,7 @@ import re
 from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity
 
 from bookshop.basket import MAX_QUANTITY, MIN_QUANTITY
-from bookshop.catalog import Book, default_catalog
+from bookshop.catalog import Book, catalog
 
 # Deliberately simple: one @, a dot in the domain, no spaces. Stripe validates receipt_email too.
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
@@ -57,9 +57,9 @@ def parse_amount(raw: str | None) -> int:
     return amount
 
 
-def find_book(book_id: str) -> Book:
+async def find_book(book_id: str) -> Book:
     """The catalog's book, or a 404 that says so."""
-    book = default_catalog().get(book_id)
+    book = await catalog().get(book_id)
     if book is None:
         raise NotFound("We don't sell that book (or the link is wrong).")
     return book

@@ -17,15 +17,15 @@ URL_CACHE_SIZE = 1024  # the shop's pages link to a few dozen URLs
 
 
 async def render(
-    page: str, fragment: str | None = None, status: int = 200, **context: Any
+    template: str, fragment: str | None = None, status: int = 200, **context: Any
 ) -> Response:
     """Render the fragment for htmx and the page (which includes it) otherwise; a page without a
     fragment is the page for both, and never asks for htmx's headers."""
     partial = fragment is not None and wants_fragment()
     context["partial"] = partial
     await current_app.update_template_context(context)
-    template = _pages(current_app).get_template(fragment if fragment and partial else page)
-    body = template.render(context)
+    chosen = _pages(current_app).get_template(fragment if fragment and partial else template)
+    body = chosen.render(context)
     return Response(body, status=status, content_type="text/html; charset=utf-8")
 
 

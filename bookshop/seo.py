@@ -6,15 +6,18 @@ from typing import Any
 from xml.etree import ElementTree
 
 from quart import Blueprint, Response, url_for
+from werkzeug.exceptions import NotFound
 
-from bookshop.catalog import Book, default_catalog
+from bookshop.catalog import Book, catalog
 from bookshop.money import to_major
 from bookshop.pages import absolute_url
 
 blueprint = Blueprint("seo", __name__)
 
 SITEMAP_NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
-# Crawlers may read these for a day; the catalog changes with a release.
+# The sitemap protocol's limit of URLs in one file.
+SITEMAP_URLS = 50_000
+# Crawlers may read these for a day.
 CRAWLER_CACHE_SECONDS = 86400
 
 
@@ -31,6 +34,7 @@ def book_data(book: Book, page_url: str, cover_url: str, currency: str) -> dict[
         "description": book.blurb,
         "image": cover_url,
         "sku": book.id,
+        **({"isbn": book.isbn} if book.isbn else {}),
         "offers": {
             "@type": "Offer",
             "url": page_url,
@@ -61,14 +65,39 @@ async def robots() -> Response:
 
 @blueprint.get("/sitemap.xml")
 async def sitemap() -> Response:
-    """The shop page and every book's page, as absolute URLs."""
+    """The sitemap index: one sitemap file for each SITEMAP_URLS of the shop's pages."""
+    index = ElementTree.Element("sitemapindex", xmlns=SITEMAP_NAMESPACE)
+    files = -(-(await catalog().count() + 1) // SITEMAP_URLS)  # the shop page, then each book
+    for number in range(1, files + 1):
+        location = absolute_url(url_for("seo.sitemap_file", number=number))
+        ElementTree.SubElement(ElementTree.SubElement(index, "sitemap"), "loc").text = location
+    return _xml(index)
+
+
+@blueprint.get("/sitemap-<int:number>.xml")
+async def sitemap_file(number: int) -> Response:
+    """One sitemap file: the shop page (in the first) and its share of the books' pages."""
+    if number < 1:
+        raise NotFound("There is no such sitemap file.")
+    # The shop page takes the first file's first place; the books follow, SITEMAP_URLS a file.
+    paths = [url_for("shop.index")] if number == 1 else []
+    start = 0 if number == 1 else (number - 1) * SITEMAP_URLS - 1
+    book_ids = await catalog().ids(start, SITEMAP_URLS - len(paths))
+    if number > 1 and not book_ids:
+        raise NotFound("There is no such sitemap file.")
+    # Ids are slugs, so each book's path is the same prefix and its id: no url_for per book.
+    prefix = url_for("shop.book", book_id="-").removesuffix("-")
+    paths += [prefix + book_id for book_id in book_ids]
     urlset = ElementTree.Element("urlset", xmlns=SITEMAP_NAMESPACE)
-    paths = [url_for("shop.index")]
-    paths += [url_for("shop.book", book_id=book.id) for book in default_catalog().books]
-    pages = [absolute_url(path) for path in paths]
-    for page in pages:
-        ElementTree.SubElement(ElementTree.SubElement(urlset, "url"), "loc").text = page
-    body = ElementTree.tostring(urlset, encoding="utf-8", xml_declaration=True)
+    for path in paths:
+        ElementTree.SubElement(ElementTree.SubElement(urlset, "url"), "loc").text = absolute_url(
+            path
+        )
+    return _xml(urlset)
+
+
+def _xml(root: ElementTree.Element) -> Response:
+    body = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
     return _for_crawlers(Response(body, content_type="application/xml; charset=utf-8"))
 
 

@@ -1,40 +1,79 @@
-"""The shop front: the book grid with search, each book's page, and the book covers."""
+"""The shop front: the book grid a page at a time, with search and sort, each book's page, and the
+book covers."""
 
 from __future__ import annotations
 
 import hashlib
 import textwrap
+from typing import Any
 
 from quart import Blueprint, Response, current_app, render_template, request, url_for
 from werkzeug.exceptions import BadRequest, NotFound
 
-from bookshop.catalog import default_catalog
+from bookshop.catalog import SORTS, catalog
+from bookshop.catalog.store import RELEVANCE, TITLE
 from bookshop.config import Settings
-from bookshop.forms import find_book
+from bookshop.forms import find_book, whole_number
+from bookshop.htmx import wants_fragment
 from bookshop.pages import absolute_url, render
 from bookshop.seo import book_data
 
 blueprint = Blueprint("shop", __name__)
 
 MAX_QUERY_LENGTH = 100
+# Deeper than any catalog of a million books goes; a longer number is a mistyped URL.
+MAX_PAGE_DIGITS = 6
+SORT_NAMES = {RELEVANCE: "Relevance", TITLE: "Title", "price": "Price", "newest": "Newest"}
 
 
 @blueprint.get("/")
 async def index() -> Response:
-    """The shop: search form and the grid of (matching) books."""
-    query = request.args.get("q", "")
+    """The shop: the search form and a page of the grid of (matching) books. For htmx, a search
+    swaps the grid and "More books" appends the next page's books to it."""
+    query = request.args.get("q", "").strip()
     if len(query) > MAX_QUERY_LENGTH:
         raise BadRequest(f"Searches can be at most {MAX_QUERY_LENGTH} characters long.")
-    books = default_catalog().search(query)
-    return await render(
-        "shop/index.html", "shop/_search_results.html", query=query.strip(), books=books
-    )
+    sort = request.args.get("sort") or (RELEVANCE if query else TITLE)
+    if sort not in SORTS:
+        raise BadRequest(f"Books can be sorted by {', '.join(SORTS)}.")
+    number = whole_number(request.args.get("page", "1"), MAX_PAGE_DIGITS)
+    if not number:
+        raise BadRequest("The page must be a whole number, 1 or more.")
+    page = await catalog().page(number, sort, query)
+    if not page.books and number > 1:
+        raise NotFound(f"There is no page {number}: the books end sooner.")
+    context: dict[str, Any] = {
+        "query": query,
+        "sort": sort,
+        "sorts": SORT_NAMES,
+        "page": page,
+        # The links' arguments: the pages build each URL once (pages.py) and remember it.
+        "next_page": _page_args(query, sort, number + 1) if page.has_next else None,
+        "previous_page": _page_args(query, sort, number - 1) if number > 1 else None,
+        "canonical_page": _page_args("", TITLE, number),
+    }
+    if number > 1 and wants_fragment():
+        # "More books": this page's books, appended to the grid, and the link to the next.
+        return await render("shop/index.html", "shop/_next_page.html", **context)
+    return await render("shop/index.html", "shop/_search_results.html", **context)
+
+
+def _page_args(query: str, sort: str, number: int) -> dict[str, Any]:
+    # The query of the shop's URL for a page of the grid: only what differs from the defaults.
+    args: dict[str, Any] = {}
+    if query:
+        args["q"] = query
+    if sort != (RELEVANCE if query else TITLE):
+        args["sort"] = sort
+    if number > 1:
+        args["page"] = number
+    return args
 
 
 @blueprint.get("/books/<book_id>")
 async def book(book_id: str) -> Response:
     """A book's own page: cover, description, price, the ways to buy it, its schema.org data."""
-    book = find_book(book_id)
+    book = await find_book(book_id)
     settings: Settings = current_app.extensions["settings"]
     page_url = absolute_url(url_for("shop.book", book_id=book.id))
     cover_url = absolute_url(url_for("shop.cover", book_id=book.id))
@@ -49,7 +88,7 @@ async def book(book_id: str) -> Response:
 @blueprint.get("/covers/<book_id>.svg")
 async def cover(book_id: str) -> Response:
     """A generated cover: the book's title and author on a colour picked from its id."""
-    book = default_catalog().get(book_id)
+    book = await catalog().get(book_id)
     if book is None:
         raise NotFound("There is no cover for that book.")
     hue = int(hashlib.sha256(book.id.encode()).hexdigest()[:4], 16) % 360

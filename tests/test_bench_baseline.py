@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import pytest
 
+from bookshop import create_app
+from bookshop.config import Settings
 from tests.fixtures.sandbox import SandboxServer
 from tests.perf import baseline
 
 
 async def test_the_baseline_serves_the_shop_page_and_its_grid(
-    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+    sandbox: SandboxServer, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STRIPE_API_BASE", sandbox.url)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    # The benchmark starts the shop first, which migrates the database and fills the catalog.
+    async with create_app(settings).test_app():
+        pass
     app = baseline.create_app()
     async with app.test_app() as served:
         client = served.test_client()

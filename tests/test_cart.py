@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import replace
 
 import pytest
 from quart import Quart, Response
 
-from bookshop import cart, forms
-from bookshop.catalog import Book, Catalog, default_catalog
-from tests.fixtures.app import HTMX, Client, post
+from bookshop import cart
+from bookshop.catalog import Book
+from tests.fixtures.app import BOOKS, HTMX, Client, post
 
 
 async def add(client: Client, book_id: str, htmx: bool = False, **form: str) -> Response:
@@ -144,19 +145,17 @@ async def test_an_eleventh_copy_gets_the_limit_message(client: Client) -> None:
 
 
 @pytest.fixture
-def bigger_catalog(monkeypatch: pytest.MonkeyPatch) -> Catalog:
+async def bigger_catalog(app: Quart) -> list[Book]:
     """The catalog with enough books to fill a cart past its limit of titles."""
     extra = [Book(f"extra-{n}", f"Extra {n}", "Anon", "", 1000) for n in range(10)]
-    catalog = Catalog([*default_catalog().books, *extra])
-    for module in (cart, forms):
-        monkeypatch.setattr(module, "default_catalog", lambda: catalog)
-    return catalog
+    await app.extensions["catalog"].write(extra)
+    return [*BOOKS.values(), *extra]
 
 
 async def test_a_twenty_first_title_gets_the_limit_message(
-    client: Client, bigger_catalog: Catalog
+    client: Client, bigger_catalog: list[Book]
 ) -> None:
-    books = bigger_catalog.books
+    books = bigger_catalog
     for book in books[:20]:
         assert (await add(client, book.id)).status_code == 303
     refused = await add(client, books[20].id)
@@ -197,3 +196,13 @@ async def test_a_book_that_left_the_catalog_is_dropped_with_a_notice(client: Cli
     assert cart.LEFT_THE_CATALOG in first
     assert re.findall(r'data-book="([^"]+)"', first) == ["code"]
     assert cart.LEFT_THE_CATALOG not in again
+
+
+async def test_a_price_the_shopkeeper_changes_is_the_price_the_cart_shows(
+    client: Client, app: Quart
+) -> None:
+    await add(client, "code")
+    assert "29.00\xa0SGD" in await (await client.get("/cart")).get_data(as_text=True)
+    await app.extensions["catalog"].write([replace(BOOKS["code"], price=3350)])
+    body = await (await client.get("/cart")).get_data(as_text=True)
+    assert "33.50\xa0SGD" in body and "29.00\xa0SGD" not in body

@@ -11,12 +11,12 @@ from dataclasses import replace
 import pytest
 from quart import Quart, Response, render_template
 
-from bookshop import cart, create_app, forms
-from bookshop.catalog import Catalog, default_catalog
+from bookshop import create_app
 from bookshop.config import Settings
 from bookshop.orders import Ledger, Order
 from bookshop.payments import Intent, IntentLine, Payments
 from tests.fixtures.app import (
+    BOOKS,
     DECLINE_MESSAGES,
     HTMX,
     SINGAPORE,
@@ -524,16 +524,12 @@ async def test_two_tabs_the_intent_is_charged_the_total_the_paying_page_shows(
 
 
 async def test_a_price_changed_meanwhile_is_shown_and_asked_again(
-    client: Client, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+    client: Client, sandbox: SandboxServer, app: Quart
 ) -> None:
     await fill_cart(client, ("code", 2))
     page = await (await client.get("/checkout")).get_data(as_text=True)
     # The shopkeeper raises the price meanwhile.
-    raised = Catalog(
-        [replace(b, price=2800) if b.id == "code" else b for b in default_catalog().books]
-    )
-    for module in (cart, forms):
-        monkeypatch.setattr(module, "default_catalog", lambda: raised)
+    await app.extensions["catalog"].write([replace(BOOKS["code"], price=2800)])
 
     refused = await post(client, "/checkout/pay", shown_on(page, email="a@example.com"), HTMX)
     summary = await refused.get_data(as_text=True)

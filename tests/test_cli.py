@@ -24,13 +24,13 @@ from playwright.sync_api import Page, Route
 
 from bookshop import create_app
 from bookshop.address import Address
-from bookshop.catalog import default_catalog
+from bookshop.catalog import Catalog
 from bookshop.config import Settings
 from bookshop.money import format_money
 from bookshop.orders import Ledger, Order
 from bookshop.payments import Intent, IntentLine, read_intent
 from tests.e2e.shopper import fill_address
-from tests.fixtures.app import SINGAPORE, confirm_like_stripe_js, delivered
+from tests.fixtures.app import BOOKS, SINGAPORE, confirm_like_stripe_js, delivered
 from tests.fixtures.database import run_async
 from tests.fixtures.sandbox import SandboxServer, free_port
 
@@ -51,7 +51,7 @@ def run(settings: Settings, *args: str) -> Result:
 
 def price(book_id: str) -> int:
     """The catalog's price of a book."""
-    book = default_catalog().get(book_id)
+    book = BOOKS.get(book_id)
     assert book is not None
     return book.price
 
@@ -83,6 +83,8 @@ def checkout(
 async def _record(settings: Settings, *intents: Intent) -> None:
     ledger = Ledger(settings.database_url)
     await ledger.open()
+    # As the shop would have at its first start: order lines take their titles from the catalog.
+    await Catalog(ledger.database).seed(settings.catalog_seed)
     for intent in intents:
         await ledger.record_checkout(intent)
     await ledger.close()

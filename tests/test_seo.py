@@ -14,13 +14,15 @@ import pytest
 from quart import Quart
 
 from bookshop import create_app
-from bookshop.catalog import Book, default_catalog
+from bookshop.catalog import Book
 from bookshop.config import Settings
 from bookshop.money import to_major
-from bookshop.seo import SITEMAP_NAMESPACE
+from bookshop.seo import SITEMAP_NAMESPACE, SITEMAP_URLS
+from tests.fixtures.app import BOOKS as TEST_BOOKS
 from tests.fixtures.app import HTMX, Client
+from tests.fixtures.catalogs import generated_books
 
-BOOKS = default_catalog().books
+BOOKS = list(TEST_BOOKS.values())
 JSON_LD = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
 
 
@@ -91,16 +93,23 @@ async def test_json_ld_cannot_break_out_of_its_script_element(app: Quart) -> Non
     assert json.loads(JSON_LD.findall(rendered)[0])["name"].startswith("</script>")
 
 
-async def test_the_sitemap_lists_the_shop_and_every_book(client: Client) -> None:
-    response = await client.get("/sitemap.xml")
+async def sitemap_locations(client: Client, path: str, tag: str) -> list[str]:
+    """The <loc>s of a sitemap file (tag "urlset") or sitemap index (tag "sitemapindex")."""
+    response = await client.get(path)
     assert response.status_code == 200
     assert response.mimetype == "application/xml"
     root = ElementTree.fromstring(await response.get_data(as_text=False))
-    assert root.tag == f"{{{SITEMAP_NAMESPACE}}}urlset"
-    locations = [loc.text for loc in root.iter(f"{{{SITEMAP_NAMESPACE}}}loc")]
+    assert root.tag == f"{{{SITEMAP_NAMESPACE}}}{tag}"
+    return [str(loc.text) for loc in root.iter(f"{{{SITEMAP_NAMESPACE}}}loc")]
+
+
+async def test_the_sitemap_lists_the_shop_and_every_book(client: Client) -> None:
+    files = await sitemap_locations(client, "/sitemap.xml", "sitemapindex")
+    assert files == ["http://localhost/sitemap-1.xml"]
+    locations = await sitemap_locations(client, "/sitemap-1.xml", "urlset")
     assert locations == [
         "http://localhost/",
-        *(f"http://localhost/books/{book.id}" for book in BOOKS),
+        *(f"http://localhost/books/{book_id}" for book_id in sorted(TEST_BOOKS)),
     ]
     for location in locations:
         page = await client.get(urlsplit(str(location)).path)
@@ -180,6 +189,7 @@ async def test_absolute_urls_use_the_public_url_whatever_host_and_scheme_the_req
         book = await (await client.get("/books/code", headers=forged)).get_data(as_text=True)
         index = await (await client.get("/", headers=forged)).get_data(as_text=True)
         sitemap = await (await client.get("/sitemap.xml", headers=forged)).get_data(as_text=True)
+        sitemap += await (await client.get("/sitemap-1.xml", headers=forged)).get_data(as_text=True)
         robots = await (await client.get("/robots.txt", headers=forged)).get_data(as_text=True)
     data = json_ld(book)
     offer = data["offers"]
@@ -188,7 +198,26 @@ async def test_absolute_urls_use_the_public_url_whatever_host_and_scheme_the_req
     assert canonical(book) == data["@id"] == data["url"] == offer["url"] == page
     assert data["image"] == "https://books.example/covers/code.svg"
     assert canonical(index) == "https://books.example/"
+    assert "<loc>https://books.example/sitemap-1.xml</loc>" in sitemap
     assert "<loc>https://books.example/</loc>" in sitemap
     assert f"<loc>{page}</loc>" in sitemap
     assert "Sitemap: https://books.example/sitemap.xml\n" in robots
     assert "evil.example" not in book + index + sitemap + robots
+
+
+async def test_a_catalog_past_50000_pages_is_split_into_sitemap_files_of_50000(
+    app: Quart, client: Client
+) -> None:
+    await app.extensions["catalog"].write(generated_books(SITEMAP_URLS))
+    books = len(TEST_BOOKS) + SITEMAP_URLS
+    files = await sitemap_locations(client, "/sitemap.xml", "sitemapindex")
+    assert files == ["http://localhost/sitemap-1.xml", "http://localhost/sitemap-2.xml"]
+    first = await sitemap_locations(client, "/sitemap-1.xml", "urlset")
+    second = await sitemap_locations(client, "/sitemap-2.xml", "urlset")
+    assert len(first) == SITEMAP_URLS and first[0] == "http://localhost/"
+    assert len(second) == books + 1 - SITEMAP_URLS
+    # Every book's page once, across both files.
+    pages = first[1:] + second
+    assert len(set(pages)) == books and all("/books/" in page for page in pages)
+    assert (await client.get("/sitemap-3.xml")).status_code == 404
+    assert (await client.get("/sitemap-0.xml")).status_code == 404

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
+from quart import Quart
 
-from tests.fixtures.app import HTMX, Client
+from bookshop.catalog import PAGE_SIZE
+from tests.fixtures.app import BOOKS, HTMX, Client
+from tests.fixtures.catalogs import generated_books
 
 
 async def test_shop_page_lists_the_catalog_with_the_starters_books_and_prices(
@@ -166,3 +170,105 @@ async def test_only_the_first_cover_is_fetched_eagerly(client: Client) -> None:
     assert len(covers) == 14
     assert 'fetchpriority="high"' in covers[0] and 'loading="lazy"' not in covers[0]
     assert all('loading="lazy"' in cover for cover in covers[1:])
+
+
+@pytest.fixture
+async def many_books(app: Quart) -> list[str]:
+    """Sixty books more than the tests' catalog: three pages of the grid in all. Their ids, in
+    the grid's order (by title, then id)."""
+    more = generated_books(60)
+    await app.extensions["catalog"].write(more)
+    everything = [*BOOKS.values(), *more]
+    return [book.id for book in sorted(everything, key=lambda book: (book.title, book.id))]
+
+
+def card_ids(body: str) -> list[str]:
+    """The ids of the books a grid (or a page of it) shows, in order."""
+    return re.findall(r'<h2 class="h6 card-title"><a [^>]*href="/books/([^"]+)"', body)
+
+
+async def test_the_grid_shows_24_books_a_page_with_plain_links_between_pages(
+    client: Client, many_books: list[str]
+) -> None:
+    first = await (await client.get("/")).get_data(as_text=True)
+    assert card_ids(first) == many_books[:PAGE_SIZE]
+    assert '<a class="btn btn-outline-primary" href="/?page=2" rel="next"' in first
+    assert 'rel="prev"' not in first
+    assert '<link rel="canonical" href="http://localhost/">' in first
+
+    second = await (await client.get("/?page=2")).get_data(as_text=True)
+    assert card_ids(second) == many_books[PAGE_SIZE : 2 * PAGE_SIZE]
+    assert 'href="/" rel="prev"' in second and 'href="/?page=3" rel="next"' in second
+    assert '<link rel="canonical" href="http://localhost/?page=2">' in second
+    assert "<title>Page 2 \u2013 Bookshop</title>" in second
+
+    last = await (await client.get("/?page=4")).get_data(as_text=True)
+    assert card_ids(last) == many_books[3 * PAGE_SIZE :]
+    assert 'rel="next"' not in last and 'href="/?page=3" rel="prev"' in last
+
+
+async def test_more_books_for_htmx_is_the_next_pages_cards_and_the_nav_out_of_band(
+    client: Client, many_books: list[str]
+) -> None:
+    first = await (await client.get("/", headers=HTMX)).get_data(as_text=True)
+    assert 'hx-get="/?page=2" hx-target="#book-list" hx-swap="beforeend"' in first
+    response = await client.get("/?page=2", headers=HTMX)
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" not in body and 'id="book-list"' not in body
+    assert body.lstrip().startswith("<li")
+    assert card_ids(body) == many_books[PAGE_SIZE : 2 * PAGE_SIZE]
+    # The nav below the grid now offers page 3, and no "Previous page" under a grid of both.
+    nav = body[body.index('<nav id="book-pages"') :]
+    assert 'hx-swap-oob="true"' in nav.split(">")[0]
+    assert 'href="/?page=3"' in nav and 'rel="prev"' not in nav
+    assert "HX-Request" in response.headers["Vary"]
+    # A reload of the pushed URL (or a history restore) is page 2 as a whole page.
+    restored = await client.get("/?page=2", headers={**HTMX, "HX-History-Restore-Request": "true"})
+    assert "<html" in await restored.get_data(as_text=True)
+
+
+async def test_searching_and_sorting_page_the_same_way_and_keep_their_terms(
+    client: Client, many_books: list[str]
+) -> None:
+    body = await (await client.get("/?q=the&sort=price")).get_data(as_text=True)
+    shown = re.findall(r'<span class="price fw-semibold">([\d,.]+)\xa0SGD', body)
+    prices = [float(price.replace(",", "")) for price in shown]
+    assert 'href="/?page=2&amp;q=the&amp;sort=price" rel="next"' in body
+    # Canonical: the grid's own page, whatever the search or order.
+    assert '<link rel="canonical" href="http://localhost/">' in body
+    assert len(card_ids(body)) == PAGE_SIZE
+    assert len(prices) == PAGE_SIZE and prices == sorted(prices)
+    select = body[body.index('<select class="form-select" id="search-sort"') :]
+    assert '<option value="price" selected>' in select[: select.index("</select>")]
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("page=0", 400, "whole number, 1 or more"),
+        ("page=two", 400, "whole number, 1 or more"),
+        ("page=1234567", 400, "whole number, 1 or more"),
+        ("page=99", 404, "There is no page 99"),
+        ("sort=cheapest", 400, "relevance, title, price, newest"),
+    ],
+)
+async def test_a_page_or_order_the_grid_does_not_have_is_a_clear_error_on_both_paths(
+    client: Client, query: str, status: int, message: str
+) -> None:
+    for headers in ({}, HTMX):
+        response = await client.get(f"/?{query}", headers=headers)
+        assert response.status_code == status
+        assert message in await response.get_data(as_text=True)
+
+
+async def test_a_search_with_no_words_finds_nothing_and_says_so(client: Client) -> None:
+    body = await (await client.get("/?q=%25%25*")).get_data(as_text=True)
+    assert card_ids(body) == []
+    assert "No books match “%%*”" in body
+
+
+async def test_an_isbn_with_hyphens_finds_its_book(client: Client, app: Quart) -> None:
+    await app.extensions["catalog"].write([replace(BOOKS["code"], isbn="9780735611313")])
+    body = await (await client.get("/?q=978-0-7356-1131-3", headers=HTMX)).get_data(as_text=True)
+    assert card_ids(body) == ["code"]

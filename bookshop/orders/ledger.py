@@ -18,9 +18,9 @@ from sqlalchemy import bindparam, case, delete, exists, func, insert, or_, selec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from bookshop.catalog import default_catalog
+from bookshop.catalog.schema import books
+from bookshop.database import Database
 from bookshop.orders.batching import GroupWriter
-from bookshop.orders.database import Database
 from bookshop.orders.migrate import upgrade
 from bookshop.orders.schema import (
     CANCELED,
@@ -74,19 +74,30 @@ def _charged(order: Order | Intent) -> tuple[Any, ...]:
 
 
 def _line_rows(intent: Intent) -> list[dict[str, Any]]:
-    # Each line's title as the catalog has it at the time of sale.
-    catalog = default_catalog()
+    # The title is not here: `_line_values` reads it from the catalog as the row is written.
     return [
         {
             "intent_id": intent.id,
             "position": position,
             "book_id": line.book_id,
-            "title": book.title if (book := catalog.get(line.book_id)) else line.book_id,
             "unit_price": line.unit_price,
             "quantity": line.quantity,
         }
         for position, line in enumerate(intent.lines)
     ]
+
+
+def _line_values() -> list[Any]:
+    # An order line's columns from a `_line_rows` row, with the title the catalog has at the time
+    # of sale (a book that has left the catalog keeps its id as its title).
+    values: dict[str, Any] = {
+        column.name: bindparam(column.name, type_=column.type)
+        for column in order_lines.columns
+        if column.name != "title"
+    }
+    title = select(books.c.title).where(books.c.id == values["book_id"]).scalar_subquery()
+    values["title"] = func.coalesce(title, values["book_id"])
+    return [values[column.name] for column in order_lines.columns]
 
 
 def _needs_re_read(event: WebhookEvent, known: Any) -> bool:
@@ -123,6 +134,9 @@ class Ledger:
         # work (docs/performance.md, "The ledger's writes").
         self._upsert_order = self._checkout_upsert()
         self._write_lines, self._drop_lines = self._checkout_lines()
+        self._insert_lines = insert(order_lines).from_select(
+            [column.name for column in order_lines.columns], select(*_line_values())
+        )
         self._checkouts = GroupWriter(self._write_checkouts)
 
     @property
@@ -219,7 +233,7 @@ class Ledger:
                 )
             )
 
-        values = [bindparam(column.name, type_=column.type) for column in order_lines.columns]
+        values = _line_values()
         key = [order_lines.c.intent_id, order_lines.c.position]
         write = (
             self.database.insert(order_lines)
@@ -446,7 +460,7 @@ class Ledger:
     async def _replace_lines(self, connection: AsyncConnection, intent: Intent) -> None:
         await connection.execute(delete(order_lines).where(order_lines.c.intent_id == intent.id))
         if intent.lines:
-            await connection.execute(insert(order_lines), _line_rows(intent))
+            await connection.execute(self._insert_lines, _line_rows(intent))
 
     async def _ensure(self, connection: AsyncConnection, intent: Intent) -> None:
         # An order the ledger missed (webhook before the checkout's write, another process, a

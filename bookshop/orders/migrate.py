@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
-from bookshop.orders.database import Database
+from bookshop.database import Database
 
 log = logging.getLogger(__name__)
 

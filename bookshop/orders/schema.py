@@ -13,7 +13,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     text,
@@ -21,12 +20,12 @@ from sqlalchemy import (
 
 from bookshop.address import FIELDS as ADDRESS_FIELDS
 from bookshop.address import Address
+from bookshop.database import metadata
 
 OPEN, PAID, FAILED, CANCELED, REFUNDED = "open", "paid", "failed", "canceled", "refunded"
 # The statuses a shopper can still pay from: a checkout may change these orders' quantity.
 PAYABLE = (OPEN, FAILED)
 
-metadata = MetaData()
 
 orders = Table(
     "orders",

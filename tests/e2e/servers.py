@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from bookshop.orders import Ledger, Order
+from tests.fixtures.app import TEST_CATALOG
 from tests.fixtures.database import run_async
 from tests.fixtures.sandbox import SandboxServer, free_port
 
@@ -85,6 +86,7 @@ def shop_environment(
         SHOP_PORT=str(shop_port),
         SANDBOX_PORT=str(sandbox_port),
         DATABASE_URL=database_url,
+        SHOP_CATALOG_SEED=str(TEST_CATALOG),
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -19,13 +19,12 @@ import pytest
 
 from bookshop.address import Address
 from bookshop.basket import Basket, line, one_book
-from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.payments import Payments
 from bookshop.payments.transport import CurlClient
 from bookshop.sandbox import params, validation
 from bookshop.shipping import default_rates
-from tests.fixtures.app import SINGAPORE, confirm_like_stripe_js
+from tests.fixtures.app import BOOKS, SINGAPORE, confirm_like_stripe_js
 from tests.fixtures.sandbox import SandboxServer
 
 # Each public method of the gateway, driven below. A new one must be added here (and driven), or
@@ -124,8 +123,7 @@ def test_every_public_call_of_the_gateway_is_driven_here() -> None:
 async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
     payments: Payments, sandbox: SandboxServer, sent: list[Sent], settings: Settings
 ) -> None:
-    catalog = default_catalog()
-    books = [catalog.get(book_id) for book_id in ("code", "hackers")]
+    books = [BOOKS[book_id] for book_id in ("code", "hackers")]
     basket = delivered(Basket(tuple(line(book, 2) for book in books if book)), HOME)
     fewer = delivered(Basket(basket.lines[:1]), OFFICE)
     checkout = secrets.token_urlsafe(12)

@@ -14,13 +14,12 @@ import stripe
 
 from bookshop.address import Address
 from bookshop.basket import Basket, line, one_book
-from bookshop.catalog import default_catalog
 from bookshop.config import Settings
 from bookshop.payments import PaymentNotFound, Payments, PaymentsUnavailable
-from tests.fixtures.app import SINGAPORE, confirm_like_stripe_js, intents_of_checkout
+from tests.fixtures.app import BOOKS, SINGAPORE, confirm_like_stripe_js, intents_of_checkout
 from tests.fixtures.sandbox import SandboxServer
 
-BOOK = default_catalog().get("working-in-public")
+BOOK = BOOKS["working-in-public"]
 assert BOOK is not None
 
 
@@ -117,8 +116,7 @@ async def test_a_paid_intent_is_returned_as_it_is_and_a_canceled_one_replaced(
 async def test_a_cart_of_several_books_is_one_intent_whose_metadata_rebuilds_the_order(
     payments: Payments, sandbox: SandboxServer
 ) -> None:
-    catalog = default_catalog()
-    books = [catalog.get(book_id) for book_id in ("code", "hackers", "mythical-man-month")]
+    books = [BOOKS[book_id] for book_id in ("code", "hackers", "mythical-man-month")]
     basket = Basket(tuple(line(book, n) for n, book in enumerate(books, start=1) if book))
     checkout = checkout_id()
     intent = await payments.open_checkout(basket, checkout, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bookshop.basket import MAX_QUANTITY, MAX_TITLES
-from bookshop.catalog import MAX_ID_LENGTH, MAX_PRICE
+from bookshop.catalog.books import MAX_ID_LENGTH, MAX_PRICE
 from bookshop.payments import IntentLine, read_event, read_intent
 from bookshop.payments.objects import lines_metadata
 from tests.fixtures.stripe_data import example_object

@@ -1,7 +1,8 @@
 """The yardstick for the shop: a bare Quart app rendering the same templates with the same data,
 served by the same Hypercorn settings, without the shop's layers (error pages, request ids,
-sessions, CSRF, the orders ledger). `python -m tests.perf.baseline` serves it; the benchmark
-starts it.
+sessions, CSRF, the orders ledger). Its books come from the shop's own database, through the
+shop's catalog (a page of 24, as the shop reads them). `python -m tests.perf.baseline` serves it;
+the benchmark starts it.
 
 Its checkout page is the least a new shopper's checkout of a cart can cost on this stack: the
 shop's own Stripe gateway creates the PaymentIntent for the same three books the benchmark's cart
@@ -21,8 +22,10 @@ from quart import Quart, render_template, request
 
 from bookshop.address import Address
 from bookshop.basket import Basket, line
-from bookshop.catalog import default_catalog
+from bookshop.catalog import Catalog, catalog
+from bookshop.catalog.store import TITLE
 from bookshop.config import load_settings
+from bookshop.database import Database
 from bookshop.money import format_money
 from bookshop.pages import absolute_url
 from bookshop.payments import Payments
@@ -36,11 +39,21 @@ ADDRESS = Address("Ada Reader", "1 Straits View", "", "", "", "018937", "SG", ""
 
 async def index() -> str:
     """The shop page, or just the grid for htmx: what the template needs, nothing more."""
-    query = request.args.get("q", "")
-    books = default_catalog().search(query)
+    query = request.args.get("q", "").strip()
+    page = await catalog().page(1, "relevance" if query else TITLE, query)
     partial = request.headers.get("HX-Request") == "true"
     template = "shop/_search_results.html" if partial else "shop/index.html"
-    return await render_template(template, partial=partial, query=query.strip(), books=books)
+    return await render_template(
+        template,
+        partial=partial,
+        query=query,
+        sort="relevance" if query else TITLE,
+        sorts={},
+        page=page,
+        next_page={"page": 2} if page.has_next else None,
+        previous_page=None,
+        canonical_page={},
+    )
 
 
 async def healthz() -> dict[str, str]:
@@ -50,10 +63,10 @@ async def healthz() -> dict[str, str]:
 
 def checkout_page(payments: Payments) -> Callable[[], Awaitable[str]]:
     """A new shopper's checkout of the cart, with the shop's own Stripe gateway and nothing more."""
-    catalog = default_catalog()
 
     async def page() -> str:
-        books = Basket(tuple(line(catalog.get(book_id), 1) for book_id in CART))  # type: ignore[arg-type]
+        known = await catalog().get_many(CART)
+        books = Basket(tuple(line(known[book_id], 1) for book_id in CART))
         zone = default_rates().zone(ADDRESS.country)
         assert zone is not None
         basket = books.delivered(ADDRESS, zone.cost(books.count, books.subtotal))
@@ -91,6 +104,18 @@ def create_app() -> Quart:
     )
     app.jinja_env.globals["settings"] = settings
     app.extensions["settings"] = settings  # absolute_url builds on its public URL
+    database = Database(settings.database_url)
+    app.extensions["catalog"] = Catalog(database)
+
+    @app.before_serving
+    async def open_database() -> None:
+        # The shop migrates and fills the database; the benchmark starts the shop first.
+        await database.open()
+
+    @app.after_serving
+    async def close_database() -> None:
+        await database.close()
+
     # Same length as the shop's token; the shop's session work to keep one is a layer it pays for.
     token = secrets.token_urlsafe(32)
     app.jinja_env.globals["csrf_token"] = lambda: token

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from bookshop.orders.schema import metadata
+from bookshop.catalog import schema as catalog_schema  # noqa: F401 - declares its tables
+from bookshop.database import metadata
+from bookshop.orders import schema as orders_schema  # noqa: F401 - declares its tables
 
 connection = context.config.attributes.get("connection")
 if connection is None:

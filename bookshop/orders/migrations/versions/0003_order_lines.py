@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bookshop.catalog import default_catalog
+from bookshop.catalog.books import read_toml
+from bookshop.config import SEED_FILE
 
 revision = "0003"
 down_revision = "0002"
@@ -28,8 +29,8 @@ def upgrade() -> None:
         sa.Column("unit_price", sa.BigInteger, nullable=False),
         sa.Column("quantity", sa.Integer, nullable=False),
     )
-    # Titles as the catalog has them when this runs; a book that has left it keeps its id.
-    catalog = default_catalog()
+    # Titles as the shop's catalog file had them then; a book that has left it keeps its id.
+    titles = {book.id: book.title for book in read_toml(SEED_FILE)}
     orders = op.get_bind().execute(
         sa.text("SELECT intent_id, book_id, quantity, amount FROM orders")
     )
@@ -40,7 +41,7 @@ def upgrade() -> None:
                 "intent_id": order.intent_id,
                 "position": 0,
                 "book_id": order.book_id,
-                "title": book.title if (book := catalog.get(order.book_id)) else order.book_id,
+                "title": titles.get(order.book_id, order.book_id),
                 "unit_price": order.amount // order.quantity if order.quantity else order.amount,
                 "quantity": order.quantity,
             }

@@ -1,4 +1,4 @@
-"""The ledger's database: its engine, SQLite's tuning, and the kinds of transaction it runs."""
+"""The database: its engine, SQLite's tuning, and the kinds of transaction it runs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, event
+from sqlalchemy import Connection, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bookshop.config import normalise_database_url
 
+# The shop's tables, each declared by its area's schema module as the newest migration leaves it.
+metadata = MetaData()
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Execution option naming a transaction that only reads.
 READ_ONLY = "bookshop_read_only"
@@ -25,7 +27,7 @@ ONE_STATEMENT = "bookshop_one_statement"
 
 
 class Database:
-    """An async engine for the ledger, opened once per process."""
+    """An async engine for the shop's database (ledger and catalog), opened once per process."""
 
     def __init__(self, database_url: str) -> None:
         self.url = normalise_database_url(database_url)
@@ -36,7 +38,7 @@ class Database:
     def engine(self) -> AsyncEngine:
         """The open engine (after `open()`)."""
         if self._engine is None:
-            raise RuntimeError("the ledger is not open: call Ledger.open() first")
+            raise RuntimeError("the database is not open: the shop opens it as it starts")
         return self._engine
 
     @property

@@ -1,0 +1,44 @@
+"""Full-text search of the catalog: SQLite's FTS5 or PostgreSQL's text search, behind one call.
+
+Whatever a shopper types becomes plain words: letters and digits only, each matched as a prefix
+(as they type), all of them required. Nothing they type reaches either engine's query syntax.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Float, Integer, Subquery, column, text
+
+# Words: runs of letters and digits in any script. Everything else separates them.
+WORD = re.compile(r"[^\W_]+")
+# Digits split by hyphens or spaces are one number: an ISBN as printed, "978-0-13-110362-7".
+DIGIT_GROUPS = re.compile(r"(?<=\d)[\s-]+(?=\d)")
+# More words than this narrow nothing further; they would only make the query dearer.
+MAX_WORDS = 8
+
+
+def words(query: str) -> list[str]:
+    """The words of a shopper's query, lowercased, at most MAX_WORDS, duplicates dropped."""
+    found = WORD.findall(DIGIT_GROUPS.sub("", query).casefold())
+    return list(dict.fromkeys(found))[:MAX_WORDS]
+
+
+def matches(dialect: str, query_words: list[str]) -> Subquery:
+    """The books matching every word, as rows of (number, score): a lower score ranks higher,
+    and a match in the title ranks above one in the author or ISBN."""
+    if dialect == "sqlite":
+        # Each word quoted as an FTS5 string with a prefix star: no operator can be spelled.
+        expression = " ".join(f'"{word}"*' for word in query_words)
+        statement = text(
+            "SELECT rowid AS number, bm25(books_search, 10.0, 3.0, 1.0) AS score "
+            "FROM books_search WHERE books_search MATCH :expression"
+        ).bindparams(expression=expression)
+    else:
+        # to_tsquery's syntax, built only from words of letters and digits.
+        expression = " & ".join(f"{word}:*" for word in query_words)
+        statement = text(
+            "SELECT number, -ts_rank(search, query) AS score "
+            "FROM books, to_tsquery('simple', :expression) AS query WHERE search @@ query"
+        ).bindparams(expression=expression)
+    return statement.columns(column("number", Integer), column("score", Float)).subquery("found")

@@ -1,0 +1,1 @@
+"""The catalog: files imported and exported, and the commands that do it."""
