@@ -10,6 +10,7 @@ from typing import Any
 from quart import Blueprint, Response, current_app, render_template, request, url_for
 from werkzeug.exceptions import BadRequest, NotFound
 
+from bookshop import htmx
 from bookshop.catalog import SORTS, catalog
 from bookshop.catalog.store import RELEVANCE, TITLE
 from bookshop.config import Settings
@@ -23,7 +24,13 @@ blueprint = Blueprint("shop", __name__)
 MAX_QUERY_LENGTH = 100
 # Deeper than any catalog of a million books goes; a longer number is a mistyped URL.
 MAX_PAGE_DIGITS = 6
-SORT_NAMES = {RELEVANCE: "Relevance", TITLE: "Title", "price": "Price", "newest": "Newest"}
+# The sort select: its first choice sends no sort, so a search is ranked and the grid is by title.
+SORT_CHOICES = {
+    "": "Best match",
+    TITLE: "Title",
+    "price": "Price, lowest first",
+    "newest": "Newest",
+}
 
 
 @blueprint.get("/")
@@ -33,7 +40,8 @@ async def index() -> Response:
     query = request.args.get("q", "").strip()
     if len(query) > MAX_QUERY_LENGTH:
         raise BadRequest(f"Searches can be at most {MAX_QUERY_LENGTH} characters long.")
-    sort = request.args.get("sort") or (RELEVANCE if query else TITLE)
+    chosen = request.args.get("sort", "")
+    sort = chosen or (RELEVANCE if query else TITLE)
     if sort not in SORTS:
         raise BadRequest(f"Books can be sorted by {', '.join(SORTS)}.")
     number = whole_number(request.args.get("page", "1"), MAX_PAGE_DIGITS)
@@ -44,8 +52,8 @@ async def index() -> Response:
         raise NotFound(f"There is no page {number}: the books end sooner.")
     context: dict[str, Any] = {
         "query": query,
-        "sort": sort,
-        "sorts": SORT_NAMES,
+        "sort": chosen,
+        "sorts": SORT_CHOICES,
         "page": page,
         # The links' arguments: the pages build each URL once (pages.py) and remember it.
         "next_page": _page_args(query, sort, number + 1) if page.has_next else None,
@@ -55,7 +63,11 @@ async def index() -> Response:
     if number > 1 and wants_fragment():
         # "More books": this page's books, appended to the grid, and the link to the next.
         return await render("shop/index.html", "shop/_next_page.html", **context)
-    return await render("shop/index.html", "shop/_search_results.html", **context)
+    response = await render("shop/index.html", "shop/_search_results.html", **context)
+    if wants_fragment():
+        # The address bar shows the search as a link would name it (no empty `sort=`).
+        htmx.push_url(response, url_for("shop.index", **_page_args(query, sort, number)))
+    return response
 
 
 def _page_args(query: str, sort: str, number: int) -> dict[str, Any]:

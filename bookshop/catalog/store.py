@@ -45,6 +45,11 @@ class Page:
     number: int
     has_next: bool
 
+    @property
+    def shown(self) -> int:
+        """How many books this page and those before it hold."""
+        return (self.number - 1) * PAGE_SIZE + len(self.books)
+
 
 @dataclass(frozen=True)
 class Written:
