@@ -50,6 +50,14 @@ def parse_args(argv: Sequence[str] | None = None) -> SandboxSettings:
         metavar="SECONDS,SECONDS,...",
         help="waits between delivery retries (default: doubling, about 5 minutes in all)",
     )
+    parser.add_argument(
+        "--confirmation-token-lifetime",
+        type=int,
+        default=settings.confirmation_token_lifetime_s,
+        metavar="SECONDS",
+        help="how long a ConfirmationToken can be used after its creation (default: 12 hours, "
+        "as Stripe's)",
+    )
     parser.add_argument("--allow-non-loopback", action="store_true")
     args = parser.parse_args(argv)
     settings.host, settings.port = args.host, args.port
@@ -59,6 +67,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SandboxSettings:
         args.fail_rate,
         args.fail_mode,
     )
+    settings.confirmation_token_lifetime_s = args.confirmation_token_lifetime
     settings.allow_non_loopback = args.allow_non_loopback
     try:
         settings.webhooks = settings.webhooks + [parse_webhook(spec) for spec in args.webhook]

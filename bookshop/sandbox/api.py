@@ -1,5 +1,8 @@
 """The `/v1` API: Stripe's wire protocol (form params in, JSON out) over the store.
 
+`endpoints` says what each endpoint does and `routing` who may call it; this serves them:
+decoding, authentication, validation, idempotency, expansion and Stripe's errors.
+
 Served as a plain ASGI app in front of the sandbox's Quart app, which gets every other path: an API
 call has no use for Quart's request context, routing map, sessions or response objects, whose CPU
 time the shop would miss in the benchmark, where the sandbox stands in for Stripe's servers but
@@ -8,21 +11,26 @@ shares the shop's cores (docs/performance.md).
 
 from __future__ import annotations
 
-import base64
-import hmac
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bookshop.sandbox import errors, objects, params, store, validation
+# Imported for its `@route`s: every endpoint is in ROUTES before a request arrives.
+from bookshop.sandbox import (
+    endpoints,  # noqa: F401
+    errors,
+    objects,
+    params,
+    validation,
+)
 from bookshop.sandbox.errors import StripeError
 from bookshop.sandbox.faults import ASGIApp, Receive, Scope, Send
 from bookshop.sandbox.idempotency import SavedResponse
 from bookshop.sandbox.objects import API_VERSION, JSON
+from bookshop.sandbox.routing import ROUTES as ROUTES
+from bookshop.sandbox.routing import Call, KeyKind, authenticate, bearer_key, intent_view
 from bookshop.sandbox.runtime import SandboxState
 from bookshop.sandbox.store import CardDeclined, RequestContext, Store
 
@@ -40,33 +48,6 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "300",
 }
 _CORS = [(name.lower().encode(), value.encode()) for name, value in CORS_HEADERS.items()]
-
-
-class KeyKind(Enum):
-    """Which of the sandbox's two keys a request used."""
-
-    SECRET = "secret"  # noqa: S105 - a label, not a secret
-    PUBLISHABLE = "publishable"
-
-
-@dataclass(frozen=True)
-class Call:
-    """One authenticated API request, decoded."""
-
-    params: JSON
-    key: str
-    kind: KeyKind
-    ctx: RequestContext
-
-    @property
-    def publishable(self) -> bool:
-        """True when the caller used the publishable key (a browser, via Stripe.js)."""
-        return self.kind is KeyKind.PUBLISHABLE
-
-    def expand(self) -> list[str]:
-        """The `expand[]` paths asked for (validation made sure they are a list of strings)."""
-        value = self.params.get("expand")
-        return [str(item) for item in value] if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)
@@ -90,72 +71,6 @@ class ApiResponse:
     body: bytes
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     replayable: bool = True  # False: nothing is saved under the request's Idempotency-Key
-
-
-Action = Callable[..., JSON]
-
-
-@dataclass(frozen=True)
-class Route:
-    """What an endpoint does, and who may call it."""
-
-    action: Action  # (sandbox, call, **path parameters) -> the response object
-    publishable_ok: bool
-
-
-ROUTES: dict[validation.Endpoint, Route] = {}
-
-
-def route(method: str, path: str, *, publishable_ok: bool = False) -> Callable[[Action], Action]:
-    """Serve one of validation.ENDPOINTS; each `{name}` in its path is passed by that name."""
-    endpoint = validation.endpoint(method, path)
-
-    def register(action: Action) -> Action:
-        ROUTES[endpoint] = Route(action, publishable_ok)
-        return action
-
-    return register
-
-
-def bearer_key(authorization: str, form: list[tuple[str, str]]) -> str | None:
-    """The API key from `Authorization` (Bearer or Basic) or, as Stripe.js sends it, `key`."""
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    if scheme.lower() == "basic" and credentials.strip():
-        try:
-            decoded = base64.b64decode(credentials.strip()).decode()
-        except ValueError:
-            return None
-        return decoded.partition(":")[0] or None
-    for name, value in form:
-        if name == "key" and value:
-            return value
-    return None
-
-
-def authenticate(sandbox: SandboxState, key: str | None) -> KeyKind:
-    """Accept only the configured keys; anything else gets Stripe's 401."""
-    if key is None:
-        raise errors.no_api_key()
-    settings = sandbox.settings
-    if hmac.compare_digest(key.encode(), settings.secret_key.encode()):
-        return KeyKind.SECRET
-    if hmac.compare_digest(key.encode(), settings.publishable_key.encode()):
-        return KeyKind.PUBLISHABLE
-    raise errors.invalid_api_key(key)
-
-
-def check_client_secret(intent: JSON, secret: str) -> None:
-    """Stripe's answer to a wrong client secret reveals nothing about the right one."""
-    if not hmac.compare_digest(secret.encode(), intent["client_secret"].encode()):
-        raise StripeError(
-            400,
-            "The client_secret provided does not match the client_secret associated with the "
-            "PaymentIntent.",
-            param="client_secret",
-            code="payment_intent_invalid_parameter",
-        )
 
 
 def json_body(body: Any) -> bytes:
@@ -328,13 +243,6 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
     return None if too_large else b"".join(chunks)
 
 
-def _found(obj: JSON | None, kind: str, object_id: str, *, param: str) -> JSON:
-    """The object looked up, or Stripe's 404 for it."""
-    if obj is None:
-        raise errors.no_such(kind, object_id, param=param)
-    return obj
-
-
 def decline_error(declined: CardDeclined, call: Call) -> StripeError:
     """402 card_error for a declined charge, carrying the charge, intent and method."""
     decline = declined.decline
@@ -351,13 +259,6 @@ def decline_error(declined: CardDeclined, call: Call) -> StripeError:
             "payment_method": declined.method,
         },
     )
-
-
-def intent_view(intent: JSON, call: Call) -> JSON:
-    """The PaymentIntent as this caller may see it."""
-    if call.publishable:
-        return {key: intent[key] for key in objects.PUBLISHABLE_FIELDS}
-    return intent
 
 
 def expanded(store: Store, obj: JSON, path: list[str], asked: str) -> JSON:
@@ -384,136 +285,3 @@ def expanded(store: Store, obj: JSON, path: list[str], asked: str) -> JSON:
     if isinstance(value, dict) and rest:
         value = expanded(store, value, rest, asked)
     return {**obj, key: value} if key in obj else obj
-
-
-def checked_intent(sandbox: SandboxState, intent_id: str, call: Call) -> JSON:
-    """The PaymentIntent, after checking a publishable caller's client secret."""
-    intent = sandbox.store.payment_intent(intent_id)
-    if call.publishable:
-        secret = call.params.get("client_secret")
-        if not secret:
-            raise errors.missing_param("client_secret")
-        check_client_secret(intent, str(secret))
-    return intent
-
-
-@route("POST", "/v1/payment_intents")
-def create_payment_intent(sandbox: SandboxState, call: Call) -> JSON:
-    """Create a PaymentIntent."""
-    return intent_view(sandbox.store.create_payment_intent(call.params, call.ctx), call)
-
-
-@route("GET", "/v1/payment_intents")
-def list_payment_intents(sandbox: SandboxState, call: Call) -> JSON:
-    """List PaymentIntents, newest first."""
-    return store.paginate(sandbox.store.payment_intents, call.params, "/v1/payment_intents")
-
-
-@route("GET", "/v1/payment_intents/{intent}", publishable_ok=True)
-def retrieve_payment_intent(sandbox: SandboxState, call: Call, intent: str) -> JSON:
-    """Retrieve a PaymentIntent (a browser may, with the client secret)."""
-    return intent_view(checked_intent(sandbox, intent, call), call)
-
-
-@route("POST", "/v1/payment_intents/{intent}")
-def update_payment_intent(sandbox: SandboxState, call: Call, intent: str) -> JSON:
-    """Update a PaymentIntent."""
-    updated = sandbox.store.update_payment_intent(
-        sandbox.store.payment_intent(intent), call.params, call.ctx
-    )
-    return intent_view(updated, call)
-
-
-@route("POST", "/v1/payment_intents/{intent}/confirm", publishable_ok=True)
-def confirm_payment_intent(sandbox: SandboxState, call: Call, intent: str) -> JSON:
-    """Confirm a PaymentIntent: from the server, or from the browser with the client secret."""
-    checked = checked_intent(sandbox, intent, call)
-    confirmed = sandbox.store.confirm_payment_intent(checked, call.params, call.ctx)
-    return intent_view(confirmed, call)
-
-
-@route("POST", "/v1/payment_intents/{intent}/cancel")
-def cancel_payment_intent(sandbox: SandboxState, call: Call, intent: str) -> JSON:
-    """Cancel a PaymentIntent."""
-    canceled = sandbox.store.cancel_payment_intent(
-        sandbox.store.payment_intent(intent), call.params, call.ctx
-    )
-    return intent_view(canceled, call)
-
-
-@route("GET", "/v1/charges")
-def list_charges(sandbox: SandboxState, call: Call) -> JSON:
-    """List Charges, optionally of one PaymentIntent."""
-    intent_id = call.params.get("payment_intent")
-    matches: Callable[[JSON], bool] | None = None
-    if intent_id:
-        matches = lambda charge: charge["payment_intent"] == intent_id  # noqa: E731
-    return store.paginate(sandbox.store.charges, call.params, "/v1/charges", matches)
-
-
-@route("GET", "/v1/charges/{charge}")
-def retrieve_charge(sandbox: SandboxState, call: Call, charge: str) -> JSON:
-    """Retrieve a Charge."""
-    return sandbox.store.charge(charge)
-
-
-@route("POST", "/v1/payment_methods", publishable_ok=True)
-def create_payment_method(sandbox: SandboxState, call: Call) -> JSON:
-    """Create a card PaymentMethod (Stripe.js does this with the publishable key)."""
-    return sandbox.store.create_payment_method(call.params)
-
-
-@route("GET", "/v1/payment_methods/{payment_method}")
-def retrieve_payment_method(sandbox: SandboxState, call: Call, payment_method: str) -> JSON:
-    """Retrieve a PaymentMethod."""
-    method = sandbox.store.payment_methods.get(payment_method)
-    return _found(method, "payment_method", payment_method, param="payment_method")
-
-
-@route("POST", "/v1/refunds")
-def create_refund(sandbox: SandboxState, call: Call) -> JSON:
-    """Refund a charge in full or in part."""
-    return sandbox.store.create_refund(call.params, call.ctx)
-
-
-@route("GET", "/v1/refunds")
-def list_refunds(sandbox: SandboxState, call: Call) -> JSON:
-    """List Refunds, newest first, optionally of one Charge or PaymentIntent."""
-    wanted = {key: call.params[key] for key in ("charge", "payment_intent") if key in call.params}
-    matches: Callable[[JSON], bool] | None = None
-    if wanted:
-        matches = lambda refund: all(refund[k] == v for k, v in wanted.items())  # noqa: E731
-    return store.paginate(sandbox.store.refunds, call.params, "/v1/refunds", matches)
-
-
-@route("GET", "/v1/refunds/{refund}")
-def retrieve_refund(sandbox: SandboxState, call: Call, refund: str) -> JSON:
-    """Retrieve a Refund."""
-    return sandbox.store.refund(refund)
-
-
-@route("GET", "/v1/events")
-def list_events(sandbox: SandboxState, call: Call) -> JSON:
-    """List Events, newest first, optionally of one type (`*` a wildcard) or of several."""
-    event_type = call.params.get("type")
-    types = call.params.get("types")
-    matches: Callable[[JSON], bool] | None = None
-    if event_type is not None and types is not None:
-        # Stripe's reference: "You may pass either `type` or `types`, but not both."
-        raise errors.invalid_param("You may pass either type or types, but not both.")
-    if types is not None:
-        wanted = set(types)
-        matches = lambda event: event["type"] in wanted  # noqa: E731
-    elif event_type is not None:
-        if event_type.endswith(".*"):
-            prefix = event_type[:-1]
-            matches = lambda event: event["type"].startswith(prefix)  # noqa: E731
-        else:
-            matches = lambda event: event["type"] == event_type  # noqa: E731
-    return store.paginate(sandbox.store.events, call.params, "/v1/events", matches)
-
-
-@route("GET", "/v1/events/{id}")
-def retrieve_event(sandbox: SandboxState, call: Call, id: str) -> JSON:
-    """Retrieve an Event."""
-    return _found(sandbox.store.events.get(id), "event", id, param="id")

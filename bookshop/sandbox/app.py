@@ -31,7 +31,7 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> Quart:
     faults = Faults(settings.latency_ms, settings.fail_rate, settings.fail_mode)
     sandbox = SandboxState(
         settings=settings,
-        store=Store(),
+        store=Store(settings.confirmation_token_lifetime_s),
         faults=faults,
         idempotency=IdempotencyCache(),
         dispatcher=Dispatcher(settings.webhook_retry_schedule, settings.webhook_timeout_s),
@@ -45,7 +45,7 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> Quart:
     app.register_blueprint(stripejs.blueprint)
     # Stripe serves Stripe.js compressed; so does its stand-in, or the checkout would measure
     # slower here than with Stripe.
-    compression.install(app, uncompressed_blueprints=())
+    compression.install(app, ())
 
     @app.before_serving
     async def start_webhooks() -> None:

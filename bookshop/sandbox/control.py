@@ -1,4 +1,5 @@
-"""Sandbox-only endpoints: health, faults, webhook endpoints, 3D Secure, dashboard, receipts."""
+"""Sandbox-only endpoints: health, faults, webhook endpoints, ConfirmationTokens' lifetime,
+3D Secure, dashboard, receipts."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from typing import Any
 
 from quart import Blueprint, Response, abort, g, render_template, request
 
-from bookshop.sandbox import api, errors, objects
+from bookshop.sandbox import api, errors, objects, routing
 from bookshop.sandbox.errors import StripeError
+from bookshop.sandbox.records import RequestContext
 from bookshop.sandbox.runtime import state
 from bookshop.sandbox.settings import SettingsError, parse_webhook
-from bookshop.sandbox.store import RequestContext
 
 blueprint = Blueprint("control", __name__)
 
@@ -51,11 +52,11 @@ async def _form() -> dict[str, Any]:
 
 def _require_secret_key() -> None:
     sandbox = state()
-    kind = api.authenticate(
+    kind = routing.authenticate(
         sandbox,
-        api.bearer_key(request.headers.get("Authorization", ""), list(request.args.items())),
+        routing.bearer_key(request.headers.get("Authorization", ""), list(request.args.items())),
     )
-    if kind is not api.KeyKind.SECRET:
+    if kind is not routing.KeyKind.SECRET:
         raise errors.publishable_key_not_allowed()
 
 
@@ -102,6 +103,29 @@ async def webhook_endpoints() -> Response:
     )
 
 
+@blueprint.route("/_sandbox/confirmation_tokens", methods=["GET", "POST"])
+async def confirmation_tokens() -> Response:
+    """Read or change (`lifetime_s`) how long new ConfirmationTokens last (secret key).
+
+    Tokens made afterwards expire that many seconds after creation (0: at once), so a test can
+    see an expired one refused; tokens made before keep their `expires_at`.
+    """
+    store = state().store
+    try:
+        _require_secret_key()
+        if request.method == "POST":
+            data = await _form()
+            lifetime = str(data.get("lifetime_s", ""))
+            if not (lifetime.isascii() and lifetime.isdigit()):
+                raise errors.invalid_request(
+                    "lifetime_s must be a whole number of seconds, 0 or more", param="lifetime_s"
+                )
+            store.confirmation_token_lifetime_s = int(lifetime)
+    except StripeError as error:
+        return error_response(error)
+    return json_response({"lifetime_s": store.confirmation_token_lifetime_s})
+
+
 @blueprint.route("/_sandbox/webhook_attempts")
 async def webhook_attempts() -> Response:
     """Recent webhook delivery attempts, newest first (no auth: it holds no secrets)."""
@@ -136,7 +160,7 @@ async def three_d_secure(intent_id: str) -> Response:
         secret = data.get("client_secret")
         if not secret:
             raise errors.missing_param("client_secret")
-        api.check_client_secret(intent, str(secret))
+        routing.check_client_secret(intent, str(secret))
         result = data.get("result")
         if result not in ("approve", "fail"):
             raise errors.invalid_request("result must be approve or fail", param="result")

@@ -12,6 +12,8 @@ DEFAULT_PUBLISHABLE_KEY = "pk_test_sandbox_0000000000000000"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12111
 FAIL_MODES = ("error", "drop")
+# Stripe's: a ConfirmationToken can confirm a payment for 12 hours after it is made.
+DEFAULT_CONFIRMATION_TOKEN_LIFETIME_S = 12 * 60 * 60
 # Roughly doubling waits that give up after about five minutes, like a much shorter Stripe.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 60, 60, 60, 60)
 
@@ -42,6 +44,7 @@ class SandboxSettings:
     webhooks: list[WebhookEndpoint] = field(default_factory=list)
     webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     webhook_timeout_s: float = 5.0
+    confirmation_token_lifetime_s: int = DEFAULT_CONFIRMATION_TOKEN_LIFETIME_S
     allow_non_loopback: bool = False
 
     def validate(self) -> None:
@@ -56,6 +59,8 @@ class SandboxSettings:
             raise SettingsError("latency_ms must not be negative")
         if not 0.0 <= self.fail_rate <= 1.0:
             raise SettingsError("fail_rate must be between 0 and 1")
+        if self.confirmation_token_lifetime_s < 0:
+            raise SettingsError("confirmation_token_lifetime_s must not be negative")
         if self.fail_mode not in FAIL_MODES:
             raise SettingsError(f"fail_mode must be one of {', '.join(FAIL_MODES)}")
         if not self.allow_non_loopback and not is_loopback(self.host):
@@ -74,6 +79,11 @@ class SandboxSettings:
         settings.secret_key = env.get("SANDBOX_SECRET_KEY", settings.secret_key)
         settings.publishable_key = env.get("SANDBOX_PUBLISHABLE_KEY", settings.publishable_key)
         settings.latency_ms = _int(env.get("SANDBOX_LATENCY_MS"), 0, "SANDBOX_LATENCY_MS")
+        settings.confirmation_token_lifetime_s = _int(
+            env.get("SANDBOX_CONFIRMATION_TOKEN_LIFETIME_S"),
+            settings.confirmation_token_lifetime_s,
+            "SANDBOX_CONFIRMATION_TOKEN_LIFETIME_S",
+        )
         if env.get("SANDBOX_WEBHOOKS"):
             settings.webhooks = [
                 parse_webhook(item) for item in env["SANDBOX_WEBHOOKS"].split(",") if item.strip()

@@ -1,11 +1,8 @@
 """Refuse the requests Stripe refuses, by checking them against stripe-python's parameter types.
 
 Each endpoint the sandbox serves is paired with the `stripe.params` TypedDict that stripe-python
-(pinned to the sandbox's API version) sends to it. Generated from Stripe's API definition, their
-annotations say which names exist at every depth, their types, which keys are required, the
-enumerations, and where `""` is accepted (Stripe's "unset"). They are compiled once, at import,
-into a tree of `Param`; a request is then checked by walking only what it sent, so a call costs
-little more than reading its parameters.
+(pinned to the sandbox's API version) sends to it, compiled once, at import, into a tree of
+`schema.Param`; a request is then checked by walking only what it sent.
 
 The shop's tests may use this too: `params_type(method, path)` names the TypedDict an endpoint
 takes, and `validate(method, path, params)` refuses what Stripe would refuse.
@@ -16,30 +13,20 @@ Beyond Stripe's rules, each endpoint names the top-level parameters the sandbox 
 
 from __future__ import annotations
 
-import json
 import re
-import sys
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import Any, ForwardRef, Literal, Union
+from typing import Any, ForwardRef
 
 import stripe
 import stripe.params
-import typing_extensions
+import stripe.params.test_helpers
 
-from bookshop.sandbox import errors
+from bookshop.sandbox import errors, schema
+from bookshop.sandbox.schema import Param
 
-# Stripe's API definition (github.com/stripe/openapi, spec3.json) gives every string parameter a
-# `maxLength`, which stripe-python's types leave out: 5000 characters for most, less for these.
-DEFAULT_MAX_LENGTH = 5000
-MAX_LENGTHS = {"description": 1000, "statement_descriptor": 22, "statement_descriptor_suffix": 22}
-# docs.stripe.com/metadata: keys up to 40 characters, values up to 500 (and 50 keys, which
-# depends on what the object already holds, so the store checks it).
-METADATA_KEY_LENGTH = 40
-METADATA_VALUE_LENGTH = 500
 # docs.stripe.com/expand: expansions nest at most four levels deep.
 MAX_EXPAND_DEPTH = 4
 # Fields Stripe leaves out unless `expand[]` names them: a Charge's refunds since API version
@@ -52,30 +39,15 @@ KEPT: frozenset[type] = frozenset(
         stripe.PaymentIntent,
         stripe.Charge,
         stripe.PaymentMethod,
+        stripe.ConfirmationToken,
         stripe.Refund,
         stripe.Event,
         stripe.ListObject,
     }
 )
-
-_INTEGER = re.compile(r"-?[0-9]+")
-_INDEX = re.compile(r"[0-9]+")
-_NAMES_ELSEWHERE = {"StripeContext": stripe.StripeContext, "Mapping": Mapping}
-
-
-@dataclass
-class Param:
-    """What one parameter accepts, compiled from its annotation."""
-
-    scalars: frozenset[str] = frozenset()  # of "string", "integer", "boolean"
-    enum: tuple[str, ...] = ()  # when set, the only strings accepted
-    allowed: frozenset[str] = frozenset()  # the same, for lookups
-    empty_ok: bool = False  # `""` accepted: it unsets the parameter
-    max_length: int = DEFAULT_MAX_LENGTH
-    fields: dict[str, Param] | None = None  # a hash with exactly these keys
-    required: tuple[str, ...] = ()
-    items: Param | None = None  # an array of these
-    metadata: bool = False  # Stripe's metadata: any keys, string values, with limits
+# The endpoints that make a ConfirmationToken: they take the card itself in payment_method_data
+# (Stripe.js, with the publishable key), which stripe-python's types leave out.
+CARD_DATA_PATHS = frozenset({"/v1/confirmation_tokens", "/v1/test_helpers/confirmation_tokens"})
 
 
 class UnknownEndpoint(LookupError):
@@ -97,124 +69,29 @@ class Endpoint:
     supported: frozenset[str] = field(repr=False)  # the top-level names the sandbox acts on
 
 
-def _compile(annotation: Any, cache: dict[type, Param]) -> Param:
-    """The Param for one annotation (a union of the forms stripe-python's types use)."""
-    origin = typing.get_origin(annotation)
-    options = typing.get_args(annotation) if origin in (Union, types.UnionType) else (annotation,)
-    param = Param()
-    scalars: set[str] = set()
-    literals: list[str] = []
-    for option in options:
-        origin = typing.get_origin(option)
-        if option is type(None):
-            continue
-        if origin is Literal:
-            literals.extend(typing.get_args(option))
-        elif option is str:
-            scalars.add("string")
-        elif option is bool:
-            scalars.add("boolean")
-        elif option is int:
-            scalars.add("integer")
-        elif origin is list:
-            param.items = _compile(typing.get_args(option)[0], cache)
-        elif origin is dict or (
-            isinstance(origin, type) and issubclass(origin, stripe.StripeObject)
-        ):
-            # Dict[str, str] or stripe-python's untyped hash: in these endpoints, metadata.
-            param.metadata = True
-        elif typing_extensions.is_typeddict(option):
-            typed = _typed_dict(option, cache)
-            param.fields, param.required = typed.fields, typed.required
-        else:
-            raise TypeError(f"no rule for the annotation {option!r}")
-    param.empty_ok = "" in literals
-    # stripe-python adds `str` to every enumeration so that new values do not break its users'
-    # type checks; the API itself accepts only the values listed.
-    param.enum = tuple(value for value in literals if value != "")
-    param.allowed = frozenset(param.enum)
-    if param.enum:
-        scalars.add("string")
-    param.scalars = frozenset(scalars)
-    return param
+def _schemas(method: str, path: str, root: Param) -> tuple[Param, Param]:
+    """An endpoint's schemas for the secret key and for the publishable key (a browser).
 
-
-def _typed_dict(cls: type, cache: dict[type, Param]) -> Param:
-    """A hash Param with one field per key of the TypedDict (shared by its every use)."""
-    if cls in cache:
-        return cache[cls]
-    hints = typing.get_type_hints(
-        cls, globalns=vars(sys.modules[cls.__module__]), localns=_NAMES_ELSEWHERE
-    )
-    # Top-level params classes also carry stripe-python's request options (api_key,
-    # idempotency_key, ...), which travel as headers, never as parameters.
-    options = stripe.RequestOptions.__annotations__ if _is_request(cls) else {}
-    names = [name for name in hints if name not in options]
-    required: frozenset[str] = cls.__required_keys__  # type: ignore[attr-defined]
-    # Cached before its fields are compiled, and filled in place, so that every use shares it.
-    param = Param(fields={}, required=tuple(name for name in names if name in required))
-    cache[cls] = param
-    assert param.fields is not None
-    for name in names:
-        param.fields[name] = _compile(hints[name], cache)
-    return param
-
-
-def _is_request(cls: type) -> bool:
-    return stripe.RequestOptions in getattr(cls, "__orig_bases__", ())
-
-
-def _schema(params_type: type) -> Param:
-    """The top-level Param of an endpoint, with the limits its types leave out."""
-    root = _compile(params_type, {})
-    assert root.fields is not None
-    for name, limit in MAX_LENGTHS.items():
-        if name in root.fields:
-            root.fields[name] = replace(root.fields[name], max_length=limit)
-    shipping = root.fields.get("shipping")
-    if shipping is not None and shipping.fields is not None:
-        # stripe-python marks every line of a shipping address optional, but Stripe refuses one
-        # without its first line: "Missing required param: shipping[address][line1]." (as
-        # quoted in craftcms/commerce-stripe#263).
-        address = shipping.fields["address"]
-        shipping.fields["address"] = replace(address, required=(*address.required, "line1"))
-    return root
-
-
-def _publishable_schema(method: str, path: str, root: Param) -> Param:
-    """What a browser may send with the publishable key: on confirm, what Stripe.js adds.
-
-    Stripe.js confirms with the client secret, says which type of method it expects, and sends
-    the card itself in payment_method_data, which stripe-python's confirm types leave out. These
-    are what the sandbox's Stripe.js sends (static/stripejs/payment-frame.js). POST
-    /v1/payment_methods takes `card` in both schemas: `check` refuses a card number sent with
-    the secret key, as Stripe does.
+    With the publishable key Stripe.js sends the card itself in `payment_method_data`, which
+    stripe-python's types leave out (the sandbox's Stripe.js: static/stripejs/payment-frame.js).
+    On confirm it also sends the client secret and the type of method it expects. The endpoints
+    that make a ConfirmationToken take the card with either key, as POST /v1/payment_methods
+    does: `check` refuses a card number sent with the secret key, as Stripe does.
     """
+    if path in CARD_DATA_PATHS:
+        with_card = schema.with_card_data(root)
+        return with_card, with_card
     if (method, path) != ("POST", "/v1/payment_intents/{intent}/confirm"):
-        return root
-    assert root.fields is not None
+        return root, root
+    browser = schema.with_card_data(root)
+    assert browser.fields is not None
     text = Param(scalars=frozenset({"string"}))
-    method_data = root.fields["payment_method_data"]
-    assert method_data.fields is not None
-    kind = method_data.fields["type"]
-    card = _compile(stripe.params.PaymentMethodCreateParamsCard, {})
-    browser_method_data = replace(
-        method_data,
-        fields={
-            **method_data.fields,
-            "card": card,
-            "type": replace(kind, enum=(*kind.enum, "card"), allowed=kind.allowed | {"card"}),
-        },
-    )
-    return replace(
-        root,
-        fields={
-            **root.fields,
-            "client_secret": text,
-            "expected_payment_method_type": text,
-            "payment_method_data": browser_method_data,
-        },
-    )
+    browser_fields = {
+        **browser.fields,
+        "client_secret": text,
+        "expected_payment_method_type": text,
+    }
+    return root, replace(browser, fields=browser_fields)
 
 
 def _endpoint(
@@ -227,7 +104,7 @@ def _endpoint(
     is_list: bool = False,
 ) -> Endpoint:
     """One endpoint; `supported` lists the top-level parameters the sandbox acts on."""
-    schema = _schema(params_type)
+    secret, publishable = _schemas(method, path, schema.compile_schema(params_type))
     pattern = re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
     return Endpoint(
         method,
@@ -236,23 +113,29 @@ def _endpoint(
         resource,
         is_list,
         pattern,
-        schema,
-        _publishable_schema(method, path, schema),
+        secret,
+        publishable,
         frozenset(supported.split()),
     )
 
 
 P = stripe.params
+T = stripe.params.test_helpers
 LIST = "created ending_before expand limit starting_after"
+# What a ConfirmationToken carries that the sandbox acts on (not payment_method_options, for card
+# installments, nor setup_future_usage, for saving the card: refused, not ignored).
+CTOKEN_PARAMS = "expand payment_method payment_method_data return_url shipping"
 ENDPOINTS: tuple[Endpoint, ...] = (
     _endpoint(
         "POST",
         "/v1/payment_intents",
         P.PaymentIntentCreateParams,
         stripe.PaymentIntent,
+        # return_url (with confirm=true) matters only to redirecting methods, and cards do not
+        # redirect.
         "allowed_payment_method_types amount automatic_payment_methods capture_method confirm "
-        "currency description expand metadata payment_method receipt_email setup_future_usage "
-        "shipping statement_descriptor statement_descriptor_suffix",
+        "confirmation_token currency description expand metadata payment_method receipt_email "
+        "return_url setup_future_usage shipping statement_descriptor statement_descriptor_suffix",
     ),
     _endpoint(
         "GET",
@@ -283,8 +166,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         P.PaymentIntentConfirmParams,
         stripe.PaymentIntent,
         # return_url matters only to redirecting methods, and cards do not redirect.
-        "client_secret expand expected_payment_method_type payment_method payment_method_data "
-        "receipt_email return_url shipping",
+        "client_secret confirmation_token expand expected_payment_method_type payment_method "
+        "payment_method_data receipt_email return_url shipping",
     ),
     _endpoint(
         "POST",
@@ -300,6 +183,29 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         stripe.Charge,
         f"{LIST} payment_intent",
         is_list=True,
+    ),
+    # Stripe.js's endpoint, which stripe-python does not call: the same parameters as its test
+    # helper's (the card itself added, see _schemas).
+    _endpoint(
+        "POST",
+        "/v1/confirmation_tokens",
+        T.ConfirmationTokenCreateParams,
+        stripe.ConfirmationToken,
+        CTOKEN_PARAMS,
+    ),
+    _endpoint(
+        "POST",
+        "/v1/test_helpers/confirmation_tokens",
+        T.ConfirmationTokenCreateParams,
+        stripe.ConfirmationToken,
+        CTOKEN_PARAMS,
+    ),
+    _endpoint(
+        "GET",
+        "/v1/confirmation_tokens/{confirmation_token}",
+        P.ConfirmationTokenRetrieveParams,
+        stripe.ConfirmationToken,
+        "expand",
     ),
     _endpoint("GET", "/v1/charges/{charge}", P.ChargeRetrieveParams, stripe.Charge, "expand"),
     _endpoint(
@@ -337,7 +243,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     _endpoint("GET", "/v1/events/{id}", P.EventRetrieveParams, stripe.Event, "expand"),
 )
-del P, LIST
+del P, T, LIST, CTOKEN_PARAMS
 
 
 def match(method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
@@ -391,18 +297,28 @@ def check(
     Returns the parameters with each indexed hash (`expand[0]=a`) made the array its
     parameter takes.
     """
-    schema = endpoint.publishable_schema if publishable else endpoint.schema
-    shaped: dict[str, Any] = _arrays(params, schema)
-    _check_hash(shaped, schema, "")
-    card = shaped.get("card")
-    raw_card = isinstance(card, Mapping) and card.get("number") is not None
-    if raw_card and endpoint.path == "/v1/payment_methods" and not publishable:
+    root = endpoint.publishable_schema if publishable else endpoint.schema
+    shaped: dict[str, Any] = schema.shape_arrays(params, root)
+    schema.check_hash(shaped, root, "")
+    if not publishable and _card_number(endpoint, shaped) is not None:
         raise errors.raw_card_data()
     expand = shaped.get("expand")
     if isinstance(expand, list | tuple):
         for path in expand:
             _check_expand(endpoint, str(path))
     return shaped
+
+
+def _card_number(endpoint: Endpoint, params: Mapping[str, Any]) -> Any:
+    """The card number a request to an endpoint taking raw card data carries, if any."""
+    if endpoint.path == "/v1/payment_methods":
+        card = params.get("card")
+    elif endpoint.path in CARD_DATA_PATHS:
+        method_data = params.get("payment_method_data")
+        card = method_data.get("card") if isinstance(method_data, Mapping) else None
+    else:
+        return None
+    return card.get("number") if isinstance(card, Mapping) else None
 
 
 def check_supported(endpoint: Endpoint, params: Mapping[str, Any]) -> None:
@@ -412,130 +328,6 @@ def check_supported(endpoint: Endpoint, params: Mapping[str, Any]) -> None:
             raise errors.not_supported(name)
     if params.get("capture_method") == "manual":  # no requires_capture, no capture endpoint
         raise errors.not_supported("capture_method", " set to manual")
-
-
-def _arrays(value: Any, param: Param) -> Any:
-    """`value` with each hash of indexes made a list where `param` takes an array.
-
-    Elsewhere digit keys stay keys: `metadata[1]=book` is metadata {"1": "book"}.
-    """
-    if isinstance(value, Mapping):
-        indexes = all(isinstance(key, str) and _INDEX.fullmatch(key) for key in value)
-        if param.items is not None and value and indexes:
-            # By number, without int(): Python refuses to convert very long digit strings.
-            order = sorted(value, key=lambda key: (len(key.lstrip("0")), key.lstrip("0")))
-            return [_arrays(value[key], param.items) for key in order]
-        fields = param.fields
-        if fields is None:
-            return value
-        return {
-            key: _arrays(item, fields[key]) if key in fields else item
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple) and param.items is not None:
-        return [_arrays(item, param.items) for item in value]
-    return value
-
-
-def _child(name: str, key: object) -> str:
-    return f"{name}[{key}]" if name else str(key)
-
-
-def _check_hash(value: Mapping[str, Any], param: Param, name: str) -> None:
-    fields = param.fields
-    assert fields is not None
-    for key in value:
-        if key not in fields:
-            raise errors.unknown_param(_child(name, key))
-    for key in param.required:
-        if value.get(key) is None:
-            raise errors.missing_param(_child(name, key))
-    for key, item in value.items():
-        _check_value(item, fields[key], _child(name, key))
-
-
-def _check_value(value: Any, param: Param, name: str) -> None:
-    if value is None:  # stripe-python leaves out what is None
-        return
-    if isinstance(value, Mapping):
-        if param.fields is not None:
-            _check_hash(value, param, name)
-        elif param.metadata:
-            _check_metadata(value, name)
-        else:
-            raise _wrong_type(param, name, value)
-        return
-    if isinstance(value, list | tuple):
-        if param.items is None:
-            raise _wrong_type(param, name, value)
-        for index, item in enumerate(value):
-            _check_value(item, param.items, f"{name}[{index}]")
-        return
-    text = _wire(value)
-    if text == "":
-        if not param.empty_ok:
-            raise errors.empty_param(name)
-        return
-    scalars = param.scalars
-    if "boolean" in scalars and text in ("true", "false"):
-        return
-    if "integer" in scalars and _is_integer(text):
-        return
-    if param.enum:
-        if text not in param.allowed:
-            raise errors.invalid_enum(name, param.enum)
-    elif "string" in scalars:
-        if len(text) > param.max_length:
-            raise errors.string_too_long(name, text, param.max_length)
-    else:
-        raise _wrong_type(param, name, text)
-
-
-def _is_integer(text: str) -> bool:
-    # Stripe's integers are 64-bit; the length test spares int() a string Python refuses.
-    if len(text) > 20 or not _INTEGER.fullmatch(text):
-        return False
-    return -(2**63) <= int(text) < 2**63
-
-
-def _check_metadata(value: Mapping[str, Any], name: str) -> None:
-    for key, item in value.items():
-        if len(key) > METADATA_KEY_LENGTH:
-            raise errors.metadata_key_too_long(key, METADATA_KEY_LENGTH)
-        if isinstance(item, Mapping | list | tuple):
-            raise errors.invalid_string(_child(name, key), _shown(item))
-        text = _wire(item)
-        if len(text) > METADATA_VALUE_LENGTH:
-            raise errors.metadata_value_too_long(text, METADATA_VALUE_LENGTH)
-
-
-def _wire(value: Any) -> str:
-    """A scalar as stripe-python sends it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _shown(value: Any) -> str:
-    """A hash or array as Stripe quotes it in an error: JSON, arrays by index."""
-    if isinstance(value, list | tuple):
-        value = {str(index): item for index, item in enumerate(value)}
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _wrong_type(param: Param, name: str, value: Any) -> errors.StripeError:
-    """The error for a value of the wrong kind, naming the kind the parameter wants."""
-    scalar = not isinstance(value, Mapping | list | tuple)
-    shown = value if scalar else _shown(value)
-    if "integer" in param.scalars:
-        return errors.invalid_integer(name, shown)
-    if "boolean" in param.scalars:
-        return errors.invalid_boolean(name, shown)
-    if "string" in param.scalars:
-        return errors.invalid_string(name, shown)
-    if param.items is not None:
-        return errors.invalid_array(name)
-    return errors.invalid_hash(name)
 
 
 def _check_expand(endpoint: Endpoint, path: str) -> None:

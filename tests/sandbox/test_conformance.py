@@ -29,6 +29,7 @@ RESOURCES: dict[str, type] = {
         stripe.PaymentIntent,
         stripe.Charge,
         stripe.PaymentMethod,
+        stripe.ConfirmationToken,
         stripe.Refund,
         stripe.Event,
     )
@@ -123,6 +124,41 @@ def run(sandbox_server: SandboxServer) -> tuple[dict[str, dict[str, Any]], list[
     answers["browser create payment method"] = body(method)
     answers["retrieve payment method"] = body(sk.v1.payment_methods.retrieve(method.id))
 
+    # ConfirmationTokens: Stripe.js's (the card iframe's POST, with the publishable key), the test
+    # helper's, and the server's create-and-confirm with one.
+    made = pk.raw_request(
+        "post",
+        "/v1/confirmation_tokens",
+        payment_method_data=card_data("4242424242424242"),
+        shipping=shipping,
+        return_url="https://shop.example/checkout/done",
+    )
+    assert made.code == 200, made.body
+    answers["browser create confirmation token"] = made.data
+    token = sk.v1.test_helpers.confirmation_tokens.create(
+        {"payment_method": "pm_card_threeDSecure2Required", "shipping": shipping}
+    )
+    answers["test helper create confirmation token"] = body(token)
+    paid = sk.v1.payment_intents.create(
+        {
+            "amount": 1200,
+            "currency": "gbp",
+            "confirm": True,
+            "confirmation_token": made.data["id"],
+            "return_url": "https://shop.example/checkout/done",
+            "expand": ["latest_charge"],
+        }
+    )
+    answers["create and confirm with a confirmation token"] = body(paid)
+    asked = sk.v1.payment_intents.confirm(
+        sk.v1.payment_intents.create({"amount": 1200, "currency": "gbp"}).id,
+        {"confirmation_token": token.id},
+    )
+    answers["confirm with a confirmation token, 3D Secure asked"] = body(asked)
+    answers["retrieve used confirmation token"] = body(
+        sk.v1.confirmation_tokens.retrieve(made.data["id"])
+    )
+
     events = sk.v1.events.list({"limit": 30})
     answers["list events"] = body(events)
     answers["retrieve event"] = body(sk.v1.events.retrieve(events.data[0].id))
@@ -150,6 +186,11 @@ CALLS = (
     "browser confirm, 3D Secure asked",
     "browser create payment method",
     "retrieve payment method",
+    "browser create confirmation token",
+    "test helper create confirmation token",
+    "create and confirm with a confirmation token",
+    "confirm with a confirmation token, 3D Secure asked",
+    "retrieve used confirmation token",
     "list events",
     "retrieve event",
 )
@@ -177,8 +218,50 @@ def test_an_answer_has_every_key_of_stripes_example_object(
     run: tuple[dict[str, dict[str, Any]], list[tuple[str, str]]], name: str
 ) -> None:
     for obj in items(run[0][name]):
-        missing = missing_keys(obj, example_object(obj["object"]), obj["object"])
+        missing = missing_keys(obj, expected_keys(obj["object"]), obj["object"])
         assert not missing, f"{obj['id']} lacks {missing}"
+
+
+# Stripe's example objects in tests/fixtures/stripe hold no ConfirmationToken: its answers must
+# carry every field stripe-python's class declares instead, and in its payment method preview
+# what the sandbox's own PaymentMethod shows of a card (Stripe's example PaymentMethod's keys).
+DECLARED_ONLY = {"confirmation_token": stripe.ConfirmationToken}
+
+
+def expected_keys(kind: str) -> dict[str, Any]:
+    """Stripe's example object of a kind, or for a kind with none, a stand-in holding every key
+    its stripe-python class declares (and, for a ConfirmationToken, a card preview's keys)."""
+    if kind not in DECLARED_ONLY:
+        return example_object(kind)
+    declared: dict[str, Any] = dict.fromkeys(fields_declared(DECLARED_ONLY[kind]))
+    method = example_object("payment_method")
+    preview = fields_declared(stripe.ConfirmationToken.PaymentMethodPreview)
+    declared["payment_method_preview"] = {
+        **{key: method[key] for key in method if key in preview},
+        "card": method["card"],
+    }
+    return declared
+
+
+def fields_declared(cls: type) -> list[str]:
+    """The fields a stripe-python class declares a value of this kind has."""
+    return [name for name in cls.__annotations__ if name != "OBJECT_NAME"]
+
+
+def test_a_confirmation_token_carries_every_field_stripe_python_declares(
+    run: tuple[dict[str, dict[str, Any]], list[tuple[str, str]]],
+) -> None:
+    token = run[0]["retrieve used confirmation token"]
+    assert set(fields_declared(stripe.ConfirmationToken)) <= set(token)
+    preview = token["payment_method_preview"]
+    assert preview["type"] == "card"
+    assert set(fields_declared(stripe.PaymentMethod.Card)) - set(preview["card"]) == {
+        # Fields Stripe's own example PaymentMethod leaves out too.
+        "description",
+        "iin",
+        "issuer",
+    }
+    assert token["payment_intent"] == run[0]["create and confirm with a confirmation token"]["id"]
 
 
 @pytest.mark.parametrize("kind", ["payment_intent", "charge", "payment_method", "refund"])

@@ -1,7 +1,11 @@
 """The sandbox's fake Stripe.js, driven in a real Chromium from a shop page on another origin.
 
 The shop page is served from its own loopback port with a strict CSP that allows scripts, frames
-and fetches only from the sandbox, like the real shop's policy for js.stripe.com.
+and fetches only from the sandbox, like the real shop's policy for js.stripe.com. It comes in two
+kinds, as Stripe.js has two ways to pay: `/` confirms a PaymentIntent in the browser
+(`elements({clientSecret})`, `confirmPayment`), `/deferred` renders the Payment Element before
+any intent exists (`elements({mode: "payment"})`) and hands a ConfirmationToken to the server,
+which confirms, then finishes 3D Secure with `handleNextAction`.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ SHOP_HTML = """<!doctype html>
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Test shop checkout</title>
   <script src="{sandbox}/v3/"></script>
-  <script src="/shop.js" defer></script>
+  <script src="{script}" defer></script>
 </head>
 <body data-config="{config}">
   <h1>Checkout</h1>
@@ -75,6 +79,68 @@ document.getElementById("payment-form").addEventListener("submit", async (event)
 """
 
 
+# The deferred flow ("finalize payments on the server"): submit, then a ConfirmationToken for the
+# server, which confirms the intent and, for 3D Secure, hands its client secret back to the page.
+DEFERRED_JS = """
+const config = JSON.parse(document.body.dataset.config);
+const stripe = Stripe(config.publishableKey);
+const elements = stripe.elements({
+  mode: "payment",
+  amount: config.amount,
+  currency: config.currency,
+  appearance: { theme: "stripe", variables: { colorPrimary: "#0d6efd" } },
+  paymentMethodCreation: "manual",
+});
+const payment = elements.create("payment", {
+  defaultValues: { billingDetails: { address: { country: "SG" } } },
+});
+// `messages`: everything other windows (the card frame) told this page; never the card number.
+const shop = { stripe, elements, payment, changes: [], messages: [], updates: 0, ready: false };
+window.shop = shop;
+window.addEventListener("message", (event) => shop.messages.push(String(event.data)));
+elements.on("update-end", () => { shop.updates += 1; });
+payment.on("change", (event) => shop.changes.push(event));
+payment.on("ready", () => { shop.ready = true; document.body.dataset.ready = "true"; });
+payment.mount("#payment-element");
+
+const result = document.getElementById("result");
+function show(outcome) {
+  result.textContent = JSON.stringify(outcome);
+  result.dataset.done = "true";
+}
+document.getElementById("payment-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  delete result.dataset.done;
+  const submitted = await elements.submit();
+  if (submitted.error) {
+    show({ submitError: submitted.error });
+    return;
+  }
+  show(await stripe.createConfirmationToken({
+    elements,
+    params: {
+      return_url: config.returnUrl,
+      shipping: config.shipping,
+      payment_method_data: { billing_details: { name: "Ada Reader", email: config.receiptEmail } },
+    },
+  }));
+});
+shop.handleNextAction = async (clientSecret) => {
+  delete result.dataset.done;
+  show(await stripe.handleNextAction({ clientSecret }));
+};
+"""
+SHIPPING: dict[str, Any] = {
+    "name": "Ada Reader",
+    "phone": "+65 6123 4567",
+    "address": {
+        "line1": "1 Fusionopolis Way",
+        "city": "Singapore",
+        "postal_code": "138632",
+        "country": "SG",
+    },
+}
+
 CARDS = card_table()
 DECLINES = [
     row
@@ -90,23 +156,26 @@ class _ShopHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
+        query = {key: values[0] for key, values in parse_qs(url.query).items()}
+        config: dict[str, Any] = {
+            "returnUrl": f"http://{self.headers['Host']}/return",
+            "receiptEmail": RECEIPT_EMAIL,
+        }
         if url.path == "/":
-            query = {key: values[0] for key, values in parse_qs(url.query).items()}
-            config = json.dumps(
-                {
-                    "publishableKey": query["pk"],
-                    "clientSecret": query["client_secret"],
-                    "redirect": query.get("redirect", "if_required"),
-                    "returnUrl": f"http://{self.headers['Host']}/return",
-                    "receiptEmail": RECEIPT_EMAIL,
-                }
-            )
-            html = SHOP_HTML.format(
-                sandbox=self.sandbox_url, config=config.replace("&", "&amp;").replace('"', "&quot;")
-            )
-            self._send(html, "text/html")
+            config["publishableKey"] = query["pk"]
+            config["clientSecret"] = query["client_secret"]
+            config["redirect"] = query.get("redirect", "if_required")
+            self._page("/shop.js", config)
+        elif url.path == "/deferred":
+            config["publishableKey"] = query["pk"]
+            config["amount"] = int(query["amount"])
+            config["currency"] = query["currency"]
+            config["shipping"] = SHIPPING
+            self._page("/deferred.js", config)
         elif url.path == "/shop.js":
             self._send(SHOP_JS, "application/javascript")
+        elif url.path == "/deferred.js":
+            self._send(DEFERRED_JS, "application/javascript")
         elif url.path == "/framing":
             # Another site (the test opens it as http://localhost:<port>) framing the card fields.
             src = parse_qs(url.query)["src"][0].replace("&", "&amp;").replace('"', "&quot;")
@@ -115,6 +184,11 @@ class _ShopHandler(BaseHTTPRequestHandler):
             self._send("<!doctype html><title>Order complete</title><p>Thanks", "text/html")
         else:
             self.send_error(HTTPStatus.NOT_FOUND)
+
+    def _page(self, script: str, config: dict[str, Any]) -> None:
+        attribute = json.dumps(config).replace("&", "&amp;").replace('"', "&quot;")
+        html = SHOP_HTML.format(sandbox=self.sandbox_url, script=script, config=attribute)
+        self._send(html, "text/html")
 
     def _send(self, body: str, content_type: str) -> None:
         data = body.encode()
@@ -151,13 +225,11 @@ def shop_origin(sandbox_server: Any) -> Iterator[str]:
 
 
 @dataclass
-class Checkout:
-    """The test shop's checkout page for one PaymentIntent, and what a shopper does on it."""
+class ShopPage:
+    """The test shop's checkout page, and what a shopper does on it."""
 
     page: Page
     sandbox: Any
-    intent_id: str
-    client_secret: str
 
     @property
     def frame(self) -> FrameLocator:
@@ -183,14 +255,22 @@ class Checkout:
         self.page.evaluate("delete document.getElementById('result').dataset.done")
         return outcome
 
-    def server_intent(self) -> Any:
-        return self.sandbox.client().v1.payment_intents.retrieve(self.intent_id)
-
     def authenticate(self, button: str) -> None:
         """Answer the 3D Secure modal with "Complete authentication" or "Fail authentication"."""
         challenge = self.page.frame_locator('iframe[title="3D Secure authentication"]')
         expect(challenge.get_by_text("test sandbox", exact=False).first).to_be_visible()
         challenge.get_by_role("button", name=button).click()
+
+
+@dataclass
+class Checkout(ShopPage):
+    """The checkout page of one PaymentIntent, confirmed in the browser."""
+
+    intent_id: str
+    client_secret: str
+
+    def server_intent(self) -> Any:
+        return self.sandbox.client().v1.payment_intents.retrieve(self.intent_id)
 
 
 @pytest.fixture
@@ -520,3 +600,393 @@ def test_element_fits_a_phone_screen(open_checkout: Any, page: Page) -> None:
         field = checkout.frame.get_by_label(label)
         expect(field).to_have_attribute("autocomplete", autocomplete)
         expect(field).to_have_attribute("inputmode", "numeric")
+
+
+# The deferred flow: elements({mode: "payment"}), createConfirmationToken, handleNextAction.
+
+VISA = "4242424242424242"
+CTOKEN_PATH = "/v1/confirmation_tokens"
+
+
+@pytest.fixture
+def open_deferred(page: Page, sandbox: Any, shop_origin: str) -> Any:
+    """Open the shop's deferred checkout: the Payment Element before any PaymentIntent exists."""
+
+    def open_(amount: int = 2000, currency: str = "usd") -> ShopPage:
+        query = urlencode({"pk": sandbox.publishable_key, "amount": amount, "currency": currency})
+        page.goto(f"{shop_origin}/deferred?{query}")
+        page.locator("body[data-ready=true]").wait_for()
+        return ShopPage(page, sandbox)
+
+    return open_
+
+
+def api_requests(page: Page) -> list[Any]:
+    """Every request to the sandbox's API that the page or its frames make from now on."""
+    seen: list[Any] = []
+    page.on("request", lambda request: seen.append(request) if "/v1/" in request.url else None)
+    return seen
+
+
+def settle(page: Page, expression: str) -> str:
+    """How a call ends, awaited: 'resolved', or what it throws or rejects with (name: message)."""
+    return str(
+        page.evaluate(
+            f"Promise.resolve().then(() => {expression})"
+            ".then(() => 'resolved', (error) => `${error.name}: ${error.message}`)"
+        )
+    )
+
+
+def assert_never_saw_the_card(shop: ShopPage, *numbers: str) -> None:
+    """Neither the page's markup nor anything the card frame told the page holds the number."""
+    html = shop.page.content()
+    told = json.dumps(shop.page.evaluate("[shop.messages, shop.changes]"))
+    for number in numbers:
+        for leaked in (number, " ".join(number[i : i + 4] for i in range(0, len(number), 4))):
+            assert leaked not in html
+            assert leaked not in told
+
+
+@pytest.mark.browser
+def test_deferred_elements_mount_with_an_amount(
+    open_deferred: Any, page: Page, console_log: list[str]
+) -> None:
+    requests = api_requests(page)
+    shop = open_deferred(amount=2000, currency="usd")
+
+    form = shop.frame.locator("#payment-form")
+    expect(form).to_have_attribute("data-mode", "payment")
+    expect(form).to_have_attribute("data-amount", "2000")
+    expect(form).to_have_attribute("data-currency", "usd")
+    expect(shop.frame.get_by_label("Card number")).to_be_visible()
+    assert requests == []  # no intent to read: nothing is asked of the API until Pay
+    assert not [line for line in console_log if "Content Security Policy" in line]
+
+
+@pytest.mark.browser
+def test_update_changes_the_amount_the_element_holds(open_deferred: Any, page: Page) -> None:
+    shop = open_deferred(amount=2000)
+    form = shop.frame.locator("#payment-form")
+
+    assert page.evaluate("shop.elements.update({amount: 3150, currency: 'sgd'})") is None
+
+    expect(form).to_have_attribute("data-amount", "3150")
+    expect(form).to_have_attribute("data-currency", "sgd")
+    assert page.evaluate("shop.updates") == 1
+    # A refused update changes nothing, like Stripe.js's IntegrationError.
+    refused = settle(page, "shop.elements.update({amount: 4200, currency: 'SGD'})")
+    assert refused.startswith("IntegrationError: Invalid value for elements.update(): currency")
+    assert settle(page, "shop.elements.update({amount: 0})").startswith("IntegrationError")
+    assert settle(page, "shop.elements.update({amount: 12.5})").startswith("IntegrationError")
+    expect(form).to_have_attribute("data-amount", "3150")
+    assert page.evaluate("shop.updates") == 1
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        ("shop.stripe.elements({mode: 'payment', currency: 'usd'})", "amount should be a positive"),
+        ("shop.stripe.elements({mode: 'payment', amount: 2000})", "currency should be a three"),
+        ("shop.stripe.elements({mode: 'bogus', amount: 1, currency: 'usd'})", "mode should be one"),
+        ("shop.stripe.elements({mode: 'setup', currency: 'usd'})", 'supports mode: "payment" only'),
+        (
+            "shop.stripe.elements({mode: 'payment', amount: 1, currency: 'usd', "
+            "paymentMethodTypes: ['card']})",
+            "paymentMethodTypes is no longer supported",
+        ),
+        (
+            "shop.stripe.elements({mode: 'payment', amount: 1, currency: 'usd', "
+            "clientSecret: 'pi_1_secret_2'})",
+            "either clientSecret or mode",
+        ),
+        ("shop.stripe.elements().create('payment')", "you must pass a clientSecret or mode"),
+        ("shop.elements.fetchUpdates()", "fetchUpdates() can only be used"),
+        (
+            "shop.stripe.createConfirmationToken({elements: shop.elements})",
+            "submit() must be called",
+        ),
+        ("shop.stripe.createConfirmationToken({elements: {}})", "an Elements group created by"),
+        ("shop.stripe.handleNextAction({clientSecret: 'nope'})", "Invalid value for clientSecret"),
+        (
+            "shop.stripe.confirmPayment({elements: shop.elements, redirect: 'if_required'})",
+            "the `clientSecret` argument is required",
+        ),
+    ],
+)
+def test_deferred_integration_mistakes_throw_like_stripejs(
+    open_deferred: Any, page: Page, call: str, error: str
+) -> None:
+    open_deferred()
+    requests = api_requests(page)
+
+    outcome = settle(page, call)
+
+    assert outcome.startswith("IntegrationError: ")
+    assert error in outcome
+    assert requests == []
+
+
+@pytest.mark.browser
+def test_client_secret_elements_refuse_a_deferred_update(open_checkout: Any, page: Page) -> None:
+    open_checkout(amount=2000)
+
+    outcome = settle(page, "shop.elements.update({amount: 3150})")
+
+    assert outcome.startswith("IntegrationError: elements.update(): amount cannot be updated")
+    assert settle(page, "shop.elements.update({appearance: {theme: 'night'}})") == "resolved"
+
+
+@pytest.mark.browser
+def test_deferred_submit_with_empty_fields_is_a_validation_error(
+    open_deferred: Any, page: Page
+) -> None:
+    shop = open_deferred()
+    requests = api_requests(page)
+
+    error = shop.pay()["submitError"]
+
+    assert error == {
+        "type": "validation_error",
+        "code": "incomplete_number",
+        "message": "Your card number is incomplete.",
+    }
+    for label in ("Card number", "Expiration date", "Security code", "ZIP code"):
+        expect(shop.frame.get_by_label(label)).to_have_attribute("aria-invalid", "true")
+    expect(shop.frame.get_by_text("Your card number is incomplete.")).to_be_visible()
+    assert requests == []
+    # A token asked for anyway (submit failed) is refused before anything is sent.
+    outcome = settle(page, "shop.stripe.createConfirmationToken({elements: shop.elements})")
+    assert "submit() must be called" in outcome
+    assert requests == []
+
+
+@pytest.mark.browser
+def test_a_card_changed_after_submit_is_validated_again(open_deferred: Any, page: Page) -> None:
+    shop = open_deferred()
+    shop.fill_card(VISA)
+    assert page.evaluate("shop.elements.submit()") == {"selectedPaymentMethod": "card"}
+    requests = api_requests(page)
+    shop.frame.get_by_label("Card number").fill("4242424242424241")
+
+    outcome = page.evaluate("shop.stripe.createConfirmationToken({elements: shop.elements})")
+
+    assert outcome["error"]["type"] == "validation_error"
+    assert outcome["error"]["code"] == "invalid_number"
+    assert requests == []
+
+
+@pytest.mark.browser
+def test_confirmation_token_carries_the_card_from_the_frame_not_the_page(
+    open_deferred: Any, page: Page, sandbox: Any
+) -> None:
+    shop = open_deferred()
+    requests = api_requests(page)
+    shop.fill_card(VISA)
+
+    outcome = shop.pay()
+
+    token = outcome["confirmationToken"]
+    assert token["id"].startswith("ctoken_")
+    assert token["object"] == "confirmation_token"
+    assert token["payment_intent"] is None
+    # The server, with the secret key, sees the card Stripe.js sent, and the page's params.
+    retrieved = sandbox.client().v1.confirmation_tokens.retrieve(token["id"])
+    card = retrieved.payment_method_preview.card
+    assert (card.brand, card.last4, card.exp_month, card.exp_year) == ("visa", "4242", 12, 2034)
+    billing = retrieved.payment_method_preview.billing_details
+    assert (billing.name, billing.email) == ("Ada Reader", RECEIPT_EMAIL)
+    assert (billing.address.postal_code, billing.address.country) == ("12345", "SG")
+    assert retrieved.shipping.name == SHIPPING["name"]
+    assert retrieved.shipping.address.line1 == SHIPPING["address"]["line1"]
+    assert retrieved.return_url.endswith("/return")
+    # Only the card frame posted the card, with the publishable key, as Stripe.js does.
+    posts = [request for request in requests if request.method == "POST"]
+    assert [urlsplit(request.url).path for request in posts] == [CTOKEN_PATH]
+    assert posts[0].frame.url.startswith(f"{sandbox.url}/elements/payment-frame")
+    sent = parse_qs(posts[0].post_data or "")
+    assert sent["payment_method_data[card][number]"] == [VISA]
+    assert sent["key"] == [sandbox.publishable_key]
+    # The page got the token; it never saw the number.
+    assert VISA not in json.dumps(outcome)
+    assert_never_saw_the_card(shop, VISA)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("fail_mode", "error_type"), [("error", "api_error"), ("drop", "api_connection_error")]
+)
+def test_confirmation_token_api_failures_resolve_errors(
+    open_deferred: Any, sandbox: Any, fail_mode: str, error_type: str
+) -> None:
+    shop = open_deferred()
+    shop.fill_card(VISA)
+
+    sandbox.set_faults(fail_rate=1.0, fail_mode=fail_mode)
+    assert shop.pay()["error"]["type"] == error_type
+
+    sandbox.set_faults()
+    assert shop.pay()["confirmationToken"]["id"].startswith("ctoken_")
+
+
+def server_confirms(shop: ShopPage, token_id: str, amount: int = 2000) -> Any:
+    """What the shop's server does with the token: create and confirm a PaymentIntent at once."""
+    return shop.sandbox.client().v1.payment_intents.create(
+        params={
+            "amount": amount,
+            "currency": "usd",
+            "confirm": True,
+            "confirmation_token": token_id,
+        }
+    )
+
+
+def pay_deferred(shop: ShopPage, number: str) -> Any:
+    """Fill in a card, press Pay (submit + ConfirmationToken), and confirm it on the server."""
+    shop.fill_card(number)
+    token = shop.pay()["confirmationToken"]
+    return server_confirms(shop, token["id"])
+
+
+@pytest.mark.browser
+def test_handle_next_action_approved_3ds_succeeds(open_deferred: Any, page: Page) -> None:
+    shop = open_deferred()
+    intent = pay_deferred(shop, "4000002500003155")
+    assert intent.status == "requires_action"
+
+    page.evaluate(f"void shop.handleNextAction({json.dumps(intent.client_secret)})")
+    shop.authenticate("Complete authentication")
+    outcome = shop.result()
+
+    assert outcome["paymentIntent"]["id"] == intent.id
+    assert outcome["paymentIntent"]["status"] == "succeeded"
+    assert "latest_charge" not in outcome["paymentIntent"]  # the publishable key's view
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    server = shop.sandbox.client().v1.payment_intents.retrieve(intent.id)
+    assert server.status == "succeeded"
+    assert server.latest_charge
+    assert_never_saw_the_card(shop, "4000002500003155")
+
+
+@pytest.mark.browser
+def test_handle_next_action_failed_3ds_needs_another_card(open_deferred: Any, page: Page) -> None:
+    shop = open_deferred()
+    intent = pay_deferred(shop, "4000002760003184")
+
+    page.evaluate(f"void shop.handleNextAction({json.dumps(intent.client_secret)})")
+    shop.authenticate("Fail authentication")
+    error = shop.result()["error"]
+
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] == "payment_intent_authentication_failure"
+    assert error["message"] == (
+        "We are unable to authenticate your payment method. "
+        "Please choose a different payment method and try again."
+    )
+    assert error["payment_intent"]["id"] == intent.id
+    assert error["payment_intent"]["status"] == "requires_payment_method"
+    server = shop.sandbox.client().v1.payment_intents.retrieve(intent.id)
+    assert server.status == "requires_payment_method"
+    assert server.last_payment_error.code == "payment_intent_authentication_failure"
+
+
+@pytest.mark.browser
+def test_handle_next_action_then_a_decline(open_deferred: Any, page: Page) -> None:
+    shop = open_deferred()
+    intent = pay_deferred(shop, "4000008260003178")
+
+    page.evaluate(f"void shop.handleNextAction({json.dumps(intent.client_secret)})")
+    shop.authenticate("Complete authentication")
+    error = shop.result()["error"]
+
+    assert (error["type"], error["code"], error["decline_code"]) == (
+        "card_error",
+        "card_declined",
+        "insufficient_funds",
+    )
+    assert error["message"] == "Your card has insufficient funds."
+    assert error["payment_intent"]["status"] == "requires_payment_method"
+
+
+@pytest.mark.browser
+def test_handle_next_action_refuses_an_intent_that_needs_none(
+    open_deferred: Any, page: Page, sandbox: Any
+) -> None:
+    open_deferred()
+    intent = sandbox.client().v1.payment_intents.create(params={"amount": 2000, "currency": "usd"})
+
+    outcome = settle(
+        page, f"shop.stripe.handleNextAction({{clientSecret: '{intent.client_secret}'}})"
+    )
+
+    assert outcome == (
+        "IntegrationError: stripe.handleNextAction(): the PaymentIntent must have the status "
+        "requires_action; it has requires_payment_method."
+    )
+    wrong = intent.client_secret[:-3] + "abc"
+    result = page.evaluate(f"shop.stripe.handleNextAction({{clientSecret: '{wrong}'}})")
+    assert result["error"]["type"] == "invalid_request_error"
+    assert result["error"]["param"] == "client_secret"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("url", "navigates"),
+    [("{shop}/return?from=bank", True), ("javascript:alert(1)", False)],
+)
+def test_handle_next_action_follows_a_redirect_next_action(
+    open_deferred: Any, page: Page, sandbox: Any, shop_origin: str, url: str, navigates: bool
+) -> None:
+    # The sandbox's cards always use Stripe.js's 3D Secure modal (use_stripe_sdk); a redirect-type
+    # next action, as a bank's page or another payment method has, is served here by the browser.
+    open_deferred()
+    intent = sandbox.client().v1.payment_intents.create(params={"amount": 2000, "currency": "usd"})
+    redirect = url.format(shop=shop_origin)
+    view = {
+        "id": intent.id,
+        "object": "payment_intent",
+        "client_secret": intent.client_secret,
+        "status": "requires_action",
+        "next_action": {
+            "type": "redirect_to_url",
+            "redirect_to_url": {"url": redirect, "return_url": f"{shop_origin}/return"},
+        },
+    }
+    page.route(
+        f"{sandbox.url}/v1/payment_intents/{intent.id}?*",
+        lambda route: route.fulfill(
+            json=view, headers={"Access-Control-Allow-Origin": shop_origin}
+        ),
+    )
+
+    call = f"shop.handleNextAction({json.dumps(intent.client_secret)})"
+    if navigates:
+        page.evaluate(f"void {call}")
+        page.wait_for_url(redirect)
+        assert page.title() == "Order complete"
+    else:
+        page.evaluate(call)
+        error = json.loads(page.locator("#result[data-done]").text_content() or "null")["error"]
+        assert error["type"] == "api_error"
+        assert page.url.startswith(f"{shop_origin}/deferred")
+
+
+@pytest.mark.browser
+def test_deferred_elements_can_still_confirm_in_the_browser(
+    open_deferred: Any, page: Page, sandbox: Any
+) -> None:
+    # Stripe.js's other deferred flow: the intent is made after submit, and the page confirms it.
+    shop = open_deferred(amount=2000)
+    shop.fill_card(VISA)
+    assert page.evaluate("shop.elements.submit()") == {"selectedPaymentMethod": "card"}
+    intent = sandbox.client().v1.payment_intents.create(params={"amount": 2000, "currency": "usd"})
+
+    outcome = page.evaluate(
+        "shop.stripe.confirmPayment({elements: shop.elements, redirect: 'if_required', "
+        f"clientSecret: {json.dumps(intent.client_secret)}}})"
+    )
+
+    assert outcome["paymentIntent"]["status"] == "succeeded"
+    assert sandbox.client().v1.payment_intents.retrieve(intent.id).status == "succeeded"
+    assert_never_saw_the_card(shop, VISA)

@@ -2,7 +2,8 @@
  * The card fields of the sandbox's Payment Element, running inside an iframe on the sandbox origin.
  *
  * Card data stays here: the frame validates it, sends it to the sandbox API itself (same origin) and
- * tells the host page only whether the fields are complete and, after a confirm, the API's answer.
+ * tells the host page only whether the fields are complete and, after a confirm or after creating a
+ * ConfirmationToken, the API's answer (which holds no card number).
  */
 (() => {
   "use strict";
@@ -275,24 +276,35 @@
     return /^[A-Z]{2}$/.test(address.country || "") ? address.country : "";
   }
 
-  function confirmBody(clientSecret, confirmParams) {
+  const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+
+  // `payment_method_data` for the card in the fields: the page's own (billing details merged over
+  // the Element's postal code and default country; anything else as given, for the API to judge),
+  // with the type and the card always from here: the page can never supply or replace the card.
+  function cardMethodData(pageMethodData) {
+    const page = isObject(pageMethodData) ? pageMethodData : {};
     const { d: expiry } = parseExpiry(fields.expiry.value);
-    const extra = Object.assign({}, confirmParams);
-    const methodData = Object.assign({}, extra.payment_method_data);
-    delete extra.payment_method_data;
-    const billing = Object.assign({}, methodData.billing_details);
-    billing.address = Object.assign({}, billing.address, { postal_code: fields.postal.value.trim() });
+    const billing = Object.assign({}, isObject(page.billing_details) ? page.billing_details : {});
+    billing.address = Object.assign({}, isObject(billing.address) ? billing.address : {}, {
+      postal_code: fields.postal.value.trim(),
+    });
     if (state.country && !billing.address.country) {
       billing.address.country = state.country;
     }
-    methodData.billing_details = billing;
-    methodData.type = "card";
+    const methodData = Object.assign({}, page, { type: "card", billing_details: billing });
     methodData.card = {
       number: digits(fields.number.value),
       exp_month: String(Number(expiry.slice(0, 2))),
       exp_year: String(2000 + Number(expiry.slice(2, 4))),
       cvc: digits(fields.cvc.value),
     };
+    return methodData;
+  }
+
+  function confirmBody(clientSecret, confirmParams) {
+    const extra = Object.assign({}, confirmParams);
+    const methodData = cardMethodData(extra.payment_method_data);
+    delete extra.payment_method_data;
 
     const params = new URLSearchParams();
     params.append("key", state.publishableKey);
@@ -303,22 +315,31 @@
     return params;
   }
 
-  async function confirm(clientSecret, confirmParams) {
-    const invalid = validateForSubmit();
-    if (invalid) {
-      return { validationError: invalid };
-    }
-    const match = /^(pi_[A-Za-z0-9]+)_secret_/.exec(clientSecret || "");
-    if (!match || !state.publishableKey) {
-      return { status: 400, body: { error: { type: "invalid_request_error", message: "Invalid client secret." } } };
-    }
+  // POST /v1/confirmation_tokens as Stripe.js does: the publishable key in the body, the card's
+  // payment_method_data, and the page's shipping, return_url and other params beside it.
+  function confirmationTokenBody(pageParams) {
+    const extra = Object.assign({}, isObject(pageParams) ? pageParams : {});
+    const methodData = cardMethodData(extra.payment_method_data);
+    delete extra.payment_method_data;
+    delete extra.payment_method; // the token is for the card in these fields, never another one
+
+    const params = new URLSearchParams();
+    params.append("key", state.publishableKey);
+    appendParams(params, methodData, "payment_method_data");
+    appendParams(params, extra, "");
+    return params;
+  }
+
+  // Posts the card to the sandbox API (same origin), the fields read-only meanwhile:
+  // {status, body} or {networkError}.
+  async function postCard(path, params) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), FETCH_TIMEOUT_MS);
     setBusy(true);
     try {
-      const response = await fetch(`/v1/payment_intents/${match[1]}/confirm`, {
+      const response = await fetch(path, {
         method: "POST",
-        body: confirmBody(clientSecret, confirmParams),
+        body: params,
         credentials: "omit",
         signal: controller.signal,
       });
@@ -335,6 +356,26 @@
       clearTimeout(timer);
       setBusy(false);
     }
+  }
+
+  async function confirm(clientSecret, confirmParams) {
+    const invalid = validateForSubmit();
+    if (invalid) {
+      return { validationError: invalid };
+    }
+    const match = /^(pi_[A-Za-z0-9]+)_secret_/.exec(clientSecret || "");
+    if (!match || !state.publishableKey) {
+      return { status: 400, body: { error: { type: "invalid_request_error", message: "Invalid client secret." } } };
+    }
+    return postCard(`/v1/payment_intents/${match[1]}/confirm`, confirmBody(clientSecret, confirmParams));
+  }
+
+  async function createConfirmationToken(pageParams) {
+    const invalid = validateForSubmit();
+    if (invalid) {
+      return { validationError: invalid };
+    }
+    return postCard("/v1/confirmation_tokens", confirmationTokenBody(pageParams));
   }
 
   function applyAppearance(appearance) {
@@ -356,12 +397,25 @@
     root.classList.toggle("theme-night", Boolean(appearance && appearance.theme === "night"));
   }
 
+  // What the Element knows of the payment (deferred mode: the page's elements.update()), kept on the
+  // form where a wallet's sheet would read it. Cards show no amount.
+  function showIntent(message) {
+    for (const key of ["mode", "amount", "currency"]) {
+      if (message[key] === null || message[key] === undefined) {
+        delete form.dataset[key];
+      } else {
+        form.dataset[key] = String(message[key]);
+      }
+    }
+  }
+
   async function handle(message) {
     switch (message.type) {
       case "init":
         state.publishableKey = message.publishableKey;
         state.clientSecret = message.clientSecret;
         state.country = defaultCountry(message.options);
+        showIntent(message);
         applyAppearance(message.appearance);
         post({ type: "ready" });
         reportSize();
@@ -388,21 +442,27 @@
         reportChange();
         break;
       case "intent":
-        form.dataset.amount = String(message.amount);
-        form.dataset.currency = String(message.currency);
+        showIntent(message);
+        if (message.requestId !== undefined) {
+          post({ type: "reply", requestId: message.requestId });
+        }
         break;
       case "submit": {
         const error = validateForSubmit();
         post({ type: "reply", requestId: message.requestId, error });
         break;
       }
-      case "confirm": {
+      case "confirm":
+      case "confirmation_token": {
         if (state.busy) {
           const error = { type: "invalid_request_error", message: "A payment is already being confirmed." };
           post({ type: "reply", requestId: message.requestId, status: 400, body: { error } });
           break;
         }
-        const result = await confirm(message.clientSecret || state.clientSecret, message.confirmParams);
+        const result =
+          message.type === "confirm"
+            ? await confirm(message.clientSecret || state.clientSecret, message.confirmParams)
+            : await createConfirmationToken(message.params);
         post(Object.assign({ type: "reply", requestId: message.requestId }, result));
         break;
       }

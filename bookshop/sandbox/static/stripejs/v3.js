@@ -1,9 +1,17 @@
 /*
- * The sandbox's stand-in for Stripe.js v3: the small subset the bookshop uses (Payment Element with
- * cards, confirmPayment, retrievePaymentIntent), speaking to the local sandbox API instead of Stripe.
+ * The sandbox's stand-in for Stripe.js v3: the small subset the bookshop uses, speaking to the local
+ * sandbox API instead of Stripe. The Payment Element (cards only) in either of Stripe.js's modes:
+ *
+ * - with a PaymentIntent: stripe.elements({clientSecret}), confirmed in the browser by
+ *   stripe.confirmPayment (elements.fetchUpdates, stripe.retrievePaymentIntent);
+ * - deferred ("finalize payments on the server"): stripe.elements({mode: "payment", amount,
+ *   currency}) before any intent exists, elements.update({amount}), elements.submit(), then
+ *   stripe.createConfirmationToken({elements, params}) for the server to confirm with, and
+ *   stripe.handleNextAction({clientSecret}) for the 3D Secure challenge the server's confirm asked for.
  *
  * As with the real thing, card data never enters the host page: the fields live in an iframe served
- * by the sandbox origin, which also performs the confirm request. This script only sees the result.
+ * by the sandbox origin, which also makes the requests that carry them (the confirm, or creating the
+ * ConfirmationToken). This script only sees the API's answer, which holds no card number.
  * No eval, no inline styles in markup and no injected <style> tags, so it runs under a strict CSP.
  */
 (() => {
@@ -43,6 +51,17 @@
       "We are unable to authenticate your payment method. Please choose a different payment method and try again.",
   };
 
+  // The Elements modes the stand-in can render. Stripe.js also has "setup" and "subscription", for
+  // SetupIntents and subscriptions, which the sandbox does not model.
+  const SUPPORTED_MODES = ["payment"];
+  const MODES = ["payment", "setup", "subscription"];
+  // Options Stripe.js rejects since API version 2026-09-30.endive (the sandbox's version).
+  const REMOVED_OPTIONS = {
+    paymentMethodTypes:
+      "paymentMethodTypes is no longer supported when creating Elements without an intent; use " +
+      "allowedPaymentMethodTypes, or manage payment methods in the Dashboard.",
+  };
+
   class IntegrationError extends Error {
     constructor(message) {
       super(message);
@@ -76,6 +95,32 @@
     return match[1];
   }
 
+  function checkAmount(where, amount) {
+    if (!Number.isInteger(amount) || amount < 1) {
+      throw new IntegrationError(
+        `Invalid value for ${where}: amount should be a positive integer in the currency's smallest ` +
+          `unit. You specified: ${JSON.stringify(amount)}.`
+      );
+    }
+  }
+
+  function checkCurrency(where, currency) {
+    if (typeof currency !== "string" || !/^[a-z]{3}$/.test(currency)) {
+      throw new IntegrationError(
+        `Invalid value for ${where}: currency should be a three-letter ISO currency code, in ` +
+          `lowercase. You specified: ${JSON.stringify(currency)}.`
+      );
+    }
+  }
+
+  function checkRemovedOptions(where, options) {
+    for (const [name, message] of Object.entries(REMOVED_OPTIONS)) {
+      if (options[name] !== undefined) {
+        throw new IntegrationError(`${where}: ${message}`);
+      }
+    }
+  }
+
   function stripeJsMessage(error) {
     if (error.decline_code && DECLINE_MESSAGES[error.decline_code]) {
       return DECLINE_MESSAGES[error.decline_code];
@@ -95,8 +140,9 @@
     return error;
   }
 
-  // Turns a fetch outcome into {paymentIntent} or {error}; never throws.
-  function intentResult(outcome) {
+  // Turns a fetch outcome into {[key]: object} when the API answered an object of that kind, or
+  // {error}, as Stripe.js resolves its promises; never throws.
+  function apiResult(outcome, objectType, key) {
     if (outcome.networkError) {
       return {
         error: {
@@ -106,8 +152,8 @@
       };
     }
     const body = outcome.body;
-    if (outcome.status >= 200 && outcome.status < 300 && body && body.object === "payment_intent") {
-      return { paymentIntent: body };
+    if (outcome.status >= 200 && outcome.status < 300 && body && body.object === objectType) {
+      return { [key]: body };
     }
     if (body && body.error) {
       return { error: clientError(body.error, body.error.payment_intent) };
@@ -116,6 +162,20 @@
       error: {
         type: "api_error",
         message: `The payment server answered with an unexpected response (HTTP ${outcome.status}).`,
+      },
+    };
+  }
+
+  // Turns a fetch outcome into {paymentIntent} or {error}; never throws.
+  function intentResult(outcome) {
+    return apiResult(outcome, "payment_intent", "paymentIntent");
+  }
+
+  function frameLost(what) {
+    return {
+      error: {
+        type: "api_connection_error",
+        message: `The payment form stopped responding before ${what}.`,
       },
     };
   }
@@ -374,6 +434,9 @@
             type: "init",
             publishableKey: this._group._stripe._key,
             clientSecret: this._group._clientSecret,
+            mode: this._group._mode,
+            amount: this._group.amount,
+            currency: this._group.currency,
             appearance: this._group._appearance,
             options: this._options,
           });
@@ -416,22 +479,34 @@
     }
   }
 
-  // The Elements group created by stripe.elements({clientSecret}).
+  // The Elements group created by stripe.elements(): with a PaymentIntent's client secret, or
+  // deferred (`mode`, `amount` and `currency`, before any intent exists).
   class Elements {
     constructor(stripe, options) {
       this._stripe = stripe;
-      this._clientSecret = options.clientSecret;
+      this._clientSecret = options.clientSecret || null;
+      this._mode = this._clientSecret ? null : options.mode || null;
       this._appearance = options.appearance || {};
       this._payment = null;
       this._pendingSubmit = null;
-      this.amount = null;
-      this.currency = null;
+      // Whether elements.submit() last resolved without an error (deferred flows need it first).
+      this._submitted = false;
+      this._handlers = new Map();
+      // What the Element knows of the payment: from the options (deferred) or fetchUpdates().
+      this.amount = this._mode ? options.amount : null;
+      this.currency = this._mode ? options.currency : null;
     }
 
     create(type, options) {
       if (type !== "payment") {
         throw new IntegrationError(
           `The sandbox's Stripe.js only supports the "payment" Element, not "${type}".`
+        );
+      }
+      if (!this._clientSecret && !this._mode) {
+        throw new IntegrationError(
+          "In order to create a payment element, you must pass a clientSecret or mode when " +
+            "creating the Elements group.\n\ne.g. stripe.elements({clientSecret: \"{{CLIENT_SECRET}}\"})"
         );
       }
       if (this._payment) {
@@ -445,24 +520,73 @@
       return type === "payment" ? this._payment : null;
     }
 
-    update(options) {
-      if (options && options.appearance) {
-        this._appearance = options.appearance;
-        if (this._payment) {
-          this._payment._send({ type: "appearance", appearance: this._appearance });
+    on(event, handler) {
+      if (!this._handlers.has(event)) {
+        this._handlers.set(event, new Set());
+      }
+      this._handlers.get(event).add(handler);
+    }
+
+    // Stripe.js resolves once the Element has taken the new options (then fires "update-end").
+    async update(options) {
+      const opts = Object.assign({}, options);
+      checkRemovedOptions("elements.update()", opts);
+      const intentOptions = ["mode", "amount", "currency"].filter((name) => opts[name] !== undefined);
+      if (this._clientSecret && intentOptions.length) {
+        throw new IntegrationError(
+          `elements.update(): ${intentOptions.join(", ")} cannot be updated on an Elements group ` +
+            "created with a clientSecret; update the PaymentIntent on your server and call " +
+            "elements.fetchUpdates() instead."
+        );
+      }
+      if (opts.mode !== undefined) {
+        checkMode("elements.update()", opts.mode);
+      }
+      if (opts.amount !== undefined) {
+        checkAmount("elements.update()", opts.amount);
+      }
+      if (opts.currency !== undefined) {
+        checkCurrency("elements.update()", opts.currency);
+      }
+      // Checked first, applied together: a refused update changes nothing.
+      if (opts.mode !== undefined) {
+        this._mode = opts.mode;
+      }
+      if (opts.amount !== undefined) {
+        this.amount = opts.amount;
+      }
+      if (opts.currency !== undefined) {
+        this.currency = opts.currency;
+      }
+      const element = this._payment;
+      if (opts.appearance) {
+        this._appearance = opts.appearance;
+        if (element) {
+          element._send({ type: "appearance", appearance: this._appearance });
         }
       }
-      return this;
+      if (element && element._iframe && intentOptions.length) {
+        await element._request(
+          { type: "intent", mode: this._mode, amount: this.amount, currency: this.currency },
+          FETCH_TIMEOUT_MS
+        );
+      }
+      this._emit("update-end");
     }
 
     submit() {
-      const element = this._mountedElement();
+      const element = this._mountedElement("elements.submit()");
+      this._submitted = false;
       this._pendingSubmit = (async () => {
         const reply = await element._request({ type: "submit" }, CONFIRM_TIMEOUT_MS);
         if (reply.lost) {
           return { error: { type: "validation_error", message: "The payment form is not available." } };
         }
-        return reply.error ? { error: reply.error } : {};
+        if (reply.error) {
+          return { error: reply.error };
+        }
+        this._submitted = true;
+        return { selectedPaymentMethod: "card" };
       })();
       const pending = this._pendingSubmit;
       pending.finally(() => {
@@ -474,6 +598,12 @@
     }
 
     async fetchUpdates() {
+      if (!this._clientSecret) {
+        throw new IntegrationError(
+          "elements.fetchUpdates() can only be used with an Elements group created with a " +
+            "clientSecret. In deferred mode, call elements.update({amount}) instead."
+        );
+      }
       const result = await this._stripe.retrievePaymentIntent(this._clientSecret);
       if (result.error) {
         return { error: result.error };
@@ -486,10 +616,37 @@
       return {};
     }
 
-    _mountedElement() {
+    // A deferred flow must submit() first; Stripe.js refuses it otherwise. A submit still under way
+    // is waited for, as Stripe asks callers to await it.
+    async _requireSubmit(where) {
+      if (this._pendingSubmit) {
+        await this._pendingSubmit;
+      }
+      if (!this._submitted) {
+        throw new IntegrationError(
+          `elements.submit() must be called before ${where}. Call elements.submit() as soon as ` +
+            "your customer presses pay, prior to any asynchronous work."
+        );
+      }
+    }
+
+    _emit(event, payload) {
+      const handlers = this._handlers.get(event);
+      for (const handler of Array.from(handlers || [])) {
+        try {
+          handler(payload);
+        } catch (err) {
+          setTimeout(() => {
+            throw err;
+          });
+        }
+      }
+    }
+
+    _mountedElement(where) {
       if (!this._payment || !this._payment._iframe) {
         throw new IntegrationError(
-          "elements.submit(): the Payment Element must be created and mounted before submitting."
+          `${where}: the Payment Element must be created and mounted first.`
         );
       }
       return this._payment;
@@ -499,6 +656,20 @@
       if (this._payment === element) {
         this._payment = null;
       }
+    }
+  }
+
+  function checkMode(where, mode) {
+    if (!MODES.includes(mode)) {
+      throw new IntegrationError(
+        `Invalid value for ${where}: mode should be one of ${MODES.join(", ")}. You specified: ` +
+          `${JSON.stringify(mode)}.`
+      );
+    }
+    if (!SUPPORTED_MODES.includes(mode)) {
+      throw new IntegrationError(
+        `The sandbox's Stripe.js supports mode: "payment" only, not ${JSON.stringify(mode)}.`
+      );
     }
   }
 
@@ -567,12 +738,38 @@
     });
   }
 
-  // What a settled intent means to the caller of confirmPayment.
+  // What a settled intent means to the caller of confirmPayment or handleNextAction.
   function settle(paymentIntent) {
     if (paymentIntent.status === "requires_payment_method" && paymentIntent.last_payment_error) {
       return { error: clientError(paymentIntent.last_payment_error, paymentIntent) };
     }
     return { paymentIntent };
+  }
+
+  // Only a web page may be navigated to: never a javascript: or data: URL from an API answer.
+  function webUrl(value) {
+    try {
+      const url = new URL(String(value), window.location.href);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  // Never settles: what Stripe.js returns while the page navigates away.
+  function navigateAway(url) {
+    window.location.assign(url);
+    return new Promise(() => {});
+  }
+
+  function elementsGroup(where, elements) {
+    if (!(elements instanceof Elements)) {
+      throw new IntegrationError(
+        `${where}: expected the \`elements\` option to be an Elements group created by this ` +
+          "Stripe instance."
+      );
+    }
+    return elements;
   }
 
   class StripeSandbox {
@@ -587,14 +784,23 @@
       this._options = Object.assign({}, options);
     }
 
+    // stripe.elements({clientSecret}) or, deferred, stripe.elements({mode, amount, currency}).
     elements(options) {
       const opts = Object.assign({}, options);
-      if (!opts.clientSecret) {
+      if (opts.clientSecret !== undefined && opts.mode !== undefined) {
         throw new IntegrationError(
-          "The sandbox's Stripe.js needs elements({clientSecret}); deferred intents are not supported."
+          "stripe.elements(): pass either clientSecret or mode, not both. mode is for creating " +
+            "Elements before an intent exists."
         );
       }
-      intentIdFromSecret(opts.clientSecret);
+      if (opts.clientSecret !== undefined) {
+        intentIdFromSecret(opts.clientSecret);
+      } else if (opts.mode !== undefined) {
+        checkRemovedOptions("stripe.elements()", opts);
+        checkMode("stripe.elements()", opts.mode);
+        checkAmount("stripe.elements()", opts.amount);
+        checkCurrency("stripe.elements()", opts.currency);
+      }
       return new Elements(this, opts);
     }
 
@@ -609,13 +815,7 @@
 
     async confirmPayment(options) {
       const opts = Object.assign({}, options);
-      const elements = opts.elements;
-      if (!(elements instanceof Elements)) {
-        throw new IntegrationError(
-          "stripe.confirmPayment(): expected the `elements` option to be an Elements group " +
-            "created by this Stripe instance."
-        );
-      }
+      const elements = elementsGroup("stripe.confirmPayment()", opts.elements);
       const redirect = opts.redirect || "always";
       if (redirect !== "always" && redirect !== "if_required") {
         throw new IntegrationError('Invalid value for redirect: use "always" or "if_required".');
@@ -628,9 +828,17 @@
         );
       }
       const clientSecret = opts.clientSecret || elements._clientSecret;
+      if (!clientSecret) {
+        throw new IntegrationError(
+          "stripe.confirmPayment(): the `clientSecret` argument is required when the Elements " +
+            "group was created without one (deferred mode)."
+        );
+      }
       intentIdFromSecret(clientSecret);
-      const element = elements._mountedElement();
-      if (elements._pendingSubmit) {
+      const element = elements._mountedElement("stripe.confirmPayment()");
+      if (elements._mode) {
+        await elements._requireSubmit("stripe.confirmPayment()");
+      } else if (elements._pendingSubmit) {
         // Stripe asks callers to await submit(); finishing it first keeps both calls well defined.
         await elements._pendingSubmit;
       }
@@ -640,12 +848,7 @@
         CONFIRM_TIMEOUT_MS
       );
       if (reply.lost) {
-        return {
-          error: {
-            type: "api_connection_error",
-            message: "The payment form stopped responding before the payment was confirmed.",
-          },
-        };
+        return frameLost("the payment was confirmed");
       }
       if (reply.validationError) {
         return { error: reply.validationError };
@@ -653,22 +856,92 @@
       let result = intentResult(reply);
       const intent = result.paymentIntent;
       if (intent && intent.status === "requires_action") {
-        const action = intent.next_action || {};
-        const sdk = action.type === "use_stripe_sdk" ? action.use_stripe_sdk || {} : {};
-        if (sdk.type !== "three_d_secure_redirect" || !sdk.stripe_js) {
-          return { error: { type: "api_error", message: "Unsupported next_action in the sandbox." } };
-        }
-        result = await runChallenge(sdk.stripe_js);
+        result = await this._nextAction(intent);
       }
       if (result.paymentIntent) {
         result = settle(result.paymentIntent);
       }
       if (result.paymentIntent && redirect === "always") {
-        window.location.assign(returnUrlWith(confirmParams.return_url, result.paymentIntent));
         // Like Stripe.js, never resolve while the page is navigating away.
-        return new Promise(() => {});
+        return navigateAway(returnUrlWith(confirmParams.return_url, result.paymentIntent));
       }
       return result;
+    }
+
+    // Turns what the Payment Element collected into a ConfirmationToken for the server to confirm
+    // a PaymentIntent with. The card fields' frame posts the card data to the API itself; this page
+    // only gets the token, which holds no card number.
+    async createConfirmationToken(options) {
+      const opts = Object.assign({}, options);
+      const elements = elementsGroup("stripe.createConfirmationToken()", opts.elements);
+      const params = Object.assign({}, opts.params);
+      if (params.payment_method_data !== undefined && typeof params.payment_method_data !== "object") {
+        throw new IntegrationError(
+          "Invalid value for createConfirmationToken: params.payment_method_data should be an object."
+        );
+      }
+      const element = elements._mountedElement("stripe.createConfirmationToken()");
+      await elements._requireSubmit("stripe.createConfirmationToken()");
+
+      const reply = await element._request(
+        { type: "confirmation_token", params },
+        CONFIRM_TIMEOUT_MS
+      );
+      if (reply.lost) {
+        return frameLost("the payment details were sent");
+      }
+      if (reply.validationError) {
+        return { error: reply.validationError };
+      }
+      return apiResult(reply, "confirmation_token", "confirmationToken");
+    }
+
+    // Finishes a PaymentIntent the server confirmed and left in requires_action: shows the 3D Secure
+    // challenge (or goes to the bank's page), then reads the intent back as Stripe.js does.
+    async handleNextAction(options) {
+      const opts = Object.assign({}, options);
+      if (opts.hashedValue !== undefined) {
+        throw new IntegrationError(
+          "The sandbox's Stripe.js does not support shared payment tokens (hashedValue)."
+        );
+      }
+      const clientSecret = opts.clientSecret;
+      intentIdFromSecret(clientSecret);
+      const retrieved = await this.retrievePaymentIntent(clientSecret);
+      if (retrieved.error) {
+        return retrieved;
+      }
+      const intent = retrieved.paymentIntent;
+      if (intent.status !== "requires_action") {
+        throw new IntegrationError(
+          "stripe.handleNextAction(): the PaymentIntent must have the status requires_action; " +
+            `it has ${intent.status}.`
+        );
+      }
+      const result = await this._nextAction(intent);
+      if (result.error) {
+        return result;
+      }
+      // The challenge's own answer is not trusted: the intent is read again, as Stripe.js does.
+      const after = await this.retrievePaymentIntent(clientSecret);
+      return after.paymentIntent ? settle(after.paymentIntent) : after;
+    }
+
+    // Carries out an intent's next_action: {paymentIntent} once done, or {error}; a redirect never
+    // settles (the page goes to the bank's page).
+    async _nextAction(intent) {
+      const action = intent.next_action || {};
+      if (action.type === "redirect_to_url") {
+        const url = webUrl((action.redirect_to_url || {}).url);
+        if (url) {
+          return navigateAway(url);
+        }
+      }
+      const sdk = action.type === "use_stripe_sdk" ? action.use_stripe_sdk || {} : {};
+      if (sdk.type === "three_d_secure_redirect" && sdk.stripe_js) {
+        return runChallenge(sdk.stripe_js);
+      }
+      return { error: { type: "api_error", message: "Unsupported next_action in the sandbox." } };
     }
   }
 
