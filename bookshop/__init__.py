@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from functools import partial
+from typing import TYPE_CHECKING
 
-from quart import Quart
+# Nothing of the shop at module level: `import bookshop.sandbox` (a process of its own) must not
+# load the shop's settings, database or Babel. `create_app` imports what it needs.
+if TYPE_CHECKING:
+    from quart import Quart
 
-from bookshop.config import Settings, load_settings
+    from bookshop.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> Quart:
     """Build the shop; with no settings, read them from the environment (and .env)."""
+    from functools import partial
+
+    from quart import Quart
+
+    from bookshop.config import load_settings
+
     if settings is None:
         from dotenv import load_dotenv
 
@@ -92,7 +101,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.register_blueprint(webhooks.blueprint)
     cli.register(app, settings)
     security.install(app, settings)
-    compression.install(app, security.UNMASKABLE_SECRET_BLUEPRINTS)
+    compression.install(app, security.uncompressed_endpoints(app))
     app.asgi_app = HealthCheck(  # type: ignore[method-assign]
         app.asgi_app, partial(security.security_headers, settings)
     )

@@ -1,5 +1,10 @@
 """Shopkeeper commands: `quart --app bookshop orders`, `reconcile`, `db upgrade`, and `catalog`
-(`import` and `export`, in bookshop/catalog/commands.py)."""
+(`import` and `export`, in bookshop/catalog/commands.py).
+
+Every line shows what shoppers typed (names, addresses, emails) and what the catalog and Stripe
+hold (titles, ids) through `visible`: a control, invisible or bidirectional character in them
+is printed as an escape, never sent raw to the shopkeeper's terminal.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,10 @@ from bookshop.catalog import commands as catalog_commands
 from bookshop.config import Settings
 from bookshop.database import Database
 from bookshop.money import format_money
-from bookshop.orders import Change, Ledger, Order
+from bookshop.orders import ADDRESS_CHANGED, CHARGE_CHANGED, Change, Ledger, Order
 from bookshop.orders.migrate import upgrade
-from bookshop.payments import Payments, PaymentsUnavailable
+from bookshop.payments import Intent, Payments, PaymentsUnavailable
+from bookshop.text import visible
 
 DEFAULT_RECONCILE_DAYS = 7
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
@@ -118,9 +124,11 @@ async def reconcile(settings: Settings, since: datetime) -> Reconciliation:
 
 
 def describe_change(change: Change, locale: str) -> str:
-    """One line per repaired order: its status before and after, and what else changed."""
+    """One line per repaired order: its status before and after, what else changed, and a flag
+    for review it now has (with what Stripe has instead)."""
     before, after = change.before, change.after
-    line = f"{change.intent_id}: {before.status if before else 'missing'} -> {after.status}"
+    was = before.status if before else "missing"
+    line = f"{visible(change.intent_id)}: {was} -> {after.status}"
     if before is None:
         return line
 
@@ -128,6 +136,8 @@ def describe_change(change: Change, locale: str) -> str:
         return format_money(amount, after.currency, locale)
 
     details = []
+    if after.review and after.review != before.review:
+        details.append(describe_review(after, before.review, change.stripe, locale))
     if before.lines != after.lines:
         details.append(f"lines {describe_lines(before)} -> {describe_lines(after)}")
     if before.amount != after.amount:
@@ -135,8 +145,7 @@ def describe_change(change: Change, locale: str) -> str:
     if before.shipping != after.shipping:
         details.append(f"delivery {money(before.shipping)} -> {money(after.shipping)}")
     if before.address != after.address:
-        where = ", ".join(after.address.lines()) if after.address else "none"
-        details.append(f"address -> {where}")
+        details.append(f"address -> {describe_address(after)}")
     if before.amount_refunded != after.amount_refunded:
         details.append(
             f"refunded {money(before.amount_refunded)} -> {money(after.amount_refunded)}"
@@ -144,21 +153,43 @@ def describe_change(change: Change, locale: str) -> str:
     return f"{line} ({', '.join(details)})" if details else line
 
 
-def describe_lines(order: Order) -> str:
+def describe_review(order: Order, known: str | None, stripe: Intent | None, locale: str) -> str:
+    """Why the order is flagged for review and, for each reason new since `known`, what Stripe
+    has: "REVIEW: address changed at Stripe; Stripe has: Mallory, 1 Other Road, ..., SG"."""
+    review, known = order.review or "", known or ""
+    text = f"REVIEW: {visible(review)}"
+    if stripe is None:
+        return text
+    if ADDRESS_CHANGED in review and ADDRESS_CHANGED not in known:
+        text += f"; Stripe has: {describe_address(stripe)}"
+    if CHARGE_CHANGED in review and CHARGE_CHANGED not in known:
+        charged = format_money(stripe.amount, stripe.currency, locale)
+        text += f"; Stripe has: {describe_lines(stripe)} for {charged}"
+    return text
+
+
+def describe_lines(order: Order | Intent) -> str:
     """An order's lines in a few words: "2 x code, 1 x hackers"."""
-    return ", ".join(f"{line.quantity} x {line.book_id}" for line in order.lines) or "none"
+    lines = ", ".join(f"{line.quantity} x {line.book_id}" for line in order.lines)
+    return visible(lines) or "none"
+
+
+def describe_address(order: Order | Intent) -> str:
+    """Where an order goes, on one line: "Ada Reader, 1 Straits View, Singapore 018937, SG"."""
+    return visible(", ".join(order.address.lines())) if order.address else "none"
 
 
 def format_orders(orders: list[Order], settings: Settings) -> str:
-    """The orders as a plain-text table (a row per book, then where the order goes), or a line
-    saying there are none."""
+    """The orders as a plain-text table (a row per book, then why staff must review the order,
+    if they must, and where it goes), or a line saying there are none."""
     if not orders:
         return "No orders yet."
     header = ("STATUS", "BOOKS", "AMOUNT", "DELIVERY", "EMAIL", "TIME (UTC)", "PAYMENT")
     rows: list[tuple[str, ...]] = [header]
-    destinations: dict[int, str] = {}  # row index -> the address printed under it
+    notes: dict[int, list[str]] = {}  # row index -> the lines printed under it
     for order in orders:
-        books = [f"{line.quantity} x {_shortened(line.title)}" for line in order.lines] or ["-"]
+        books = [f"{line.quantity} x {visible(_shortened(line.title))}" for line in order.lines]
+        books = books or ["-"]
         rows.append(
             (
                 order.status,
@@ -167,22 +198,25 @@ def format_orders(orders: list[Order], settings: Settings) -> str:
                 format_money(order.shipping, order.currency, settings.locale)
                 if order.address
                 else "-",
-                order.email or "-",
+                visible(order.email or "-"),
                 f"{order.created_at.astimezone(UTC):%Y-%m-%d %H:%M}",
-                order.intent_id,
+                visible(order.intent_id),
             )
         )
         rows.extend(("", more, "", "", "", "", "") for more in books[1:])
+        under = notes[len(rows) - 1] = []
+        if order.review:
+            # Before the address: staff look into it before shipping anything.
+            under.append(f"REVIEW: {visible(order.review)}")
         if order.address is not None:
-            destinations[len(rows) - 1] = "deliver to: " + ", ".join(order.address.lines())
+            under.append(f"deliver to: {describe_address(order)}")
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     indent = " " * (widths[0] + 2)
     text = []
     for index, row in enumerate(rows):
         cells = zip(row, widths, strict=True)
         text.append("  ".join(cell.ljust(width) for cell, width in cells).rstrip())
-        if index in destinations:
-            text.append(indent + destinations[index])
+        text.extend(indent + note for note in notes.get(index, ()))
     return "\n".join(text)
 
 

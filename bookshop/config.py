@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +30,14 @@ SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox_0000000000000000"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_0000000000000000"  # noqa: S105 - sandbox only
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
 SEED_FILE = Path(__file__).parent / "catalog" / "books.toml"
+# Settings renamed: the old name is still read when the new one is absent, with a warning.
+RENAMED = {
+    "SHOP_RATE_LIMIT_PAY": "SHOP_RATE_LIMIT_CHECKOUT",
+    "SHOP_RATE_LIMIT_PAY_ALL": "SHOP_RATE_LIMIT_CHECKOUT_ALL",
+}
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # old names already warned about by this process
 
 
 class ConfigError(Exception):
@@ -63,8 +72,10 @@ class Settings:
     # The catalog file an empty database is filled from when the shop starts.
     catalog_seed: Path = SEED_FILE
     rate_limits: bool = True
-    rate_limit_checkout: str = "30/minute"
-    rate_limit_checkout_all: str = "600/minute"
+    # The pay step (each creates and confirms a PaymentIntent at Stripe): per client address,
+    # then for all clients together. A shopper retrying a declined card stays well under.
+    rate_limit_pay: str = "10/minute"
+    rate_limit_pay_all: str = "600/minute"
     rate_limit_status: str = "120/minute"
 
     @property
@@ -76,6 +87,16 @@ class Settings:
     def live(self) -> bool:
         """True when real money moves."""
         return self.stripe_secret_key.startswith(("sk_live_", "rk_live_"))
+
+    @property
+    def rate_limit_checkout(self) -> str:
+        """The old name of `rate_limit_pay`, read-only, until nothing reads it."""
+        return self.rate_limit_pay
+
+    @property
+    def rate_limit_checkout_all(self) -> str:
+        """The old name of `rate_limit_pay_all`, read-only, until nothing reads it."""
+        return self.rate_limit_pay_all
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +119,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secret, publishable = SANDBOX_SECRET_KEY, SANDBOX_PUBLISHABLE_KEY
         api_base = api_base or f"http://127.0.0.1:{sandbox_port}"
     _check_keys(secret, publishable, api_base)
+    if stage != "production" and _live(secret, publishable):
+        raise ConfigError(
+            f"Live Stripe keys with SHOP_ENV={stage}: use test keys (sk_test_, pk_test_), or set "
+            "SHOP_ENV=production with a SHOP_SECRET_KEY of your own."
+        )
 
     js_url = get("STRIPE_JS_URL") or (f"{api_base.rstrip('/')}/v3/" if api_base else STRIPE_JS_URL)
     webhook_secret = get("STRIPE_WEBHOOK_SECRET") or (SANDBOX_WEBHOOK_SECRET if api_base else "")
@@ -151,12 +177,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         catalog_seed=_seed_file(get("SHOP_CATALOG_SEED")),
         rate_limits=get("SHOP_RATE_LIMITS", "on").lower() not in ("off", "0", "false", "no"),
-        rate_limit_checkout=_rate(
-            get("SHOP_RATE_LIMIT_CHECKOUT", "30/minute"), "SHOP_RATE_LIMIT_CHECKOUT"
-        ),
-        rate_limit_checkout_all=_rate(
-            get("SHOP_RATE_LIMIT_CHECKOUT_ALL", "600/minute"), "SHOP_RATE_LIMIT_CHECKOUT_ALL"
-        ),
+        rate_limit_pay=_rate(*_renamed(get, "SHOP_RATE_LIMIT_PAY", "10/minute")),
+        rate_limit_pay_all=_rate(*_renamed(get, "SHOP_RATE_LIMIT_PAY_ALL", "600/minute")),
         rate_limit_status=_rate(
             get("SHOP_RATE_LIMIT_STATUS", "120/minute"), "SHOP_RATE_LIMIT_STATUS"
         ),
@@ -212,6 +234,33 @@ def _check_keys(secret: str, publishable: str, api_base: str | None) -> None:
         raise ConfigError(
             "STRIPE_API_BASE uses http:// off this machine: only a local sandbox may use http."
         )
+
+
+def _live(secret: str, publishable: str) -> bool:
+    return secret.startswith(("sk_live_", "rk_live_")) or publishable.startswith("pk_live_")
+
+
+def _renamed(get: Callable[[str], str], name: str, default: str) -> tuple[str, str]:
+    # The value of a renamed setting and the name it came from: the new name, else the old one
+    # (warned about once per process), else the default.
+    old = RENAMED[name]
+    value, old_value = get(name), get(old)
+    if old_value and old not in _warned:
+        _warned.add(old)
+        if value:
+            log.warning("%s is no longer read (%s is set): remove it from .env.", old, name)
+        else:
+            log.warning(
+                "%s is now called %s (it limits the pay step): rename it in .env; "
+                "its value is used meanwhile.",
+                old,
+                name,
+            )
+    if value:
+        return value, name
+    if old_value:
+        return old_value, old
+    return default, name
 
 
 def _seed_file(raw: str) -> Path:

@@ -1,5 +1,5 @@
 """`quart --app bookshop orders` and `reconcile`, on SQLite and PostgreSQL; and the whole shop as
-`make run` starts it, paid through the webhook alone.
+`make run` starts it, paid in a browser.
 
 These are plain `def` tests: the commands run their own event loop, as they do from a shell.
 """
@@ -20,14 +20,17 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import Result
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page
+from sqlalchemy import update
 
 from bookshop import create_app
 from bookshop.address import Address
 from bookshop.catalog import Catalog
+from bookshop.catalog.schema import books
+from bookshop.cli import recent_orders
 from bookshop.config import Settings
 from bookshop.money import format_money
-from bookshop.orders import Ledger, Order
+from bookshop.orders import ADDRESS_CHANGED, CHARGE_CHANGED, Ledger, Order
 from bookshop.payments import Intent, IntentLine, read_intent
 from tests.e2e.shopper import fill_address
 from tests.fixtures.app import BOOKS, SINGAPORE, confirm_like_stripe_js, delivered
@@ -36,6 +39,8 @@ from tests.fixtures.sandbox import SandboxServer, free_port
 
 ROOT = Path(__file__).parents[1]
 VISA, DECLINED = "4242424242424242", "4000000000009995"
+# A name that sets a terminal's colour, and how the commands print it instead.
+EVIL, EVIL_SHOWN = "\x1b[31mEvil\x1b[0m", "\\x1b[31mEvil\\x1b[0m"
 
 
 @pytest.fixture
@@ -61,10 +66,14 @@ def today() -> str:
 
 
 def checkout(
-    sandbox: SandboxServer, book: str, card: str | None = None, shipping: int | None = None
+    sandbox: SandboxServer,
+    book: str,
+    card: str | None = None,
+    shipping: int | None = None,
+    address: dict[str, str] = SINGAPORE,
 ) -> Intent:
     """An intent made the way the checkout makes it, confirmed with `card` when given; with
-    `shipping`, delivered to the tests' Singapore address for that much."""
+    `shipping`, delivered to `address` (the tests' Singapore address) for that much."""
     params: dict[str, Any] = {
         "amount": price(book) + (shipping or 0),
         "currency": "sgd",
@@ -72,7 +81,7 @@ def checkout(
     }
     if shipping is not None:
         params["metadata"]["shipping"] = str(shipping)
-        params["shipping"] = Address(**SINGAPORE).to_stripe()
+        params["shipping"] = Address(**address).to_stripe()
     intent = sandbox.client().v1.payment_intents.create(params=params)  # type: ignore[arg-type]
     assert intent.client_secret
     if card:
@@ -87,6 +96,14 @@ async def _record(settings: Settings, *intents: Intent) -> None:
     await Catalog(ledger.database).seed(settings.catalog_seed)
     for intent in intents:
         await ledger.record_checkout(intent)
+    await ledger.close()
+
+
+async def _retitle(settings: Settings, book_id: str, title: str) -> None:
+    ledger = Ledger(settings.database_url)
+    await ledger.open()
+    async with ledger.database.transaction() as connection:
+        await connection.execute(update(books).where(books.c.id == book_id).values(title=title))
     await ledger.close()
 
 
@@ -140,7 +157,7 @@ def test_reconcile_repairs_a_crash_between_payment_and_ledger_write(
     )
 
 
-def test_reconcile_repairs_a_paid_orders_lines_and_amount_and_prints_the_change(
+def test_reconcile_flags_a_paid_order_stripe_charged_otherwise_and_prints_it_once(
     settings: Settings, sandbox: SandboxServer
 ) -> None:
     # Stripe charged for 2 copies; the ledger says 5 (a pay step that never told it).
@@ -165,15 +182,21 @@ def test_reconcile_repairs_a_paid_orders_lines_and_amount_and_prints_the_change(
     first = run(settings, "reconcile", "--since", today())
     second = run(settings, "reconcile", "--since", today())
 
-    five, two = (format_money(n * price("code"), "sgd", settings.locale) for n in (5, 2))
+    two = format_money(2 * price("code"), "sgd", settings.locale)
     assert first.exit_code == 0, first.output
-    change = f"{created.id}: paid -> paid (lines 5 x code -> 2 x code, amount {five} -> {two})"
+    change = (
+        f"{created.id}: paid -> paid (REVIEW: {CHARGE_CHANGED}; Stripe has: 2 x code for {two})"
+    )
     assert change in first.output
     assert second.output.strip().endswith("nothing to change."), second.output
+    # Nothing but the flag changed: a person decides what was sold.
     (order,) = run_async(_orders(settings, created.id))
-    assert order is not None and order.status == "paid"
-    assert [(line.book_id, line.quantity) for line in order.lines] == [("code", 2)]
-    assert order.amount == charged.amount == 2 * price("code")
+    assert order is not None and (order.status, order.review) == ("paid", CHARGE_CHANGED)
+    assert [(line.book_id, line.quantity) for line in order.lines] == [("code", 5)]
+    assert order.amount == 5 * price("code")
+    listing = run(settings, "orders").output.splitlines()
+    index = next(n for n, row in enumerate(listing) if created.id in row)
+    assert listing[index + 1].strip() == f"REVIEW: {CHARGE_CHANGED}"
 
 
 def test_reconcile_without_stripe_changes_nothing_and_says_so(
@@ -195,7 +218,8 @@ def test_orders_lists_paid_orders_first_as_a_table(
     run_async(_record(settings, waiting, paid))
     assert run(settings, "reconcile", "--since", today()).exit_code == 0
 
-    result = run(settings, "orders")
+    # The session's sandbox holds every test's payments, which reconcile brings in: show them all.
+    result = run(settings, "orders", "--limit", "1000")
 
     assert result.exit_code == 0, result.output
     header, *rows = result.output.splitlines()
@@ -230,22 +254,60 @@ def test_orders_shows_where_each_paid_order_goes_and_what_delivery_cost(
     )
 
 
-def test_reconcile_restores_an_orders_address_from_stripe(
+def test_reconcile_flags_an_order_stripe_ships_elsewhere_and_orders_shows_it(
     settings: Settings, sandbox: SandboxServer
 ) -> None:
-    paid = checkout(sandbox, "code", VISA, shipping=300)
-    # The ledger heard of the order without its address (a write lost in a crash, say).
-    run_async(_record(settings, replace(paid, status="requires_payment_method", address=None)))
+    # The shop checked and recorded its address; the intent was confirmed with another, whose
+    # name would turn the shopkeeper's terminal red.
+    elsewhere = {**SINGAPORE, "name": EVIL, "line1": "9 Other\u202eRoad"}
+    paid = checkout(sandbox, "code", VISA, shipping=300, address=elsewhere)
+    home = Address(**SINGAPORE)
+    run_async(_record(settings, replace(paid, status="requires_payment_method", address=home)))
 
     first = run(settings, "reconcile", "--since", today())
     second = run(settings, "reconcile", "--since", today())
+    listing = run(settings, "orders").output
 
-    assert f"{paid.id}: open -> paid" in first.output
-    assert "address -> Ada Reader, 1 Straits View" in first.output
+    assert first.exit_code == 0, first.output
+    assert (
+        f"{paid.id}: open -> paid (REVIEW: {ADDRESS_CHANGED}; Stripe has: "
+        f"{EVIL_SHOWN}, 9 Other\\u202eRoad, #12-01, Singapore 018937, SG)"
+    ) in first.output
     assert second.output.strip().endswith("nothing to change."), second.output
     (order,) = run_async(_orders(settings, paid.id))
-    assert order is not None and order.address == Address(**SINGAPORE)
-    assert order.shipping == 300
+    assert order is not None and (order.status, order.address) == ("paid", home)
+    assert (order.review, order.shipping) == (ADDRESS_CHANGED, 300)
+    rows = listing.splitlines()
+    index = next(n for n, row in enumerate(rows) if paid.id in row)
+    assert rows[index + 1].strip() == f"REVIEW: {ADDRESS_CHANGED}"
+    assert rows[index + 2].strip().startswith("deliver to: Ada Reader, 1 Straits View")
+    for output in (first.output, listing):
+        assert "\x1b" not in output and "\u202e" not in output
+
+
+def test_orders_shows_what_shoppers_typed_and_titles_visibly(
+    settings: Settings, sandbox: SandboxServer
+) -> None:
+    typed = Address(**{**SINGAPORE, "name": EVIL, "line2": "Flat\u200b\u2066 2\u2069"})
+    order = replace(checkout(sandbox, "code"), address=typed, email="\x1b]0;owned\x07@x.example")
+    run_async(_record(settings, order))
+    # A title that reached the catalog with a right-to-left override (before the import's checks).
+    run_async(_retitle(settings, "code", "Code\u202e txt.exe"))
+    run_async(_record(settings, replace(order, id=f"{order.id}x")))
+
+    result = run(settings, "orders")
+
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert not {"\u202e", "\u200b", "\u2066", "\u2069"} & set(result.output)
+    rows = result.output.splitlines()
+    index = next(n for n, row in enumerate(rows) if f"{order.id}x" in row)
+    assert "1 x Code\\u202e txt.exe" in rows[index]
+    assert "\\x1b]0;owned\\x07@x.example" in rows[index]
+    assert rows[index + 1].strip() == (
+        f"deliver to: {EVIL_SHOWN}, 1 Straits View, Flat\\u200b\\u2066 2\\u2069, "
+        "Singapore 018937, SG"
+    )
 
 
 def test_orders_on_an_empty_ledger_says_so(settings: Settings) -> None:
@@ -302,18 +364,9 @@ def shop_process(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 @pytest.mark.browser
-def test_browser_purchase_is_paid_through_the_webhook_alone_and_orders_shows_it(
+def test_a_browser_purchase_is_paid_in_the_ledger_unflagged_and_orders_shows_it(
     page: Page, shop_process: dict[str, Any]
 ) -> None:
-    result_pages: list[str] = []
-
-    def never_load(route: Route) -> None:
-        # The shopper closed the tab: the result page is never loaded.
-        result_pages.append(route.request.url)
-        route.abort()
-
-    page.route("**/payment/status**", never_load)
-    page.route("**/success**", never_load)
     page.goto(f"{shop_process['url']}/checkout/code")
     fill_address(page)
     page.get_by_label("Email for the receipt").fill("reader@example.com")
@@ -322,20 +375,21 @@ def test_browser_purchase_is_paid_through_the_webhook_alone_and_orders_shows_it(
     frame.get_by_label("Expiration date").fill("12 / 34")
     frame.get_by_label("Security code").fill("123")
     frame.get_by_label("ZIP code").fill("12345")
-    secret = page.locator("#payment-form").get_attribute("data-client-secret")
-    assert secret
-    intent_id = secret.split("_secret_")[0]
 
     page.get_by_role("button", name="Pay").click()
 
+    # The pay step's answer and Stripe's webhook both tell the ledger, in either order.
     settings = replace(Settings(), database_url=shop_process["env"]["DATABASE_URL"])
     deadline = time.monotonic() + 30
-    while (order := run_async(_orders(settings, intent_id))[0]) is None or order.status != "paid":
-        assert time.monotonic() < deadline, f"order is {order}; see {shop_process['log']}"
+    while not (orders := run_async(recent_orders(settings, 1))) or orders[0].status != "paid":
+        assert time.monotonic() < deadline, f"orders are {orders}; see {shop_process['log']}"
         time.sleep(0.2)
-    assert order.email == "reader@example.com"
-    # Whatever the page tried, the shop itself never served the result page.
-    assert "/payment/status" not in shop_process["log"].read_text()
+    (order,) = orders
+    assert (order.email, order.address, order.review) == (
+        "reader@example.com",
+        Address(**SINGAPORE),
+        None,
+    )
     listing = subprocess.run(
         [str(Path(sys.executable).with_name("quart")), "--app", "bookshop", "orders"],
         cwd=ROOT,
@@ -345,10 +399,12 @@ def test_browser_purchase_is_paid_through_the_webhook_alone_and_orders_shows_it(
         timeout=60,
         check=True,
     ).stdout
-    row = next(line for line in listing.splitlines() if intent_id in line)
-    assert row.startswith("paid ")
-    assert "reader@example.com" in row
-    assert format_money(delivered(price("code"), 1), "sgd") in row
+    rows = listing.splitlines()
+    index = next(n for n, line in enumerate(rows) if order.intent_id in line)
+    assert rows[index].startswith("paid ")
+    assert "reader@example.com" in rows[index]
+    assert format_money(delivered(price("code"), 1), "sgd") in rows[index]
+    assert rows[index + 1].strip().startswith("deliver to: Ada Reader, 1 Straits View")
 
 
 def test_reconcile_repairs_a_missed_refund(settings: Settings, sandbox: SandboxServer) -> None:

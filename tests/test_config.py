@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bookshop import config
 from bookshop.config import ConfigError, load_settings
 
 TEST_KEYS = {"STRIPE_SECRET_KEY": "sk_test_abc", "STRIPE_PUBLISHABLE_KEY": "pk_test_abc"}
+LIVE_KEYS = {"STRIPE_SECRET_KEY": "sk_live_abc", "STRIPE_PUBLISHABLE_KEY": "pk_live_abc"}
+
+
+@dataclass(frozen=True)
+class Renames:
+    """What load_settings has warned about renamed settings, so far."""
+
+    caplog: pytest.LogCaptureFixture
+
+    @property
+    def messages(self) -> list[str]:
+        return [r.getMessage() for r in self.caplog.records if r.name == "bookshop.config"]
 
 
 def test_no_keys_means_the_local_sandbox() -> None:
@@ -67,7 +82,31 @@ def test_host_port_and_currency_are_configurable() -> None:
         ({"STRIPE_SECRET_KEY": "abc", "STRIPE_PUBLISHABLE_KEY": "pk_test_abc"}, "sk_test_"),
         ({**TEST_KEYS, "STRIPE_WEBHOOK_SECRET": "nope"}, "whsec_"),
         ({"DATABASE_URL": "mysql://db/shop"}, "DATABASE_URL"),
+        ({"SHOP_RATE_LIMIT_PAY": "lots"}, "SHOP_RATE_LIMIT_PAY"),
+        ({"SHOP_RATE_LIMIT_PAY_ALL": "1/fortnight"}, "SHOP_RATE_LIMIT_PAY_ALL"),
         ({"SHOP_RATE_LIMIT_CHECKOUT": "lots"}, "SHOP_RATE_LIMIT_CHECKOUT"),
+        *(
+            ({**LIVE_KEYS, **stage}, "Live Stripe keys")
+            for stage in (
+                {},
+                {"SHOP_ENV": "development"},
+                {"SHOP_ENV": "development", "SHOP_SECRET_KEY": "x" * 40},
+                {"SHOP_ENV": "test", "SHOP_SECRET_KEY": "x" * 40},
+            )
+        ),
+        (
+            {
+                "STRIPE_SECRET_KEY": "rk_live_abc",
+                "STRIPE_PUBLISHABLE_KEY": "pk_live_abc",
+                "SHOP_ENV": "test",
+            },
+            "Live Stripe keys with SHOP_ENV=test",
+        ),
+        ({**LIVE_KEYS, "SHOP_ENV": "production"}, "SHOP_SECRET_KEY is empty"),
+        (
+            {**LIVE_KEYS, "SHOP_ENV": "production", "SHOP_SECRET_KEY": "dev-only-not-secret"},
+            "development secret",
+        ),
         *(
             ({"SHOP_PUBLIC_URL": url}, "SHOP_PUBLIC_URL")
             for url in (
@@ -103,6 +142,74 @@ def test_production_with_its_own_secret_starts() -> None:
     assert settings.env == "production"
 
 
+@pytest.mark.parametrize("secret_key", ["sk_live_abc", "rk_live_abc"])
+def test_live_keys_start_in_production_with_its_own_secret(secret_key: str) -> None:
+    settings = load_settings(
+        {
+            "SHOP_ENV": "production",
+            "SHOP_SECRET_KEY": "x" * 40,
+            "STRIPE_SECRET_KEY": secret_key,
+            "STRIPE_PUBLISHABLE_KEY": "pk_live_abc",
+        }
+    )
+    assert (settings.env, settings.live, settings.sandbox) == ("production", True, False)
+
+
+@pytest.fixture
+def renames(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Renames:
+    """The warnings about renamed settings load_settings logs (each once per process)."""
+    monkeypatch.setattr(config, "_warned", set())
+    caplog.set_level(logging.WARNING, logger="bookshop.config")
+    return Renames(caplog)
+
+
+def test_the_pay_step_rate_limits_have_their_defaults(renames: Renames) -> None:
+    settings = load_settings({})
+    assert (settings.rate_limit_pay, settings.rate_limit_pay_all) == ("10/minute", "600/minute")
+    assert settings.rate_limit_status == "120/minute"
+    assert renames.messages == []
+
+
+def test_the_pay_step_rate_limits_are_configurable(renames: Renames) -> None:
+    settings = load_settings(
+        {"SHOP_RATE_LIMIT_PAY": "3/minute", "SHOP_RATE_LIMIT_PAY_ALL": "9/second"}
+    )
+    assert (settings.rate_limit_pay, settings.rate_limit_pay_all) == ("3/minute", "9/second")
+    assert renames.messages == []
+
+
+def test_the_old_rate_limit_names_are_read_with_a_warning_once(renames: Renames) -> None:
+    old = {"SHOP_RATE_LIMIT_CHECKOUT": "5/minute", "SHOP_RATE_LIMIT_CHECKOUT_ALL": "50/minute"}
+    first, second = load_settings(old), load_settings(old)
+    for settings in (first, second):
+        assert (settings.rate_limit_pay, settings.rate_limit_pay_all) == ("5/minute", "50/minute")
+    assert len(renames.messages) == 2
+    assert "SHOP_RATE_LIMIT_CHECKOUT is now called SHOP_RATE_LIMIT_PAY " in renames.messages[0]
+    assert (
+        "SHOP_RATE_LIMIT_CHECKOUT_ALL is now called SHOP_RATE_LIMIT_PAY_ALL "
+        in (renames.messages[1])
+    )
+    assert all("\n" not in message for message in renames.messages)
+
+
+def test_the_new_rate_limit_names_win_over_the_old(renames: Renames) -> None:
+    settings = load_settings({"SHOP_RATE_LIMIT_PAY": "4/minute", "SHOP_RATE_LIMIT_CHECKOUT": "x"})
+    assert settings.rate_limit_pay == "4/minute"
+    assert renames.messages == [
+        "SHOP_RATE_LIMIT_CHECKOUT is no longer read (SHOP_RATE_LIMIT_PAY is set): "
+        "remove it from .env."
+    ]
+
+
+def test_the_old_field_names_still_read_the_pay_step_limits() -> None:
+    # Until bookshop/security.py reads the new names.
+    settings = load_settings(
+        {"SHOP_RATE_LIMIT_PAY": "7/minute", "SHOP_RATE_LIMIT_PAY_ALL": "70/hour"}
+    )
+    old_names = (settings.rate_limit_checkout, settings.rate_limit_checkout_all)
+    assert old_names == ("7/minute", "70/hour")
+
+
 def test_the_shop_never_loads_the_sandbox_it_only_knows_its_address_and_keys() -> None:
     # A fresh interpreter: the test session itself has imported the sandbox for its fixtures.
     script = (
@@ -122,14 +229,17 @@ def test_the_shop_never_loads_the_sandbox_it_only_knows_its_address_and_keys() -
 
 
 def test_only_the_payments_package_imports_stripe_among_the_shops_own_modules() -> None:
-    # The sandbox, a separate process, checks requests against stripe-python's types.
+    # The sandbox, a separate process, checks requests against stripe-python's types: any of
+    # its modules may import stripe.
     package = Path(__file__).parents[1] / "bookshop"
     importers = {
         str(path.relative_to(package))
         for path in package.rglob("*.py")
         if re.search(r"^\s*(import stripe|from stripe\b)", path.read_text(), re.MULTILINE)
     }
-    assert importers == {"payments/gateway.py", "payments/transport.py", "sandbox/validation.py"}
+    shop = {name for name in importers if not name.startswith("sandbox/")}
+    assert shop == {"payments/gateway.py", "payments/transport.py"}
+    assert importers - shop, "the sandbox checks requests against stripe-python's types"
 
 
 def test_the_shops_sandbox_keys_are_the_ones_a_sandbox_started_alone_serves() -> None:

@@ -25,6 +25,8 @@ from bookshop.database import metadata
 OPEN, PAID, FAILED, CANCELED, REFUNDED = "open", "paid", "failed", "canceled", "refunded"
 # The statuses a shopper can still pay from: a checkout may change these orders' quantity.
 PAYABLE = (OPEN, FAILED)
+# The statuses of an order that was paid: what it is for and where it goes are settled.
+SETTLED = (PAID, REFUNDED)
 
 
 orders = Table(
@@ -45,6 +47,9 @@ orders = Table(
     # What delivery cost (part of `amount`) and where the order goes: Stripe's `shipping`.
     Column("shipping", BigInteger, nullable=False, server_default=text("0")),
     *(Column(f"ship_{field}", String(255)) for field in ADDRESS_FIELDS),
+    # Why staff must look at the order before shipping it (Stripe's intent disagrees with what
+    # the shop checked, e.g. "address changed at Stripe"); None when nothing is amiss.
+    Column("review", String(255)),
     # `make orders` lists paid orders first, newest first.
     Index("orders_by_status", "status", "created_at"),
 )
@@ -109,6 +114,7 @@ class Order:
     updated_at: datetime
     shipping: int = 0
     address: Address | None = None
+    review: str | None = None  # why staff must look at it before shipping, if they must
 
     @classmethod
     def from_row(cls, row: Any, lines: tuple[OrderLine, ...]) -> Order:
@@ -128,6 +134,7 @@ class Order:
             updated_at=_aware(row.updated_at),
             shipping=row.shipping,
             address=address_of(row),
+            review=row.review,
         )
 
 

@@ -1,0 +1,402 @@
+"""The ledger's transitions: each change to an order, a conditional update that only goes forward.
+
+Every path that learns something about a payment (the checkout, the pay step, the result page,
+webhooks, the reconcile command) writes through these. A status only moves forward
+(open/failed -> paid -> refunded, open/failed -> refunded when the payment went unheard,
+open/failed -> canceled), so each path can run twice, late, or in any order, and the ledger ends
+the same.
+
+Where an order goes is the shop's: the address it checked, written by the checkout's own calls
+(and the pay step's, which creates and confirms the intent with it). A read of Stripe's intent
+(a webhook, a re-read, the result page, reconcile) never changes it. While the order is payable a
+read only takes what the intent charges (amount, lines, delivery); the payment takes them from
+the intent that was paid. Once paid, an intent that ships elsewhere, or (re-read later) charges
+another amount or other lines, flags the order for review instead: staff look before shipping.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from bookshop.catalog.schema import books
+from bookshop.database import Database
+from bookshop.orders.schema import (
+    CANCELED,
+    FAILED,
+    OPEN,
+    PAID,
+    PAYABLE,
+    REFUNDED,
+    SETTLED,
+    Order,
+    OrderLine,
+    address_columns,
+    order_lines,
+    orders,
+)
+from bookshop.payments import Intent
+
+log = logging.getLogger(__name__)
+
+# Why an order is flagged for review; an order flagged for both holds both, "; " between.
+ADDRESS_CHANGED = "address changed at Stripe"
+CHARGE_CHANGED = "amount or lines changed at Stripe"
+# What Stripe says of an intent the shop's own call just confirmed (and paid, or is paying).
+CONFIRMED = ("succeeded", "processing")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one repair did to one order (printed by `reconcile`): the order before and after,
+    and the intent as Stripe had it."""
+
+    intent_id: str
+    before: Order | None
+    after: Order
+    stripe: Intent | None = None
+
+
+def now() -> datetime:
+    """The time a write is stamped with."""
+    return datetime.now(UTC)
+
+
+def same(before: Order, after: Order) -> bool:
+    """True when two readings of an order are equal but for the time of the last write."""
+    return before == replace(after, updated_at=before.updated_at)
+
+
+def charged(order: Order | Intent) -> tuple[Any, ...]:
+    """What an order is for, as Stripe charges it: amount, lines and delivery (not where)."""
+    lines = [(line.book_id, line.quantity, line.unit_price) for line in order.lines]
+    return (order.amount, lines, order.shipping)
+
+
+def reasons(review: str | None) -> list[str]:
+    """The reasons an order's `review` holds."""
+    return review.split("; ") if review else []
+
+
+def line_rows(intent: Intent) -> list[dict[str, Any]]:
+    """An intent's lines as `order_lines` rows, without their titles (see `line_values`)."""
+    return [
+        {
+            "intent_id": intent.id,
+            "position": position,
+            "book_id": line.book_id,
+            "unit_price": line.unit_price,
+            "quantity": line.quantity,
+        }
+        for position, line in enumerate(intent.lines)
+    ]
+
+
+def line_values() -> list[Any]:
+    """An order line's columns from a `line_rows` row, with the title the catalog has at the
+    time of sale (a book that has left the catalog keeps its id as its title)."""
+    values: dict[str, Any] = {
+        column.name: bindparam(column.name, type_=column.type)
+        for column in order_lines.columns
+        if column.name != "title"
+    }
+    title = select(books.c.title).where(books.c.id == values["book_id"]).scalar_subquery()
+    values["title"] = func.coalesce(title, values["book_id"])
+    return [values[column.name] for column in order_lines.columns]
+
+
+def target_status(state: Intent) -> str:
+    """The ledger status a PaymentIntent's current state means."""
+    if state.status == "succeeded":
+        # Refunds are known only from an expanded charge (a fresh read), never from an event.
+        return REFUNDED if state.charge is not None and state.charge.refunded else PAID
+    if state.status == "canceled":
+        return CANCELED
+    if state.status == "requires_payment_method" and state.decline_code:
+        return FAILED
+    return OPEN
+
+
+class Transitions:
+    """The conditional updates of one order, each run inside its caller's transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._insert_lines = insert(order_lines).from_select(
+            [column.name for column in order_lines.columns], select(*line_values())
+        )
+
+    async def get(
+        self, connection: AsyncConnection, intent_id: str, *, lock: bool = False
+    ) -> Order | None:
+        """The order, with its lines; `lock`: its row stays this transaction's until it ends
+        (PostgreSQL; SQLite's transactions hold the whole database already)."""
+        query = select(orders).where(orders.c.intent_id == intent_id)
+        row = (await connection.execute(query.with_for_update() if lock else query)).first()
+        if row is None:
+            return None
+        lines = await self.lines_of(connection, [intent_id])
+        return Order.from_row(row, lines.get(intent_id, ()))
+
+    async def lines_of(
+        self, connection: AsyncConnection, intent_ids: list[str]
+    ) -> dict[str, tuple[OrderLine, ...]]:
+        """The lines of each of these orders, in order."""
+        if not intent_ids:
+            return {}
+        rows = await connection.execute(
+            select(order_lines)
+            .where(order_lines.c.intent_id.in_(intent_ids))
+            .order_by(order_lines.c.intent_id, order_lines.c.position)
+        )
+        found: dict[str, list[OrderLine]] = {}
+        for row in rows:
+            found.setdefault(row.intent_id, []).append(
+                OrderLine(row.book_id, row.title, row.unit_price, row.quantity)
+            )
+        return {intent_id: tuple(lines) for intent_id, lines in found.items()}
+
+    async def apply_state(
+        self, connection: AsyncConnection, state: Intent, *, shops: bool = False
+    ) -> Change | None:
+        """Bring the order in line with the intent as Stripe has it now; `shops`: the intent is
+        Stripe's answer to the shop's own call, which sent what the shop checked."""
+        target = target_status(state)
+        before = await self.get(connection, state.id, lock=True)
+        if before is None and not state.lines:
+            return None  # not one of the shop's checkouts
+        if before is None:
+            await self.ensure(connection, state)
+        elif shops:
+            await self._take_shops(connection, before, state)
+        elif before.status in PAYABLE and state.lines and charged(before) != charged(state):
+            # Stripe's amount and lines are what will be charged. A settled order keeps its own
+            # (`to_paid` flags a difference), as every order keeps its address.
+            await self.take_charged(connection, state)
+        await self.seen(connection, state.id, int(time.time()))
+        if target == FAILED:
+            await self.failed_since(connection, state.id, state.decline_code)
+        elif target in SETTLED:
+            await self.to_paid(connection, state)
+            if state.charge is not None and state.charge.amount_refunded:
+                await self.refund(
+                    connection, state.id, state.charge_id, state.charge.amount_refunded
+                )
+            if target == REFUNDED:
+                await self.to_refunded(connection, state.id, state.charge_id)
+        elif target == CANCELED:
+            await self.to_canceled(connection, state.id)
+        after = await self.get(connection, state.id)
+        assert after is not None
+        if before is not None and same(before, after):
+            return None
+        return Change(intent_id=state.id, before=before, after=after, stripe=state)
+
+    async def _take_shops(self, connection: AsyncConnection, before: Order, state: Intent) -> None:
+        # The pay step's answer: what the shop checked and sent, as Stripe took it.
+        if before.status in PAYABLE:
+            await self.take_charged(connection, state)
+            await connection.execute(
+                update(orders)
+                .where(orders.c.intent_id == state.id)
+                .values(
+                    **address_columns(state.address),
+                    email=func.coalesce(state.email, orders.c.email),
+                )
+            )
+        elif (
+            before.status in SETTLED
+            and state.status in CONFIRMED
+            and before.address != state.address
+        ):
+            # Stripe's webhook beat the shop's own write of the payment and found the address
+            # of an earlier attempt in the ledger: this answer is the payment itself, made with
+            # the address the shop checked, so it is the order's and there is nothing to review.
+            kept = [reason for reason in reasons(before.review) if reason != ADDRESS_CHANGED]
+            await connection.execute(
+                update(orders)
+                .where(orders.c.intent_id == state.id)
+                .values(
+                    **address_columns(state.address),
+                    review="; ".join(kept) or None,
+                    updated_at=now(),
+                )
+            )
+
+    async def ensure(self, connection: AsyncConnection, intent: Intent) -> None:
+        """Create an order the ledger missed (a webhook before the checkout's write, another
+        process, a crash) open, from the intent; the conditional updates then move it on. It
+        dates from when the shopper started paying, not from when the ledger heard of it."""
+        stamp = now()
+        since = datetime.fromtimestamp(intent.created, UTC) if intent.created > 0 else stamp
+        created = await connection.execute(
+            self.database.insert(orders)
+            .values(
+                intent_id=intent.id,
+                amount=intent.amount,
+                shipping=intent.shipping,
+                **address_columns(intent.address),
+                currency=intent.currency,
+                email=intent.email,
+                status=OPEN,
+                attempts=0,
+                amount_refunded=0,
+                stripe_seen=0,
+                created_at=since,
+                updated_at=stamp,
+            )
+            .on_conflict_do_nothing(index_elements=[orders.c.intent_id])
+            .returning(orders.c.intent_id)
+        )
+        if created.first() is not None:
+            await self._replace_lines(connection, intent)
+
+    async def update(
+        self,
+        connection: AsyncConnection,
+        intent_id: str,
+        allowed: ColumnElement[bool],
+        **values: Any,
+    ) -> bool:
+        """Change the order if `allowed` holds; True when it did."""
+        result = await connection.execute(
+            update(orders)
+            .where(orders.c.intent_id == intent_id, allowed)
+            .values(updated_at=now(), **values)
+            .returning(orders.c.intent_id)
+        )
+        return result.first() is not None
+
+    async def seen(self, connection: AsyncConnection, intent_id: str, created: int) -> None:
+        """Stripe's word on the order as of `created` (Unix time) is in the ledger."""
+        await connection.execute(
+            update(orders)
+            .where(orders.c.intent_id == intent_id, orders.c.stripe_seen < created)
+            .values(stripe_seen=created)
+        )
+
+    async def to_paid(self, connection: AsyncConnection, intent: Intent) -> bool:
+        """The intent succeeded: a payable order becomes paid, for what the intent charged; a
+        paid one that it disagrees with is flagged. True when the order became paid."""
+        paid = await self.update(
+            connection,
+            intent.id,
+            orders.c.status.in_(PAYABLE),
+            status=PAID,
+            charge_id=func.coalesce(intent.charge_id, orders.c.charge_id),
+            email=func.coalesce(intent.email, orders.c.email),
+        )
+        # Read once the row is this transaction's: the update above took it, or the lock does.
+        order = await self.get(connection, intent.id, lock=not paid)
+        if order is None:
+            return paid
+        found = []
+        if order.address != intent.address:
+            found.append(ADDRESS_CHANGED)
+        if paid:
+            # What was paid for is the paid intent's amount and lines, not the ledger's last word.
+            await self.take_charged(connection, intent)
+        elif order.status in SETTLED and (
+            order.amount != intent.amount or (intent.lines and charged(order) != charged(intent))
+        ):
+            found.append(CHARGE_CHANGED)
+        if order.status in SETTLED:
+            await self._flag(connection, order, found)
+        return paid
+
+    async def take_charged(self, connection: AsyncConnection, intent: Intent) -> None:
+        """Take what the intent charges: its amount, its delivery and (when it says) its lines;
+        never where the order goes."""
+        await connection.execute(
+            update(orders)
+            .where(orders.c.intent_id == intent.id)
+            .values(amount=intent.amount, shipping=intent.shipping, updated_at=now())
+        )
+        if intent.lines:
+            await self._replace_lines(connection, intent)
+
+    async def _flag(self, connection: AsyncConnection, order: Order, found: list[str]) -> None:
+        # Reasons only accumulate: a flag stays for staff to see.
+        known = reasons(order.review)
+        new = [reason for reason in found if reason not in known]
+        if not new:
+            return
+        review = "; ".join([*known, *new])
+        await connection.execute(
+            update(orders)
+            .where(orders.c.intent_id == order.intent_id)
+            .values(review=review, updated_at=now())
+        )
+        log.warning("order %s flagged for review: %s", order.intent_id, review)
+
+    async def _replace_lines(self, connection: AsyncConnection, intent: Intent) -> None:
+        await connection.execute(delete(order_lines).where(order_lines.c.intent_id == intent.id))
+        if intent.lines:
+            await connection.execute(self._insert_lines, line_rows(intent))
+
+    async def attempt_failed(
+        self, connection: AsyncConnection, intent_id: str, decline_code: str | None
+    ) -> bool:
+        """Count a failed attempt (once per event id). Only an order the shopper can still pay
+        becomes `failed`: a late decline never un-pays an order."""
+        return await self.update(
+            connection,
+            intent_id,
+            orders.c.status.in_((*PAYABLE, PAID)),
+            attempts=orders.c.attempts + 1,
+            decline_code=func.coalesce(decline_code, orders.c.decline_code),
+            status=case((orders.c.status.in_(PAYABLE), FAILED), else_=orders.c.status),
+        )
+
+    async def failed_since(
+        self, connection: AsyncConnection, intent_id: str, decline_code: str | None
+    ) -> bool:
+        """The intent's last attempt failed. A read sees only the latest decline, not how many
+        there were: at least one."""
+        return await self.update(
+            connection,
+            intent_id,
+            (orders.c.status == OPEN)
+            | ((orders.c.status == FAILED) & orders.c.decline_code.is_distinct_from(decline_code)),
+            status=FAILED,
+            decline_code=decline_code,
+            attempts=case((orders.c.attempts < 1, 1), else_=orders.c.attempts),
+        )
+
+    async def to_canceled(self, connection: AsyncConnection, intent_id: str) -> bool:
+        """The intent was canceled: a payable order is too."""
+        return await self.update(
+            connection, intent_id, orders.c.status.in_(PAYABLE), status=CANCELED
+        )
+
+    async def refund(
+        self, connection: AsyncConnection, intent_id: str, charge_id: str | None, amount: int
+    ) -> bool:
+        """Record how much was refunded: the amount only grows, so a late partial-refund event
+        can't shrink a later one."""
+        return await self.update(
+            connection,
+            intent_id,
+            orders.c.amount_refunded < amount,
+            amount_refunded=amount,
+            charge_id=func.coalesce(orders.c.charge_id, charge_id),
+        )
+
+    async def to_refunded(
+        self, connection: AsyncConnection, intent_id: str, charge_id: str | None
+    ) -> bool:
+        """The whole payment was refunded."""
+        return await self.update(
+            connection,
+            intent_id,
+            orders.c.status.in_((*PAYABLE, PAID)),
+            status=REFUNDED,
+            charge_id=func.coalesce(orders.c.charge_id, charge_id),
+        )
