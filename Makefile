@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check lint types bench screenshots audit reconcile orders browser clean css css-check lighthouse
+.PHONY: help run test check lint types bench screenshots audit reconcile orders browser clean css css-check typecheck lighthouse
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ css: tools/css/node_modules ## Cut Bootstrap down to the classes the templates u
 
 css-check: tools/css/node_modules ## Fail if the Bootstrap subset differs from what `make css` makes
 	node tools/css/build.mjs --check
+
+typecheck: tools/typecheck/node_modules ## Type-check static/js/checkout.js against Stripe.js's own types (TypeScript)
+	node tools/typecheck/node_modules/typescript/bin/tsc -p tools/typecheck
 
 lighthouse: $(STAMP) browser tools/lighthouse/node_modules ## Lighthouse (mobile) on the shop, a book, the cart and checkout; writes docs/lighthouse.md
 	$(BIN)/python -m tests.perf.lighthouse $(LIGHTHOUSE_ARGS)

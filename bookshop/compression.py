@@ -53,8 +53,8 @@ def compressible(mimetype: str | None) -> bool:
     return mimetype in COMPRESSIBLE_TYPES
 
 
-def install(app: Quart, uncompressed_blueprints: Collection[str]) -> None:
-    """Compress the app's text responses, except those of `uncompressed_blueprints` (pages with a
+def install(app: Quart, uncompressed_endpoints: Collection[str]) -> None:
+    """Compress the app's text responses, except those of `uncompressed_endpoints` (answers with a
     secret that cannot be masked beside request input: README, "Compression and caching")."""
 
     @app.after_request
@@ -65,7 +65,7 @@ def install(app: Quart, uncompressed_blueprints: Collection[str]) -> None:
             or not compressible(response.mimetype)
             or "Content-Encoding" in response.headers
             or response.status_code in (204, 206, 304)
-            or request.blueprint in uncompressed_blueprints
+            or request.endpoint in uncompressed_endpoints
         ):
             return response
         # Every response of a compressible type: a cache must not hand one encoding to all.

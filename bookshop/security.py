@@ -1,4 +1,5 @@
-"""The shop's defences on every request and response: CSRF, headers, size and rate limits."""
+"""The shop's defences on every request and response: CSRF, headers, size and rate limits, and
+each route's own policy, declared where the route is defined (`@policy(...)`)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ import binascii
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from quart import Quart, Response, g, request, session
+from quart import Quart, Response, g, request
 from quart_rate_limiter import RateLimit, RateLimiter, rate_limit
 from werkzeug.exceptions import Forbidden, RequestHeaderFieldsTooLarge, RequestURITooLarge
 
 from bookshop.config import RATE, Settings
+from bookshop.session import csrf_secret, set_csrf_secret
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_BYTES = 2048
@@ -26,41 +29,59 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_SECRET_BYTES = 32
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Signed by Stripe instead: a CSRF token could never be sent with it.
-CSRF_EXEMPT = frozenset({"webhooks.stripe_webhook"})
-# Pages that carry a client secret, a receipt or an address: never cached, never referred elsewhere.
-PRIVATE_ENDPOINTS = frozenset(
-    {
-        "cart.page",
-        "checkout.address",
-        "checkout.save_delivery_address",
-        "checkout.cart",
-        "checkout.prepare_cart_payment",
-        "checkout.page",
-        "checkout.change_quantity",
-        "checkout.prepare_payment",
-        "checkout.payment_status",
-        "checkout.success",
-    }
-)
-# Their pages carry a PaymentIntent's client secret, which Stripe.js needs as it is (it cannot be
-# masked like the CSRF token), beside input from the request: never compressed, so BREACH cannot
-# read it (README, "Compression and caching").
-UNMASKABLE_SECRET_BLUEPRINTS = frozenset({"checkout"})
-# Creating checkouts (each one a PaymentIntent) and polling results is what card testers hammer.
-CHECKOUT_ENDPOINTS = (
-    "checkout.cart",
-    "checkout.prepare_cart_payment",
-    "checkout.page",
-    "checkout.change_quantity",
-    "checkout.prepare_payment",
-)
-STATUS_ENDPOINTS = ("checkout.payment_status", "checkout.success")
+# The rate limits a route may count against: paying (each a Stripe charge, what card testers
+# hammer) and reading a result (each a Stripe read).
+PAY, STATUS = "pay", "status"
+V = TypeVar("V", bound=Callable[..., Any])
 PERIODS = {
     "second": timedelta(seconds=1),
     "minute": timedelta(minutes=1),
     "hour": timedelta(hours=1),
 }
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How the shop treats one route's requests and responses."""
+
+    # A shopper's own page (cart, address, checkout, result): never cached, never referred.
+    private: bool = False
+    # Carries a PaymentIntent's client secret, which Stripe.js needs as it is (it cannot be
+    # masked like the CSRF token), beside request input: never compressed, so BREACH cannot
+    # read it (README, "Compression and caching").
+    secret: bool = False
+    # PAY or STATUS: the configured rate limits it counts against.
+    rate_limit: str | None = None
+    # Signed another way (Stripe's webhooks): a CSRF token could never come with it.
+    csrf_exempt: bool = False
+
+
+def policy(
+    *,
+    private: bool = False,
+    secret: bool = False,
+    rate_limit: str | None = None,
+    csrf_exempt: bool = False,
+) -> Callable[[V], V]:
+    """Declare a route's policy on its view, beneath the route decorator. Every route declares
+    one (the app refuses to start otherwise), so a new route never silently gets none."""
+
+    def declare(view: V) -> V:
+        view.policy = Policy(private, secret, rate_limit, csrf_exempt)  # type: ignore[attr-defined]
+        return view
+
+    return declare
+
+
+def policies(app: Quart) -> dict[str, Policy]:
+    """Each endpoint's declared policy; RuntimeError names a route that declares none."""
+    found = {}
+    for endpoint, view in app.view_functions.items():
+        declared = getattr(view, "policy", None)
+        if not isinstance(declared, Policy):
+            raise RuntimeError(f"route {endpoint!r} declares no policy: add @policy(...) to it")
+        found[endpoint] = declared
+    return found
 
 
 def csrf_token() -> str:
@@ -73,11 +94,11 @@ def csrf_token() -> str:
 
 def session_secret() -> bytes:
     """The session's CSRF secret, created on first use; pages only ever carry it masked."""
-    stored = session.get("csrf")
-    secret = _decode(stored) if isinstance(stored, str) else None
+    stored = csrf_secret()
+    secret = _decode(stored) if stored is not None else None
     if secret is None or len(secret) != CSRF_SECRET_BYTES:
         secret = secrets.token_bytes(CSRF_SECRET_BYTES)
-        session["csrf"] = _encode(secret)
+        set_csrf_secret(_encode(secret))
     return secret
 
 
@@ -184,6 +205,9 @@ def install(app: Quart, settings: Settings) -> None:
         SESSION_COOKIE_SECURE=settings.env == "production",
     )
     app.jinja_env.globals["csrf_token"] = csrf_token
+    declared = policies(app)
+    csrf_exempt = {endpoint for endpoint, each in declared.items() if each.csrf_exempt}
+    private = {endpoint for endpoint, each in declared.items() if each.private}
 
     @app.before_request
     async def check_request() -> None:
@@ -196,7 +220,7 @@ def install(app: Quart, settings: Settings) -> None:
             raise RequestHeaderFieldsTooLarge("That request's headers are too large.")
         # Unknown routes and wrong methods get their own 404/405 first.
         routed = request.routing_exception is None
-        if routed and request.method in UNSAFE_METHODS and request.endpoint not in CSRF_EXEMPT:
+        if routed and request.method in UNSAFE_METHODS and request.endpoint not in csrf_exempt:
             await check_csrf()
 
     every_response = {https: security_headers(settings, https) for https in (False, True)}
@@ -204,32 +228,38 @@ def install(app: Quart, settings: Settings) -> None:
     @app.after_request
     async def add_security_headers(response: Response) -> Response:
         response.headers.update(every_response[request.scheme == "https"])
-        if request.endpoint in PRIVATE_ENDPOINTS:
+        if request.endpoint in private:
             # A client secret in the URL must never travel to another site in a Referer.
             response.headers["Referrer-Policy"] = "no-referrer"
             response.headers["Cache-Control"] = "no-store"
         return response
 
     RateLimiter(app, enabled=settings.rate_limits)
-    checkout_limits = [
-        parse_rate(settings.rate_limit_checkout, client_key),
-        parse_rate(settings.rate_limit_checkout_all, everyone_key),
-    ]
-    status_limits = [parse_rate(settings.rate_limit_status, client_key)]
-    for endpoint in CHECKOUT_ENDPOINTS:
-        limit_endpoint(app, endpoint, checkout_limits)
-    for endpoint in STATUS_ENDPOINTS:
-        limit_endpoint(app, endpoint, status_limits)
+    limits = {
+        PAY: [
+            parse_rate(settings.rate_limit_pay, client_key),
+            parse_rate(settings.rate_limit_pay_all, everyone_key),
+        ],
+        STATUS: [parse_rate(settings.rate_limit_status, client_key)],
+    }
+    for endpoint, each in declared.items():
+        if each.rate_limit is not None:
+            limit_endpoint(app, endpoint, limits[each.rate_limit])
+
+
+def uncompressed_endpoints(app: Quart) -> frozenset[str]:
+    """The endpoints whose responses carry a secret that cannot be masked."""
+    return frozenset(endpoint for endpoint, each in policies(app).items() if each.secret)
 
 
 async def check_csrf() -> None:
     """Refuse a state-changing request without this session's token (header or form field)."""
-    expected = session.get("csrf")
+    expected = csrf_secret()
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         sent = (await request.form).get(CSRF_FIELD)
     secret = unmask_token(sent) if sent else None
-    known = _decode(expected) if isinstance(expected, str) else None
+    known = _decode(expected) if expected is not None else None
     if secret is None or known is None or not hmac.compare_digest(secret, known):
         raise Forbidden(
             "This form has expired or didn't come from our shop. Reload the page and try again."

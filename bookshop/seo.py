@@ -11,6 +11,7 @@ from werkzeug.exceptions import NotFound
 from bookshop.catalog import Book, catalog
 from bookshop.money import to_major
 from bookshop.pages import absolute_url
+from bookshop.security import policy
 
 blueprint = Blueprint("seo", __name__)
 
@@ -45,9 +46,9 @@ def book_data(book: Book, page_url: str, cover_url: str, currency: str) -> dict[
 
 
 def not_for_crawlers() -> list[str]:
-    """URL prefixes crawlers should leave alone: each buy-now checkout they opened would create a
-    PaymentIntent, and results need a client secret. The cart's checkout (`/checkout`, which
-    sends an empty cart back to /cart) and the cart stay open: they create nothing."""
+    """URL prefixes crawlers should leave alone: buy-now checkouts (a private page per shopper,
+    nothing to index) and results (they need a client secret). The cart's checkout (`/checkout`,
+    which sends an empty cart back to /cart) and the cart stay open."""
     return [
         url_for("checkout.cart") + "/",
         url_for("checkout.payment_status"),
@@ -56,6 +57,7 @@ def not_for_crawlers() -> list[str]:
 
 
 @blueprint.get("/robots.txt")
+@policy()
 async def robots() -> Response:
     """Which URLs crawlers may fetch, and where the sitemap is."""
     lines = ["User-agent: *", *(f"Disallow: {path}" for path in not_for_crawlers())]
@@ -64,6 +66,7 @@ async def robots() -> Response:
 
 
 @blueprint.get("/sitemap.xml")
+@policy()
 async def sitemap() -> Response:
     """The sitemap index: one sitemap file for each SITEMAP_URLS of the shop's pages."""
     index = ElementTree.Element("sitemapindex", xmlns=SITEMAP_NAMESPACE)
@@ -75,6 +78,7 @@ async def sitemap() -> Response:
 
 
 @blueprint.get("/sitemap-<int:number>.xml")
+@policy()
 async def sitemap_file(number: int) -> Response:
     """One sitemap file: the shop page (in the first) and its share of the books' pages."""
     if number < 1:

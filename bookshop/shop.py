@@ -17,6 +17,7 @@ from bookshop.config import Settings
 from bookshop.forms import find_book, whole_number
 from bookshop.htmx import wants_fragment
 from bookshop.pages import absolute_url, render
+from bookshop.security import policy
 from bookshop.seo import book_data
 
 blueprint = Blueprint("shop", __name__)
@@ -34,6 +35,7 @@ SORT_CHOICES = {
 
 
 @blueprint.get("/")
+@policy()
 async def index() -> Response:
     """The shop: the search form and a page of the grid of (matching) books. For htmx, a search
     swaps the grid and "More books" appends the next page's books to it."""
@@ -83,6 +85,7 @@ def _page_args(query: str, sort: str, number: int) -> dict[str, Any]:
 
 
 @blueprint.get("/books/<book_id>")
+@policy()
 async def book(book_id: str) -> Response:
     """A book's own page: cover, description, price, the ways to buy it, its schema.org data."""
     book = await find_book(book_id)
@@ -98,6 +101,7 @@ async def book(book_id: str) -> Response:
 
 
 @blueprint.get("/covers/<book_id>.svg")
+@policy()
 async def cover(book_id: str) -> Response:
     """A generated cover: the book's title and author on a colour picked from its id."""
     book = await catalog().get(book_id)

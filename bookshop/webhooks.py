@@ -7,10 +7,16 @@ from typing import cast
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
-from bookshop.checkout import payments
 from bookshop.config import Settings
 from bookshop.orders import ledger
-from bookshop.payments import Intent, InvalidWebhook, PaymentNotFound, PaymentsUnavailable
+from bookshop.payments import (
+    Intent,
+    InvalidWebhook,
+    PaymentNotFound,
+    PaymentsUnavailable,
+    payments,
+)
+from bookshop.security import policy
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,7 @@ async def read_body(limit: int) -> bytes | None:
 
 
 @blueprint.post("/webhooks/stripe")
+@policy(csrf_exempt=True)
 async def stripe_webhook() -> Response:
     """Receive one Stripe event: 400 unless signed with the endpoint secret, 200 once recorded.
 

@@ -4,6 +4,8 @@ secret that cannot be masked sits beside request input."""
 from __future__ import annotations
 
 import gzip
+import html
+import re
 
 import brotli
 import pytest
@@ -13,6 +15,8 @@ from werkzeug.http import parse_accept_header
 
 from bookshop.compression import MIN_BYTES, compress, negotiate
 from tests.fixtures.app import HTMX, Client, without_csrf_tokens
+from tests.fixtures.paying import THREE_D_SECURE, press_pay
+from tests.fixtures.sandbox import SandboxServer
 
 DECODERS = {"br": brotli.decompress, "gzip": gzip.decompress}
 # Dynamic text of every kind the shop sends: page, fragment, error page, SVG.
@@ -84,14 +88,31 @@ def test_compress_round_trips_and_is_deterministic(encoding: str, best: bool) ->
     assert compress(body, encoding, best=best) == packed
 
 
-async def test_the_checkout_is_never_compressed(client: Client) -> None:
-    # It carries the PaymentIntent's client secret beside request input (README: BREACH).
+async def test_answers_with_a_client_secret_are_never_compressed(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    # The pay step's 3D Secure answer and the result carry the PaymentIntent's client secret
+    # beside request input (README: BREACH).
+    asked = await press_pay(
+        client, sandbox, "/checkout/code", THREE_D_SECURE, headers={**HTMX, "Accept-Encoding": "br"}
+    )
+    body = await asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "data-client-secret" in body
+    assert "Content-Encoding" not in asked.headers
+    status_url = re.search(r'data-status-url="([^"]+)"', body)
+    assert status_url
     for headers in ({}, HTMX):
-        response = await client.get("/checkout/code", headers={**headers, "Accept-Encoding": "br"})
-        assert response.status_code == 200
-        assert "Content-Encoding" not in response.headers
-        if not headers:
-            assert "data-client-secret" in await response.get_data(as_text=True)
+        result = await client.get(
+            html.unescape(status_url[1]), headers={**headers, "Accept-Encoding": "br"}
+        )
+        assert result.status_code == 200
+        assert "Content-Encoding" not in result.headers
+
+
+async def test_the_checkout_page_carries_no_secret_and_is_compressed(client: Client) -> None:
+    response = await client.get("/checkout/code", headers={"Accept-Encoding": "br"})
+    assert response.headers["Content-Encoding"] == "br"
+    assert b"secret" not in brotli.decompress(await body_of(response))
 
 
 async def test_small_responses_go_uncompressed(client: Client) -> None:

@@ -16,11 +16,10 @@ from werkzeug.datastructures import Headers
 
 from bookshop import create_app
 from bookshop.config import Settings
-from bookshop.security import mask_token, unmask_token
+from bookshop.security import PAY, STATUS, mask_token, policies, unmask_token
 from tests.fixtures.app import (
     HTMX,
     Client,
-    confirm_like_stripe_js,
     csrf_token,
     deliver_to_singapore,
     delivered,
@@ -28,6 +27,7 @@ from tests.fixtures.app import (
     post,
     shown,
 )
+from tests.fixtures.paying import DECLINED, THREE_D_SECURE, press_pay
 from tests.fixtures.sandbox import SandboxServer
 
 POST_ROUTES = [
@@ -37,17 +37,27 @@ POST_ROUTES = [
 ]
 
 
-async def intent_of(client: Client, book: str = "code") -> tuple[str, str]:
-    body = await (await client.get(f"/checkout/{book}")).get_data(as_text=True)
-    secret = re.search(r'data-client-secret="([^"]+)"', body).group(1)  # type: ignore[union-attr]
-    return secret.split("_secret_")[0], secret
+async def intent_of(
+    client: Client, sandbox: SandboxServer, book: str = "code", card: str = DECLINED
+) -> tuple[str, str]:
+    """A payment of a book bought now (declined unless `card` says otherwise): its intent and
+    client secret."""
+    response = await press_pay(client, sandbox, f"/checkout/{book}", card)
+    assert response.status_code in (200, 402)
+    async with client.session_transaction() as session:
+        saved = session.get("checkouts", {}).get(book)
+    intent_id = str(saved["intent"]) if saved else re.findall(r'data-intent="(pi_\w+)"',
+        await response.get_data(as_text=True))[0]  # fmt: skip
+    secret = sandbox.client().v1.payment_intents.retrieve(intent_id).client_secret
+    assert secret
+    return intent_id, secret
 
 
 @pytest.mark.parametrize(("url", "form"), POST_ROUTES)
 async def test_post_without_a_csrf_token_is_refused_and_changes_nothing(
     client: Client, sandbox: SandboxServer, url: str, form: dict[str, str]
 ) -> None:
-    intent_id, _ = await intent_of(client)
+    intent_id, _ = await intent_of(client, sandbox)
     for headers, extra in [
         ({}, {}),
         (HTMX, {}),
@@ -58,20 +68,19 @@ async def test_post_without_a_csrf_token_is_refused_and_changes_nothing(
         assert response.status_code == 403
         assert "expired" in await response.get_data(as_text=True)
     intent = sandbox.client().v1.payment_intents.retrieve(intent_id)
-    assert intent.amount == delivered(2900, 1)
-    assert intent.receipt_email is None
+    assert (intent.amount, intent.status) == (delivered(2900, 1), "requires_payment_method")
     cart = await client.get("/cart")
     assert "Your cart is empty" in await cart.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
     ("url", "form", "htmx_status", "plain_status"),
-    [(*POST_ROUTES[0], 200, 303), (*POST_ROUTES[1], 204, 204), (*POST_ROUTES[2], 200, 303)],
+    # The pay step reads the form past the token check: without a confirmation token, a 400.
+    [(*POST_ROUTES[0], 200, 303), (*POST_ROUTES[1], 400, 400), (*POST_ROUTES[2], 200, 303)],
 )
 async def test_post_with_the_sessions_token_is_accepted_as_header_or_field(
     client: Client, url: str, form: dict[str, str], htmx_status: int, plain_status: int
 ) -> None:
-    await intent_of(client)
     by_header = await post(client, url, form, headers=HTMX)
     by_field = await post(client, url, form)
     assert by_header.status_code == htmx_status
@@ -81,7 +90,7 @@ async def test_post_with_the_sessions_token_is_accepted_as_header_or_field(
 async def test_another_sessions_token_is_refused(app: Quart) -> None:
     mine = await deliver_to_singapore(app.test_client())
     theirs = await deliver_to_singapore(app.test_client())
-    await intent_of(mine)
+    await mine.get("/checkout/code")
     stolen = await csrf_token(theirs)
     response = await mine.post(
         "/checkout/code/quantity", form={"quantity": "2", "csrf_token": stolen}
@@ -134,8 +143,7 @@ async def test_every_response_carries_the_security_headers(
 async def test_checkout_and_receipt_pages_are_never_cached_nor_referred(
     client: Client, sandbox: SandboxServer
 ) -> None:
-    intent_id, secret = await intent_of(client)
-    confirm_like_stripe_js(sandbox, secret, "4242424242424242")
+    intent_id, secret = await intent_of(client, sandbox, card=THREE_D_SECURE)
     for url in (
         "/checkout/working-in-public",  # one still to pay (a paid one sends to its receipt)
         f"/success?payment_intent={intent_id}&payment_intent_client_secret={secret}",
@@ -294,38 +302,44 @@ def limited(settings: Settings, **rates: str) -> Quart:
     return create_app(dataclasses.replace(settings, rate_limits=True, **rates))
 
 
-async def test_checkout_rate_limit_per_client_answers_429_then_recovers(
+async def pay_with_nothing_filled_in(shopper: Client, address: str | None = None) -> int:
+    """Press Pay with an empty form: a 422 from the pay step, unless the rate limit answers
+    first. No Stripe call, so only the limit decides."""
+    token = await csrf_token(shopper)
+    scope = {"client": (address, 1)} if address else None
+    response = await shopper.post(
+        "/checkout/code/pay", form={"csrf_token": token}, scope_base=scope
+    )
+    return response.status_code
+
+
+async def test_the_pay_step_rate_limit_per_client_answers_429_then_recovers(
     settings: Settings,
 ) -> None:
-    app = limited(settings, rate_limit_checkout="2/second")
+    app = limited(settings, rate_limit_pay="2/second")
     async with app.test_app():
         client = await deliver_to_singapore(app.test_client())
-        assert (await client.get("/checkout/code")).status_code == 200
-        assert (await client.get("/checkout/code")).status_code == 200
-        refused = await client.get("/checkout/code")
+        assert [await pay_with_nothing_filled_in(client) for _ in range(2)] == [422, 422]
+        token = await csrf_token(client)
+        refused = await client.post("/checkout/code/pay", form={"csrf_token": token})
         assert refused.status_code == 429
         assert int(refused.headers["Retry-After"]) >= 1
         assert "Too many requests" in await refused.get_data(as_text=True)
-        # Another address is not held back by this one.
-        other = await client.get("/checkout/code", scope_base={"client": ("10.9.9.9", 1)})
-        assert other.status_code == 200
-        await asyncio.sleep(1.1)
+        # Another address is not held back by this one, and page views never count.
+        assert await pay_with_nothing_filled_in(client, "10.9.9.9") == 422
         assert (await client.get("/checkout/code")).status_code == 200
+        await asyncio.sleep(1.1)
+        assert await pay_with_nothing_filled_in(client) == 422
 
 
-async def test_checkout_rate_limit_for_all_clients_caps_many_addresses(
+async def test_the_pay_step_rate_limit_for_all_clients_caps_many_addresses(
     settings: Settings,
 ) -> None:
-    app = limited(settings, rate_limit_checkout="100/second", rate_limit_checkout_all="3/minute")
+    app = limited(settings, rate_limit_pay="100/second", rate_limit_pay_all="3/minute")
     async with app.test_app():
         client = await deliver_to_singapore(app.test_client())
-        statuses = [
-            (
-                await client.get("/checkout/code", scope_base={"client": (f"10.0.0.{n}", 1)})
-            ).status_code
-            for n in range(5)
-        ]
-        assert statuses == [200, 200, 200, 429, 429]
+        statuses = [await pay_with_nothing_filled_in(client, f"10.0.0.{n}") for n in range(5)]
+        assert statuses == [422, 422, 422, 429, 429]
 
 
 async def test_payment_status_is_rate_limited(settings: Settings) -> None:
@@ -337,11 +351,14 @@ async def test_payment_status_is_rate_limited(settings: Settings) -> None:
 
 
 async def test_rate_limits_ignore_a_forged_forwarded_for(settings: Settings) -> None:
-    app = limited(settings, rate_limit_checkout="1/minute")
+    app = limited(settings, rate_limit_pay="1/minute")
     async with app.test_app():
         client = await deliver_to_singapore(app.test_client())
-        assert (await client.get("/checkout/code")).status_code == 200
-        forged = await client.get("/checkout/code", headers={"X-Forwarded-For": "1.2.3.4"})
+        assert await pay_with_nothing_filled_in(client) == 422
+        token = await csrf_token(client)
+        forged = await client.post(
+            "/checkout/code/pay", form={"csrf_token": token}, headers={"X-Forwarded-For": "1.2.3.4"}
+        )
         assert forged.status_code == 429
 
 
@@ -356,8 +373,7 @@ async def test_no_secret_reaches_a_page_or_a_log_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    intent_id, secret = await intent_of(client)
-    confirm_like_stripe_js(sandbox, secret, "4000000000009995")
+    intent_id, secret = await intent_of(client, sandbox)
     good = f"payment_intent={intent_id}&payment_intent_client_secret={secret}"
     requests = [
         ("GET", "/", {}),
@@ -431,3 +447,44 @@ async def test_fuzzed_requests_never_crash_or_leak(
     assert "Traceback" not in body
     for value in secrets_of(settings):
         assert value not in body
+
+
+async def test_every_route_declares_its_policy_where_it_is_defined(app: Quart) -> None:
+    declared = policies(app)
+    routed = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert routed <= set(declared)
+    # What each kind of route must have: shoppers' own pages private, the charging and reading
+    # of payments rate-limited and never compressed, Stripe's webhook signed instead of CSRF.
+    assert {name for name, each in declared.items() if each.rate_limit == PAY} == {
+        "checkout.pay_cart",
+        "checkout.pay_book",
+    }
+    assert {name for name, each in declared.items() if each.rate_limit == STATUS} == {
+        "checkout.payment_status",
+        "checkout.success",
+    }
+    assert {name for name, each in declared.items() if each.secret} == {
+        "checkout.pay_cart",
+        "checkout.pay_book",
+        "checkout.payment_status",
+        "checkout.success",
+    }
+    assert {name for name, each in declared.items() if each.csrf_exempt} <= {
+        "webhooks.stripe_webhook"
+    }
+    private = {name for name, each in declared.items() if each.private}
+    assert {"cart.page", "checkout.cart", "checkout.page", "checkout.address"} <= private
+    assert not private & {"shop.index", "shop.book", "seo.sitemap", "static"}
+
+
+async def test_a_route_without_a_policy_is_refused_by_name(settings: Settings) -> None:
+    # security.install asks for every route's policy as the app is built, so a route added
+    # without one stops create_app with this error.
+    app = create_app(settings)
+
+    @app.get("/forgotten")
+    async def forgotten() -> str:
+        return "reached"
+
+    with pytest.raises(RuntimeError, match="route 'forgotten' declares no policy"):
+        policies(app)

@@ -23,6 +23,7 @@ from bookshop.config import Settings
 from bookshop.orders import Ledger, Order
 from bookshop.orders.schema import webhook_events
 from tests.fixtures.app import Client, confirm_like_stripe_js
+from tests.fixtures.paying import THREE_D_SECURE, press_pay
 from tests.fixtures.sandbox import SandboxServer, free_port
 
 URL = "/webhooks/stripe"
@@ -48,10 +49,14 @@ def ledger_of(app: Quart) -> Ledger:
     return ledger
 
 
-async def open_checkout(client: Client, book: str = "code") -> tuple[str, str]:
-    """Open a checkout page; returns the intent id and client secret it carries."""
-    page = await (await client.get(f"/checkout/{book}")).get_data(as_text=True)
-    secret = page.split('data-client-secret="')[1].split('"')[0]
+async def open_checkout(
+    client: Client, sandbox: SandboxServer, book: str = "code"
+) -> tuple[str, str]:
+    """Press Pay on a book's checkout with a card that asks for 3D Secure, and leave the
+    challenge open (the tab closes): the shop has recorded the order, still open. Returns the
+    intent id and the client secret the pay step's answer carried."""
+    response = await press_pay(client, sandbox, f"/checkout/{book}", THREE_D_SECURE)
+    secret = (await response.get_data(as_text=True)).split('data-client-secret="')[1].split('"')[0]
     return secret.split("_secret_")[0], secret
 
 
@@ -82,7 +87,7 @@ async def order_of(app: Quart, intent_id: str) -> Order:
 async def test_signed_succeeded_event_marks_the_order_paid(
     app: Quart, client: Client, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    intent_id, secret = await open_checkout(client)
+    intent_id, secret = await open_checkout(client, sandbox)
     confirm_like_stripe_js(sandbox, secret, VISA, "ada@example.com")
     event = sandbox_event(sandbox, "payment_intent.succeeded", intent_id)
 
@@ -114,7 +119,7 @@ async def test_unverified_event_is_refused_without_touching_the_ledger(
     sandbox: SandboxServer,
     headers: dict[str, str] | str,
 ) -> None:
-    intent_id, secret = await open_checkout(client)
+    intent_id, secret = await open_checkout(client, sandbox)
     confirm_like_stripe_js(sandbox, secret, VISA)
     event = sandbox_event(sandbox, "payment_intent.succeeded", intent_id)
     body = json.dumps(event).encode()
@@ -163,7 +168,7 @@ async def test_body_over_the_size_limit_is_refused(
 async def test_duplicate_delivery_is_a_200_no_op(
     app: Quart, client: Client, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    intent_id, secret = await open_checkout(client)
+    intent_id, secret = await open_checkout(client, sandbox)
     confirm_like_stripe_js(sandbox, secret, DECLINED)
     failed = sandbox_event(sandbox, "payment_intent.payment_failed", intent_id)
 
@@ -178,7 +183,7 @@ async def test_duplicate_delivery_is_a_200_no_op(
 async def test_payment_failed_then_succeeded_ends_paid(
     app: Quart, client: Client, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    intent_id, secret = await open_checkout(client)
+    intent_id, secret = await open_checkout(client, sandbox)
     confirm_like_stripe_js(sandbox, secret, DECLINED)
     confirm_like_stripe_js(sandbox, secret, VISA)
     failed = sandbox_event(sandbox, "payment_intent.payment_failed", intent_id)
@@ -199,7 +204,7 @@ async def test_succeeded_webhook_and_result_page_agree_in_either_order(
     sandbox: SandboxServer,
     webhook_first: bool,
 ) -> None:
-    intent_id, secret = await open_checkout(client)
+    intent_id, secret = await open_checkout(client, sandbox)
     confirm_like_stripe_js(sandbox, secret, VISA, "eve@example.com")
     event = sandbox_event(sandbox, "payment_intent.succeeded", intent_id)
     status_url = f"/payment/status?payment_intent={intent_id}&payment_intent_client_secret={secret}"
@@ -223,9 +228,9 @@ async def test_canceled_and_refunded_events_update_the_order(
     app: Quart, client: Client, settings: Settings, sandbox: SandboxServer
 ) -> None:
     stripe = sandbox.client()
-    canceled_id, _ = await open_checkout(client, "code")
+    canceled_id, _ = await open_checkout(client, sandbox, "code")
     stripe.v1.payment_intents.cancel(canceled_id)
-    refunded_id, secret = await open_checkout(client, "working-in-public")
+    refunded_id, secret = await open_checkout(client, sandbox, "working-in-public")
     confirm_like_stripe_js(sandbox, secret, VISA)
     stripe.v1.refunds.create(params={"payment_intent": refunded_id})
     charge_id = stripe.v1.payment_intents.retrieve(refunded_id).latest_charge
@@ -246,7 +251,7 @@ async def test_canceled_and_refunded_events_update_the_order(
 async def test_late_event_is_applied_with_a_re_read_and_its_decline_still_counts(
     app: Quart, client: Client, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    intent_id, secret = await open_checkout(client)
+    intent_id, secret = await open_checkout(client, sandbox)
     confirm_like_stripe_js(sandbox, secret, DECLINED)
     confirm_like_stripe_js(sandbox, secret, VISA)
     failed = sandbox_event(sandbox, "payment_intent.payment_failed", intent_id)
@@ -266,7 +271,7 @@ async def test_late_event_is_applied_with_a_re_read_and_its_decline_still_counts
 async def test_late_event_while_stripe_is_down_is_a_503_and_applied_when_sent_again(
     app: Quart, client: Client, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    intent_id, secret = await open_checkout(client)
+    intent_id, secret = await open_checkout(client, sandbox)
     confirm_like_stripe_js(sandbox, secret, VISA)
     succeeded = sandbox_event(sandbox, "payment_intent.succeeded", intent_id)
     await deliver(client, settings, succeeded)
@@ -294,7 +299,7 @@ async def test_late_event_while_stripe_is_down_is_a_503_and_applied_when_sent_ag
 async def test_two_shops_on_one_database_take_the_same_event_once(
     client: Client, settings: Settings, sandbox: SandboxServer
 ) -> None:
-    intent_id, secret = await open_checkout(client)
+    intent_id, secret = await open_checkout(client, sandbox)
     confirm_like_stripe_js(sandbox, secret, VISA)
     event = sandbox_event(sandbox, "payment_intent.succeeded", intent_id)
     first, second = create_app(settings), create_app(settings)
@@ -356,7 +361,7 @@ async def test_shop_down_while_stripe_retries_then_up_ends_paid(
     url, start = served_later
     sandbox.add_webhook_endpoint(url, settings.stripe_webhook_secret)
     try:
-        intent_id, secret = await open_checkout(client)
+        intent_id, secret = await open_checkout(client, sandbox)
         confirm_like_stripe_js(sandbox, secret, VISA)
         event_id = sandbox_event(sandbox, "payment_intent.succeeded", intent_id)["id"]
         deadline = time.monotonic() + WAIT_S

@@ -12,9 +12,10 @@ from bookshop.payments.errors import (
     PaymentNotFound,
     PaymentsUnavailable,
 )
-from bookshop.payments.gateway import Payments
+from bookshop.payments.gateway import Payments, payments
 from bookshop.payments.objects import (
     Charge,
+    ConfirmationToken,
     Intent,
     IntentLine,
     Outcome,
@@ -26,6 +27,7 @@ from bookshop.payments.objects import (
 
 __all__ = [
     "Charge",
+    "ConfirmationToken",
     "Intent",
     "IntentLine",
     "IntentLocked",
@@ -37,6 +39,7 @@ __all__ = [
     "PaymentsUnavailable",
     "WebhookEvent",
     "intent_id_from_secret",
+    "payments",
     "read_event",
     "read_intent",
 ]

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import stripe
+from quart import current_app
 
 from bookshop.basket import Basket
 from bookshop.config import Settings
@@ -27,10 +26,13 @@ from bookshop.payments.errors import (
     PaymentsUnavailable,
 )
 from bookshop.payments.objects import (
+    CONFIRMATION_TOKEN,
+    ConfirmationToken,
     Intent,
     WebhookEvent,
     intent_id_from_secret,
     lines_metadata,
+    read_confirmation_token,
     read_event,
     read_intent,
 )
@@ -84,6 +86,13 @@ class Payments:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._pool, partial(function, *args, **kwargs))
+        except stripe.CardError as error:
+            # A decline is an answer, not a failure: the intent as the decline left it.
+            body = cast(dict[str, Any], error.json_body or {})
+            declined = body.get("error", {}).get("payment_intent")
+            if isinstance(declined, dict) and declined.get("id"):
+                raise Declined(read_intent(declined)) from None
+            raise
         except (stripe.AuthenticationError, stripe.PermissionError) as error:
             # A bad or restricted key: the shopper sees "unavailable"; the shopkeeper must act.
             log.critical(
@@ -97,7 +106,7 @@ class Payments:
             stripe.RateLimitError,
             stripe.APIError,
             # A key met again with other parameters: a bug to log, but for the shopper a retry
-            # (the next checkout load asks with a new key).
+            # (the next Pay comes with a new token, so a new key).
             stripe.IdempotencyError,
         ) as error:
             log.warning(
@@ -108,7 +117,8 @@ class Payments:
             )
             raise PaymentsUnavailable from None
         except stripe.InvalidRequestError as error:
-            if error.http_status == 404:
+            if error.http_status == 404 or error.param == "confirmation_token":
+                # Unknown, or a token spent or expired since the shop read it.
                 raise PaymentNotFound from None
             if error.code == "payment_intent_unexpected_state":
                 raise IntentLocked from None
@@ -117,44 +127,56 @@ class Payments:
             # Anything else is a request the shop should never have sent: a bug, shown as one.
             raise
 
-    async def open_checkout(
-        self, basket: Basket, checkout_id: str, intent_id: str | None
-    ) -> Intent:
-        """The checkout's intent for this basket: reused (updated if the basket changed) until
-        the shopper confirms it, then returned as it is (3D Secure under way, processing, paid),
-        and replaced when canceled or gone."""
-        if intent_id:
-            try:
-                current: Intent | None = await self._retrieve(intent_id)
-            except PaymentNotFound:
-                current = None
-            if current is not None and current.checkout_id == checkout_id:
-                if current.changeable and not (
-                    current.amount == basket.total
-                    and current.lines_key == basket.key
-                    and current.shipping == basket.shipping
-                    and current.address == basket.address
-                ):
-                    return await self._update(current.id, **_priced(basket, clear=True))
-                if current.payable or current.status in ("processing", "succeeded"):
-                    return current
-        priced = _priced(basket, clear=False)
-        priced["metadata"]["checkout"] = checkout_id
-        digest = hashlib.sha256(json.dumps(priced, sort_keys=True).encode()).hexdigest()[:16]
-        return await self._create(
-            **priced,
-            currency=self.currency,
-            automatic_payment_methods={"enabled": True},
-            # Derived from the checkout, the intent it replaces and every parameter sent, so a
-            # retried request replays the first answer instead of creating a second intent, and
-            # a changed basket or address never reuses a key (Stripe refuses other parameters).
-            idempotency_key=f"bookshop-{checkout_id}-{intent_id or 'first'}-{digest}",
+    async def confirmation_token(self, token_id: str) -> ConfirmationToken:
+        """A ConfirmationToken the shopper's browser made; PaymentNotFound for an unknown one."""
+        if not CONFIRMATION_TOKEN.match(token_id):
+            raise PaymentNotFound
+        return read_confirmation_token(
+            await self._call(self._request, "get", _token_path(token_id))
         )
 
-    async def prepare_payment(self, intent_id: str, basket: Basket, email: str) -> Intent:
-        """Just before the browser confirms: price the intent for the basket the page shows and
-        set the receipt address, in one update that fails once the intent can't change."""
-        return await self._update(intent_id, **_priced(basket, clear=True), receipt_email=email)
+    async def pay(
+        self,
+        basket: Basket,
+        checkout_id: str,
+        token_id: str,
+        email: str,
+        return_url: str,
+        current: Intent | None,
+    ) -> Intent:
+        """Charge the basket with the shopper's ConfirmationToken: the checkout's first payment
+        creates its intent and confirms it in one call; a retry (after a decline) reprices the
+        same intent only if the order changed, then confirms it. The intent comes back as the
+        confirmation left it: paid, declined, processing, or waiting for 3D Secure."""
+        confirm: dict[str, Any] = {
+            "confirmation_token": token_id,
+            "receipt_email": email,
+            "return_url": return_url,
+            "expand": ["latest_charge"],
+            # One attempt a token (a token is single use): a retried request replays its answer
+            # and never charges twice.
+            "idempotency_key": f"bookshop-pay-{checkout_id}-{token_id}",
+        }
+        try:
+            if current is None:
+                priced = _priced(basket, clear=False)
+                priced["metadata"]["checkout"] = checkout_id
+                return await self._create(
+                    **priced,
+                    currency=self.currency,
+                    automatic_payment_methods={"enabled": True},
+                    confirm=True,
+                    **confirm,
+                )
+            if current.changeable and not _charges(current, basket):
+                await self._update(
+                    current.id,
+                    **_priced(basket, clear=True),
+                    idempotency_key=f"bookshop-reprice-{checkout_id}-{token_id}",
+                )
+            return await self._confirm(current.id, **confirm)
+        except Declined as declined:
+            return declined.intent
 
     async def intent(self, intent_id: str) -> Intent:
         """The PaymentIntent as Stripe has it now, with its latest charge."""
@@ -171,6 +193,14 @@ class Payments:
         if intent.status == "succeeded" and intent.charge is None:
             raise PaymentsUnavailable  # a succeeded intent always has a charge: transient
         return intent
+
+    async def checkout_intent(self, checkout_id: str, since: datetime) -> Intent | None:
+        """The newest intent made for a checkout since `since`: how the shop finds a payment
+        whose answer it never got (a timeout after Stripe had created and charged it)."""
+        found = [
+            intent for intent in await self.list_intents(since) if intent.checkout_id == checkout_id
+        ]
+        return found[0] if found else None
 
     async def list_intents(self, since: datetime) -> list[Intent]:
         """Every PaymentIntent created since `since`, newest first (all pages)."""
@@ -208,6 +238,13 @@ class Payments:
             await self._call(self._request, "post", _intent_path(intent_id), **params)
         )
 
+    async def _confirm(self, intent_id: str, **params: Any) -> Intent:
+        if not INTENT_ID.match(intent_id):
+            raise PaymentNotFound
+        return read_intent(
+            await self._call(self._request, "post", _intent_path(intent_id, "/confirm"), **params)
+        )
+
     async def _retrieve(self, intent_id: str, expand: list[str] | None = None) -> Intent:
         if not INTENT_ID.match(intent_id):
             raise PaymentNotFound
@@ -215,6 +252,24 @@ class Payments:
         return read_intent(
             await self._call(self._request, "get", _intent_path(intent_id), **params)
         )
+
+
+class Declined(Exception):
+    """Stripe declined the card; `intent` is the intent as the decline left it."""
+
+    def __init__(self, intent: Intent) -> None:
+        super().__init__(intent.id)
+        self.intent = intent
+
+
+def _charges(intent: Intent, basket: Basket) -> bool:
+    # Whether the intent already charges exactly this basket, delivered where it says.
+    return (
+        intent.amount == basket.total
+        and intent.lines_key == basket.key
+        and intent.shipping == basket.shipping
+        and intent.address == basket.address
+    )
 
 
 def _priced(basket: Basket, *, clear: bool) -> dict[str, Any]:
@@ -237,5 +292,14 @@ def _description(basket: Basket) -> str:
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
 
 
-def _intent_path(intent_id: str) -> str:
-    return f"/v1/payment_intents/{quote(intent_id, safe='')}"
+def _token_path(token_id: str) -> str:
+    return f"/v1/confirmation_tokens/{quote(token_id, safe='')}"
+
+
+def _intent_path(intent_id: str, action: str = "") -> str:
+    return f"/v1/payment_intents/{quote(intent_id, safe='')}{action}"
+
+
+def payments() -> Payments:
+    """The app's Stripe gateway."""
+    return cast(Payments, current_app.extensions["payments"])

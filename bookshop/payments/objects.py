@@ -13,6 +13,7 @@ from bookshop.basket import lines_key
 
 Outcome = Literal["succeeded", "declined", "needs_action", "processing", "open", "canceled"]
 
+CONFIRMATION_TOKEN = re.compile(r"^ctoken_[A-Za-z0-9]{1,64}$")
 CLIENT_SECRET = re.compile(r"^(pi_[A-Za-z0-9]{1,64})_secret_[A-Za-z0-9]{1,128}$")
 PAYABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
 # An order's lines ride in the intent's metadata, "<book>:<quantity>:<unit price>" joined by
@@ -94,6 +95,17 @@ class Intent:
 
 
 @dataclass(frozen=True)
+class ConfirmationToken:
+    """What the browser's Payment Element made of the card: single use, short lived. The shop
+    reads it before confirming, to refuse one that is spent or would ship elsewhere."""
+
+    id: str
+    expires_at: int
+    used: bool  # an intent (or setup intent) has consumed it
+    address: Address | None  # the delivery address it would write onto the intent
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     """A verified Stripe event, reduced to what the ledger acts on."""
 
@@ -134,6 +146,17 @@ def read_intent(data: Mapping[str, Any]) -> Intent:
         decline_code=error.get("decline_code") or error.get("code") or None,
         charge_id=charge.id if charge else (str(latest) if latest else None),
         charge=charge,
+    )
+
+
+def read_confirmation_token(data: Mapping[str, Any]) -> ConfirmationToken:
+    """The one reading of a ConfirmationToken's JSON."""
+    shipping = data.get("shipping")
+    return ConfirmationToken(
+        id=str(data["id"]),
+        expires_at=int(data.get("expires_at") or 0),
+        used=bool(data.get("payment_intent") or data.get("setup_intent")),
+        address=Address.from_stripe(shipping) if isinstance(shipping, Mapping) else None,
     )
 
 

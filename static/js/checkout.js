@@ -1,45 +1,63 @@
-// Checkout: mounts the Payment Element once per payment form and runs a payment.
-// The card data stays inside Stripe's iframe; this script only ever sees the outcome, and even
-// that it does not trust: the server reads the PaymentIntent and renders the result.
+// Checkout: mounts the Payment Element (before any PaymentIntent exists) and runs a payment.
+// The card data stays inside Stripe's iframe: this script turns it into a ConfirmationToken and
+// sends only the token's id to the shop, which checks the order, creates and confirms the
+// PaymentIntent itself, and answers with the result to show.
 (() => {
   "use strict";
 
+  /** @returns {Record<string, string>} */
   function csrfHeaders() {
-    const meta = document.querySelector('meta[name="csrf-token"]');
+    const meta = /** @type {HTMLMetaElement | null} */ (
+      document.querySelector('meta[name="csrf-token"]')
+    );
     return meta ? { "X-CSRF-Token": meta.content } : {};
   }
 
+  /**
+   * @param {Element} region
+   * @param {string} id
+   */
   function showTemplate(region, id) {
-    const template = document.getElementById(id);
+    const template = /** @type {HTMLTemplateElement} */ (document.getElementById(id));
     region.replaceChildren(template.content.cloneNode(true));
     htmx.process(region);
   }
 
+  /** What the summary on the page charges now: the server renders it after every change. */
+  function shownTotal() {
+    return /** @type {HTMLElement} */ (document.querySelector("#checkout-summary .total"));
+  }
+
+  /** @param {HTMLFormElement} form */
   function mount(form) {
     if (form.dataset.mounted) return;
     form.dataset.mounted = "true";
     form.hidden = false;
 
-    const clientSecret = form.dataset.clientSecret;
-    const intentId = clientSecret.split("_secret_")[0];
-    const stripe = Stripe(form.dataset.publishableKey);
-    const elements = stripe.elements({ clientSecret });
+    const stripe = Stripe(form.dataset.publishableKey || "");
+    if (!stripe) return;
+    const elements = stripe.elements({
+      mode: "payment",
+      amount: Number(form.dataset.amount),
+      currency: form.dataset.currency || "",
+    });
     // The billing address starts in the country the books go to.
     const country = form.dataset.country;
-    const defaults = country ? { defaultValues: { billingDetails: { address: { country } } } } : {};
-    elements.create("payment", defaults).mount("#payment-element");
+    elements
+      .create("payment", country ? { defaultValues: { billingDetails: { address: { country } } } } : {})
+      .mount("#payment-element");
 
-    const button = form.querySelector("#pay-button");
-    const result = document.getElementById("payment-result");
-    const statusUrl = `${form.dataset.statusUrl}?${new URLSearchParams({
-      payment_intent: intentId,
-      payment_intent_client_secret: clientSecret,
-    })}`;
+    const button = /** @type {HTMLButtonElement} */ (form.querySelector("#pay-button"));
+    const result = /** @type {HTMLElement} */ (document.getElementById("payment-result"));
+    const email = /** @type {HTMLInputElement} */ (form.elements.namedItem("email"));
     let busy = false;
 
-    // The server changed the amount (quantity form): the Element must know before confirming.
-    document.addEventListener("checkout:amount-changed", () => elements.fetchUpdates());
+    // The quantity changed (the server swapped in a new summary): the Element shows its amount.
+    document.addEventListener("checkout:amount-changed", () => {
+      elements.update({ amount: Number(shownTotal().dataset.amount) });
+    });
 
+    /** @param {boolean} on */
     function setBusy(on) {
       busy = on;
       button.disabled = on;
@@ -54,55 +72,49 @@
         result.replaceChildren(); // the Element shows its own validation message
         return;
       }
+      const { error, confirmationToken } = await stripe.createConfirmationToken({ elements });
+      if (error || !confirmationToken) {
+        if (error && error.type === "validation_error") result.replaceChildren();
+        else showTemplate(result, "unavailable-template");
+        return;
+      }
       // What this page shows is what the server charges, or it answers with what it would charge.
-      const quantity = document.getElementById("quantity");
-      const total = document.querySelector("#checkout-summary .total");
-      const body = new URLSearchParams({
-        email: form.elements.email.value,
-        quantity: quantity ? quantity.value : "1",
-        lines: total.dataset.lines,
-        destination: total.dataset.destination,
-        total: total.dataset.amount,
-      });
-      const prepared = await fetch(form.action, {
-        method: "POST",
-        body,
-        headers: { "HX-Request": "true", ...csrfHeaders() },
-        credentials: "same-origin",
-      });
-      const elsewhere = prepared.headers.get("HX-Redirect");
-      if (elsewhere) {
-        window.location.assign(elsewhere); // a step to take first (the address)
-        return;
-      }
-      if (prepared.status !== 204) {
-        // Our own escaped fragment: an error for the result region, or a fresh summary.
-        const target = document.querySelector(prepared.headers.get("HX-Retarget") || "#payment-result");
-        target.innerHTML = await prepared.text();
-        htmx.process(target);
-        if (target !== result) result.replaceChildren();
-        return;
-      }
-      const { error } = await stripe.confirmPayment({
-        elements,
-        clientSecret,
-        confirmParams: {
-          return_url: form.dataset.returnUrl,
-          receipt_email: form.elements.email.value,
+      const quantity = /** @type {HTMLSelectElement | null} */ (document.getElementById("quantity"));
+      const total = shownTotal();
+      // The shop's answer is its own escaped fragment, swapped in by htmx as it says: the
+      // receipt, a decline, a fresh summary (409), or a step to take first (HX-Redirect).
+      await htmx.ajax("POST", form.action, {
+        target: "#payment-result",
+        swap: "innerHTML",
+        values: {
+          email: email.value,
+          quantity: quantity ? quantity.value : "1",
+          lines: total.dataset.lines || "",
+          destination: total.dataset.destination || "",
+          total: total.dataset.amount || "",
+          confirmation_token: confirmationToken.id,
         },
-        redirect: "if_required",
+        headers: csrfHeaders(),
       });
-      if (error && error.type === "validation_error") {
-        result.replaceChildren();
-        return;
+      const next = /** @type {HTMLElement | null} */ (
+        document.querySelector("#payment-result [data-next-action]")
+      );
+      if (!next && result.querySelector(".payment-spinner")) {
+        result.replaceChildren(); // the answer went elsewhere (a fresh summary)
       }
-      // Whatever Stripe.js said, the server decides what happened.
-      await htmx.ajax("GET", statusUrl, { target: "#payment-result", swap: "innerHTML" });
+      if (next) {
+        // 3D Secure: Stripe.js shows the bank's challenge; then the server reads the outcome.
+        await stripe.handleNextAction({ clientSecret: next.dataset.clientSecret || "" });
+        await htmx.ajax("GET", next.dataset.statusUrl || "", {
+          target: "#payment-result",
+          swap: "innerHTML",
+        });
+      }
     }
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      if (busy) return; // a double click never confirms twice
+      if (busy) return; // a double click never pays twice
       if (!form.reportValidity()) return;
       setBusy(true);
       try {
@@ -118,9 +130,10 @@
     });
   }
 
+  /** @param {Element | Document} [root] */
   function setup(root) {
-    const scope = root && root.querySelectorAll ? root : document;
-    scope.querySelectorAll("#payment-form").forEach(mount);
+    const scope = root && "querySelectorAll" in root ? root : document;
+    scope.querySelectorAll("#payment-form").forEach((form) => mount(/** @type {HTMLFormElement} */ (form)));
   }
 
   // htmx.onLoad covers checkout markup swapped in later; the direct call covers a plain page load.

@@ -18,20 +18,21 @@ from urllib.parse import urlsplit
 import pytest
 
 from bookshop.address import Address
-from bookshop.basket import Basket, line, one_book
+from bookshop.basket import Basket, line
 from bookshop.config import Settings
 from bookshop.payments import Payments
 from bookshop.payments.transport import CurlClient
 from bookshop.sandbox import params, validation
 from bookshop.shipping import default_rates
-from tests.fixtures.app import BOOKS, SINGAPORE, confirm_like_stripe_js
+from tests.fixtures.app import BOOKS, SINGAPORE
+from tests.fixtures.paying import DECLINED, VISA, confirmation_token
 from tests.fixtures.sandbox import SandboxServer
 
 # Each public method of the gateway, driven below. A new one must be added here (and driven), or
 # the first test fails: no call to Stripe goes unchecked.
 DRIVEN = {
-    "open_checkout",
-    "prepare_payment",
+    "confirmation_token",
+    "pay",
     "intent",
     "payment_result",
     "list_intents",
@@ -40,7 +41,9 @@ DRIVEN = {
 Sent = tuple[str, str, dict[str, Any]]
 PAYMENTS = Path(__file__).parents[2] / "bookshop" / "payments"
 # How the gateway's source writes a call to Stripe, and the endpoint each form reaches.
-RAW_CALL = re.compile(r'self\._request, "(get|post)", ("/v1/[^"]*"|_intent_path\()')
+RAW_CALL = re.compile(
+    r'self\._request, "(get|post)", ("/v1/[^"]*"|_intent_path\(\w+(?:, "(/\w+)")?\)|_token_path\()'
+)
 SERVICE_CALL = re.compile(r"self\._client\.v1\.(\w+)\.(\w+)\(")
 SERVICE_ENDPOINTS = {("payment_intents", "list"): ("GET", "/v1/payment_intents")}
 ANY_CALL = re.compile(r"self\._request\b(?!\()|self\._client\.(?!construct_event\b|raw_request\b)")
@@ -64,10 +67,13 @@ def stripe_calls_in_the_code(folder: Path = PAYMENTS) -> set[tuple[str, str]]:
     calls: set[tuple[str, str]] = set()
     for path in sorted(folder.glob("*.py")):
         source = path.read_text()
-        for method, target in RAW_CALL.findall(source):
-            endpoint = (
-                target.strip('"') if target.startswith('"') else "/v1/payment_intents/{intent}"
-            )
+        for method, target, action in RAW_CALL.findall(source):
+            if target.startswith('"'):
+                endpoint = target.strip('"')
+            elif target.startswith("_token_path"):
+                endpoint = "/v1/confirmation_tokens/{confirmation_token}"
+            else:
+                endpoint = "/v1/payment_intents/{intent}" + action
             calls.add((method.upper(), endpoint))
         for service in SERVICE_CALL.findall(source):
             assert service in SERVICE_ENDPOINTS, f"{path.name}: map {service} to its endpoint here"
@@ -127,14 +133,17 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
     basket = delivered(Basket(tuple(line(book, 2) for book in books if book)), HOME)
     fewer = delivered(Basket(basket.lines[:1]), OFFICE)
     checkout = secrets.token_urlsafe(12)
+    back = "http://127.0.0.1/success"
 
-    opened = await payments.open_checkout(basket, checkout, None)  # create
-    await payments.open_checkout(basket, checkout, opened.id)  # retrieve
-    changed = await payments.open_checkout(fewer, checkout, opened.id)  # update
-    prepared = await payments.prepare_payment(changed.id, one_book(books[0], 3), "c@example.com")  # type: ignore[arg-type]
-    confirm_like_stripe_js(sandbox, prepared.client_secret, "4242424242424242")
-    paid = await payments.payment_result(prepared.id, prepared.client_secret)
-    again = await payments.intent(prepared.id)
+    token = await payments.confirmation_token(confirmation_token(sandbox, DECLINED))  # read
+    opened = await payments.pay(basket, checkout, token.id, "c@example.com", back, None)  # create
+    declined = await payments.intent(opened.id)  # retrieve
+    # A retry for another order: update, then confirm.
+    changed = await payments.pay(
+        fewer, checkout, confirmation_token(sandbox, VISA), "c@example.com", back, declined
+    )
+    paid = await payments.payment_result(changed.id, changed.client_secret)
+    again = await payments.intent(changed.id)
     listed = await payments.list_intents(datetime.now(UTC) - timedelta(minutes=5))
     event = {
         "id": "evt_1",
@@ -164,7 +173,8 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
         paid.id,
     )
     assert any(intent.id == paid.id for intent in listed)
-    assert (opened.address, changed.address, changed.amount) == (HOME, OFFICE, fewer.total)
+    assert (opened.outcome, opened.address, token.address) == ("declined", HOME, None)
+    assert (changed.address, changed.amount, changed.id) == (OFFICE, fewer.total, opened.id)
     # Every request was one of Stripe's calls, with only the parameters Stripe takes for it.
     calls = set()
     shipped = []
@@ -185,9 +195,11 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
         calls
         == stripe_calls_in_the_code()
         == {
+            ("GET", "/v1/confirmation_tokens/{confirmation_token}"),
             ("POST", "/v1/payment_intents"),
             ("GET", "/v1/payment_intents/{intent}"),
             ("POST", "/v1/payment_intents/{intent}"),
+            ("POST", "/v1/payment_intents/{intent}/confirm"),
             ("GET", "/v1/payment_intents"),
         }
     )

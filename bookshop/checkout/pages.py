@@ -1,0 +1,138 @@
+"""The checkout pages: the order's summary and the payment form, for the cart or a book bought
+now. A page view asks nothing of Stripe: the Payment Element needs only the amount, and the
+PaymentIntent is made when the shopper presses Pay (`pay.py`)."""
+
+from __future__ import annotations
+
+from quart import Response, current_app, redirect, request, url_for
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.wrappers.response import Response as WerkzeugResponse
+
+from bookshop import htmx
+from bookshop.basket import MAX_QUANTITY, MIN_QUANTITY, Basket
+from bookshop.cart import LEFT_THE_CATALOG
+from bookshop.checkout.blueprint import blueprint
+from bookshop.checkout.checkouts import (
+    Checkout,
+    address_step,
+    book_checkout,
+    cart_checkout,
+    delivered,
+    forget_paid,
+    result_url,
+)
+from bookshop.forms import find_book
+from bookshop.orders import ledger
+from bookshop.orders.schema import PAID
+from bookshop.pages import render
+from bookshop.payments import Intent, PaymentNotFound, PaymentsUnavailable, payments
+from bookshop.security import policy
+from bookshop.shipping import default_rates
+
+
+@blueprint.get("/checkout")
+@policy(private=True)
+async def cart() -> Response | WerkzeugResponse:
+    """Checkout of the cart: its lines and the payment form. (`?item=<id>` is the starter's
+    old link to one book's checkout, kept working.)"""
+    item = request.args.get("item")
+    if item is not None:
+        book = await find_book(item)
+        return redirect(url_for("checkout.page", book_id=book.id), code=301)
+    checkout = await cart_checkout()
+    if not checkout.books.lines:
+        return redirect(url_for("cart.page"), code=303)
+    return await show(checkout)
+
+
+@blueprint.get("/checkout/<book_id>")
+@policy(private=True)
+async def page(book_id: str) -> Response | WerkzeugResponse:
+    """Buy one book now: its summary and the payment form."""
+    if book_id == "pay":
+        # The cart's pay step matches this rule too: answer as routing alone would (405).
+        (rule,) = current_app.url_map.iter_rules("checkout.pay_cart")
+        raise MethodNotAllowed(valid_methods=sorted(rule.methods or ()))
+    return await show(await book_checkout(book_id, request.args.get("quantity")))
+
+
+@blueprint.post("/checkout/<book_id>/quantity")
+@policy(private=True)
+async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
+    """Change the quantity: the new summary for htmx, a redirect (303) to the page otherwise."""
+    checkout = await book_checkout(book_id, (await request.form).get("quantity"))
+    if not htmx.wants_fragment():
+        return redirect(checkout.page_url, code=303)
+    basket = delivered(checkout.books)
+    paid = await paid_unseen(checkout)
+    if basket is None or paid is not None:
+        # A full page load: the address step, or the receipt of a payment made in another tab.
+        target = result_url(paid) if paid is not None else checkout.page_url
+        return htmx.redirect(Response(status=204), target)
+    response = await render_checkout(checkout, basket)
+    # Keep the address bar in step so a reload shows the same quantity, and tell the Payment
+    # Element the new amount.
+    return htmx.trigger(htmx.replace_url(response, checkout.page_url), "checkout:amount-changed")
+
+
+async def show(checkout: Checkout) -> Response | WerkzeugResponse:
+    """A checkout's page, once the shopper has said where the books go."""
+    basket = delivered(checkout.books)
+    if basket is None:
+        return redirect(address_step(checkout), code=303)
+    paid = await paid_unseen(checkout)
+    if paid is not None:
+        # Paid, though its result page was never seen (a closed tab, Back): show it once;
+        # forgotten now, the next visit is a new order.
+        return redirect(result_url(paid), code=303)
+    notice = LEFT_THE_CATALOG if checkout.dropped else None
+    return await render_checkout(checkout, basket, notice=notice)
+
+
+async def paid_unseen(checkout: Checkout) -> Intent | None:
+    """The checkout's payment when the ledger has it paid and the session still holds it (its
+    result never seen). Only then is Stripe asked, for the receipt's client secret."""
+    intent_id = checkout.state.intent_id
+    if intent_id is None:
+        return None
+    order = await ledger().get(intent_id)
+    if order is None or order.status != PAID:
+        return None
+    try:
+        intent = await payments().intent(intent_id)
+    except (PaymentNotFound, PaymentsUnavailable):
+        return None
+    if intent.status != "succeeded" or intent.checkout_id != checkout.state.id:
+        return None
+    await forget_paid(intent)
+    return intent
+
+
+async def render_checkout(
+    checkout: Checkout,
+    basket: Basket,
+    *,
+    notice: str | None = None,
+    status: int = 200,
+    confirmed: Intent | None = None,
+) -> Response:
+    """A checkout's page, or its summary for htmx. `confirmed`: an intent the shopper has
+    confirmed (3D Secure under way), whose summary shows what it pays for, read only."""
+    address = basket.address
+    # A confirmed buy-now pays for its own copies, whatever the stale page asked for.
+    quantity = basket.lines[0].quantity if checkout.book and basket.lines else checkout.quantity
+    return await render(
+        "checkout/page.html",
+        "checkout/_summary.html",
+        status=status,
+        basket=basket,
+        book=checkout.book,
+        quantity=quantity,
+        quantities=range(MIN_QUANTITY, MAX_QUANTITY + 1),
+        intent=confirmed,
+        notice=notice,
+        payments=payments(),
+        pay_url=checkout.pay_url,
+        zone=default_rates().zone(address.country) if address is not None else None,
+        here=checkout.page_url,
+    )

@@ -1,0 +1,177 @@
+"""The pay step: the shop checks what the page shows against the order, then creates and
+confirms the PaymentIntent itself with the shopper's ConfirmationToken, so what is charged is
+exactly what it checked (amount, lines, where the books go)."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+
+from quart import Response, request, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest, Conflict, UnprocessableEntity
+from werkzeug.wrappers.response import Response as WerkzeugResponse
+
+from bookshop import htmx
+from bookshop.checkout.blueprint import blueprint
+from bookshop.checkout.checkouts import (
+    Checkout,
+    address_step,
+    book_checkout,
+    cart_checkout,
+    delivered,
+    elsewhere,
+    forget_paid,
+    ordered,
+    result_url,
+)
+from bookshop.checkout.pages import render_checkout
+from bookshop.checkout.results import receipt_response, render_outcome
+from bookshop.forms import INVALID_EMAIL, parse_amount, parse_email
+from bookshop.orders import ledger
+from bookshop.pages import absolute_url, render
+from bookshop.payments import (
+    Intent,
+    IntentLocked,
+    InvalidEmail,
+    PaymentNotFound,
+    PaymentsUnavailable,
+    payments,
+)
+from bookshop.security import PAY, policy
+
+CONFIRMATION_TOKEN = re.compile(r"ctoken_[A-Za-z0-9]{1,64}")
+CHANGED = (
+    "Your order changed since this page was shown (in another window, or a new price). "
+    "Check the total, then press Pay again."
+)
+SPENT = "Your card details have expired. Nothing was charged: press Pay again."
+ELSEWHERE = (
+    "The payment form asked to send your books to another address than the one you gave us. "
+    "Nothing was charged: reload the page and press Pay again."
+)
+# How far before an unanswered Pay its intent may have been created (clocks differ a little).
+UNANSWERED_MARGIN_S = 300
+LOCKED = "This payment can't be changed any more. Reload the page to see where it stands."
+
+
+@blueprint.post("/checkout/pay")
+@policy(private=True, secret=True, rate_limit=PAY)
+async def pay_cart() -> Response | WerkzeugResponse:
+    """Pay for the cart: see `pay`."""
+    return await pay(await cart_checkout(), await request.form)
+
+
+@blueprint.post("/checkout/<book_id>/pay")
+@policy(private=True, secret=True, rate_limit=PAY)
+async def pay_book(book_id: str) -> Response | WerkzeugResponse:
+    """Pay for one book bought now: see `pay`."""
+    form = await request.form
+    return await pay(await book_checkout(book_id, form.get("quantity")), form)
+
+
+async def pay(checkout: Checkout, form: MultiDict[str, str]) -> Response | WerkzeugResponse:
+    """Charge exactly what the shopper's page shows, or say why not (nothing charged): a page
+    that shows another order than the session's now gets the fresh summary (409); a spent token,
+    or one that would ship elsewhere, is refused (422). The answer is the result: the receipt,
+    the decline, or what the page needs to run 3D Secure."""
+    email = parse_email(form.get("email"))
+    shown_total = parse_amount(form.get("total"))
+    token_id = form.get("confirmation_token", "")
+    if not CONFIRMATION_TOKEN.fullmatch(token_id):
+        raise BadRequest("The payment form sent no card details. Reload the page.")
+    if not checkout.books.lines:
+        return elsewhere(url_for("cart.page"))  # emptied meanwhile (another tab): nothing to pay
+    basket = delivered(checkout.books)
+    if basket is None:
+        # The address left the session meanwhile (another tab's order was paid): ask again.
+        return elsewhere(address_step(checkout))
+    try:
+        current = await own_intent(checkout)
+    except PaymentsUnavailable:
+        return await render_outcome(None, status=503)
+    state = checkout.state
+    confirmed = None
+    if current is not None:
+        if current.status == "succeeded":
+            await forget_paid(current)
+            return elsewhere(result_url(current))  # paid in another tab
+        if not current.payable:
+            raise Conflict(LOCKED)
+        if not current.changeable:
+            # Confirmed already (3D Secure under way): paying again may retry the card, never
+            # change the order.
+            basket, confirmed = await ordered(current), current
+    if (
+        form.get("lines") != basket.key
+        or form.get("destination") != basket.destination
+        or shown_total != basket.total
+    ):
+        response = await render_checkout(
+            checkout, basket, notice=CHANGED, status=409, confirmed=confirmed
+        )
+        return htmx.retarget(response, "#checkout-summary", swap="innerHTML")
+    try:
+        token = await payments().confirmation_token(token_id)
+        if token.used or token.expires_at <= time.time():
+            raise UnprocessableEntity(SPENT)
+        if token.address is not None and token.address != basket.address:
+            raise UnprocessableEntity(ELSEWHERE)
+        intent = await payments().pay(
+            basket,
+            state.id,
+            token.id,
+            email,
+            absolute_url(url_for("checkout.success")),
+            current,
+        )
+    except PaymentNotFound:
+        raise UnprocessableEntity(SPENT) from None
+    except InvalidEmail:
+        raise UnprocessableEntity(INVALID_EMAIL) from None
+    except IntentLocked:
+        raise Conflict(LOCKED) from None
+    except PaymentsUnavailable:
+        if current is None:
+            # Stripe may have made and charged the intent though its answer never came: the
+            # next Pay looks for it before making another.
+            state.unanswered_since = int(time.time())
+            checkout.keep(state)
+        return await render_outcome(None, status=503)
+    if intent.id != state.intent_id or state.unanswered_since is not None:
+        state.intent_id, state.unanswered_since = intent.id, None
+        checkout.keep(state)
+    await ledger().record_payment(intent)
+    if intent.status == "succeeded":
+        await forget_paid(intent)
+        return await receipt_response(intent)
+    if intent.status == "requires_action":
+        # The one answer that carries the client secret: Stripe.js needs it for 3D Secure.
+        return await render(
+            "checkout/_next_action.html",
+            payment=intent,
+            status_url=result_url(intent, fragment=True),
+        )
+    return await render_outcome(intent, status=402 if intent.outcome == "declined" else 200)
+
+
+async def own_intent(checkout: Checkout) -> Intent | None:
+    """The intent of this checkout's earlier Pay (declined, or 3D Secure under way), as Stripe
+    has it now; None when there is none to reuse. An intent of another checkout (a forged or
+    stale session) is never touched, and a canceled one is replaced."""
+    state = checkout.state
+    if state.intent_id is None and state.unanswered_since is not None:
+        since = datetime.fromtimestamp(state.unanswered_since - UNANSWERED_MARGIN_S, UTC)
+        lost = await payments().checkout_intent(state.id, since)
+        state.intent_id, state.unanswered_since = (lost.id if lost else None), None
+        checkout.keep(state)
+    if state.intent_id is None:
+        return None
+    try:
+        current = await payments().intent(state.intent_id)
+    except PaymentNotFound:
+        return None
+    if current.checkout_id != state.id or current.status == "canceled":
+        return None
+    return current
