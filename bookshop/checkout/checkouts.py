@@ -63,6 +63,15 @@ class Checkout:
         """Remember its state in the session."""
         set_checkout_state(self.key, state)
 
+    def open(self) -> CheckoutState:
+        """Its state, kept in the session from its first page view on: a Pay whose answer never
+        reaches the browser (a tab closed while paying) is then found by the checkout's id."""
+        state = checkout_state(self.key)
+        if state is None:
+            state = self.state
+            self.keep(state)
+        return state
+
 
 async def cart_checkout() -> Checkout:
     """The checkout of the session's cart."""

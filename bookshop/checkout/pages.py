@@ -90,19 +90,22 @@ async def show(checkout: Checkout) -> Response | WerkzeugResponse:
 
 
 async def paid_unseen(checkout: Checkout) -> Intent | None:
-    """The checkout's payment when the ledger has it paid and the session still holds it (its
-    result never seen). Only then is Stripe asked, for the receipt's client secret."""
-    intent_id = checkout.state.intent_id
-    if intent_id is None:
-        return None
-    order = await ledger().get(intent_id)
+    """The checkout's payment when the ledger has it paid and the session still holds the
+    checkout (its result never seen, or its answer lost with a closed tab). Only then is Stripe
+    asked, for the receipt's client secret."""
+    state = checkout.open()
+    if state.intent_id is not None:
+        order = await ledger().get(state.intent_id)
+    else:
+        order = await ledger().checkout_order(state.id)
     if order is None or order.status != PAID:
         return None
+    intent_id = order.intent_id
     try:
         intent = await payments().intent(intent_id)
     except (PaymentNotFound, PaymentsUnavailable):
         return None
-    if intent.status != "succeeded" or intent.checkout_id != checkout.state.id:
+    if intent.status != "succeeded" or intent.checkout_id != state.id:
         return None
     await forget_paid(intent)
     return intent

@@ -4,8 +4,10 @@ exactly what it checked (amount, lines, where the books go)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from quart import Response, request, url_for
@@ -29,7 +31,7 @@ from bookshop.checkout.checkouts import (
 from bookshop.checkout.pages import render_checkout
 from bookshop.checkout.results import receipt_response, render_outcome
 from bookshop.forms import INVALID_EMAIL, parse_amount, parse_email
-from bookshop.orders import ledger
+from bookshop.orders import Ledger, ledger
 from bookshop.pages import absolute_url, render
 from bookshop.payments import (
     Intent,
@@ -118,14 +120,12 @@ async def pay(checkout: Checkout, form: MultiDict[str, str]) -> Response | Werkz
             raise UnprocessableEntity(SPENT)
         if token.address is not None and token.address != basket.address:
             raise UnprocessableEntity(ELSEWHERE)
-        intent = await payments().pay(
-            basket,
-            state.id,
-            token.id,
-            email,
-            absolute_url(url_for("checkout.success")),
-            current,
+        # Shielded: a shopper who closes the tab mid-Pay does not cancel a charge under way,
+        # and the ledger still hears of it (the next visit finds it by the checkout's id).
+        paying = payments().pay(
+            basket, state.id, token.id, email, absolute_url(url_for("checkout.success")), current
         )
+        intent = await asyncio.shield(recorded(paying, ledger()))
     except PaymentNotFound:
         raise UnprocessableEntity(SPENT) from None
     except InvalidEmail:
@@ -142,7 +142,6 @@ async def pay(checkout: Checkout, form: MultiDict[str, str]) -> Response | Werkz
     if intent.id != state.intent_id or state.unanswered_since is not None:
         state.intent_id, state.unanswered_since = intent.id, None
         checkout.keep(state)
-    await ledger().record_payment(intent)
     if intent.status == "succeeded":
         await forget_paid(intent)
         return await receipt_response(intent)
@@ -156,11 +155,24 @@ async def pay(checkout: Checkout, form: MultiDict[str, str]) -> Response | Werkz
     return await render_outcome(intent, status=402 if intent.outcome == "declined" else 200)
 
 
+async def recorded(paying: Awaitable[Intent], orders: Ledger) -> Intent:
+    """Stripe's answer to a Pay, once the ledger has it."""
+    intent = await paying
+    await orders.record_payment(intent)
+    return intent
+
+
 async def own_intent(checkout: Checkout) -> Intent | None:
     """The intent of this checkout's earlier Pay (declined, or 3D Secure under way), as Stripe
     has it now; None when there is none to reuse. An intent of another checkout (a forged or
     stale session) is never touched, and a canceled one is replaced."""
     state = checkout.state
+    if state.intent_id is None:
+        # A Pay whose answer never reached the browser, written to the ledger all the same.
+        found = await ledger().checkout_order(state.id)
+        if found is not None:
+            state.intent_id, state.unanswered_since = found.intent_id, None
+            checkout.keep(state)
     if state.intent_id is None and state.unanswered_since is not None:
         since = datetime.fromtimestamp(state.unanswered_since - UNANSWERED_MARGIN_S, UTC)
         lost = await payments().checkout_intent(state.id, since)

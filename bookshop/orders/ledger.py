@@ -68,6 +68,20 @@ class Ledger:
             lines = await self._transitions.lines_of(connection, [row.intent_id for row in rows])
         return [Order.from_row(row, lines.get(row.intent_id, ())) for row in rows]
 
+    async def checkout_order(self, checkout_id: str) -> Order | None:
+        """The newest order a browser session's checkout made, if the ledger has one."""
+        query = (
+            select(orders.c.intent_id)
+            .where(orders.c.checkout_id == checkout_id)
+            .order_by(orders.c.created_at.desc())
+            .limit(1)
+        )
+        async with self.database.reading() as connection:
+            intent_id = await connection.scalar(query)
+            if intent_id is None:
+                return None
+            return await self._transitions.get(connection, intent_id)
+
     async def event_seen(self, event_id: str) -> bool:
         """True once a webhook event id has been recorded."""
         return await self._events.seen(event_id)

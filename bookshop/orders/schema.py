@@ -50,8 +50,11 @@ orders = Table(
     # Why staff must look at the order before shipping it (Stripe's intent disagrees with what
     # the shop checked, e.g. "address changed at Stripe"); None when nothing is amiss.
     Column("review", String(255)),
+    # The browser session's checkout that paid (the intent's `metadata.checkout`).
+    Column("checkout_id", String(64)),
     # `make orders` lists paid orders first, newest first.
     Index("orders_by_status", "status", "created_at"),
+    Index("orders_by_checkout", "checkout_id"),
 )
 
 # What each order is for: a book at a quantity, with its title and unit price at the time of sale.

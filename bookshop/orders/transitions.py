@@ -180,8 +180,14 @@ class Transitions:
             # Stripe's amount and lines are what will be charged. A settled order keeps its own
             # (`to_paid` flags a difference), as every order keeps its address.
             await self.take_charged(connection, state)
-        await self.seen(connection, state.id, int(time.time()))
-        if target == FAILED:
+        own_decline = shops and target == FAILED
+        if not own_decline:
+            await self.seen(connection, state.id, int(time.time()))
+        if own_decline:
+            # The pay step's own decline: its payment_failed event (made in the same second, so
+            # it must not look stale beside this write) counts the attempt.
+            await self.declined(connection, state.id, state.decline_code)
+        elif target == FAILED:
             await self.failed_since(connection, state.id, state.decline_code)
         elif target in SETTLED:
             await self.to_paid(connection, state)
@@ -240,6 +246,7 @@ class Transitions:
             self.database.insert(orders)
             .values(
                 intent_id=intent.id,
+                checkout_id=intent.checkout_id or None,
                 amount=intent.amount,
                 shipping=intent.shipping,
                 **address_columns(intent.address),
@@ -353,6 +360,19 @@ class Transitions:
             attempts=orders.c.attempts + 1,
             decline_code=func.coalesce(decline_code, orders.c.decline_code),
             status=case((orders.c.status.in_(PAYABLE), FAILED), else_=orders.c.status),
+        )
+
+    async def declined(
+        self, connection: AsyncConnection, intent_id: str, decline_code: str | None
+    ) -> bool:
+        """The shop's own attempt was declined: a payable order is `failed`, with the code; the
+        attempt is counted by its event."""
+        return await self.update(
+            connection,
+            intent_id,
+            orders.c.status.in_(PAYABLE),
+            status=FAILED,
+            decline_code=decline_code,
         )
 
     async def failed_since(

@@ -238,7 +238,9 @@ async def test_reloading_a_checkout_makes_no_intent_nor_touches_the_one_a_declin
         assert (await client.get("/checkout")).status_code == 200
     assert newest_intent(sandbox) == before
     async with client.session_transaction() as session:
-        assert "checkouts" not in session  # no checkout is even opened by looking at it
+        # Looking opens the checkout (its id, so a Pay whose answer is lost can be found) and
+        # makes no intent.
+        assert [saved["intent"] for saved in session["checkouts"].values()] == [None]
 
     assert (await press_pay(client, sandbox, "/checkout", DECLINED)).status_code == 402
     declined = await session_intent(client)

@@ -16,7 +16,21 @@ CARD_FRAME = 'iframe[title="Secure payment input frame"]'
 CHALLENGE_FRAME = 'iframe[title="3D Secure authentication"]'
 EMAIL = "reader@example.com"
 VISA = "4242 4242 4242 4242"
-CONFIRM = re.compile(r"/v1/payment_intents/[^/]+/confirm$")
+# Each Pay the browser sends makes one ConfirmationToken in the card iframe (the shop confirms).
+TOKEN = re.compile(r"/v1/confirmation_tokens$")
+# The pay step's URL for the cart (/checkout/pay) or a book bought now (/checkout/<book>/pay).
+PAY_STEP = r"/checkout/(?:[\w-]+/)?pay\b"
+
+
+def pay_step_answered(status: int) -> str:
+    """The console line Chromium logs when the shop's pay step answers with a 4xx or 5xx (htmx
+    swaps the answer in: a decline is a 402, a changed order 409, the provider down 503)."""
+    return rf"status of {status} .*{PAY_STEP}"
+
+
+# A decline: the shop's pay step answers 402 with the decline message (Stripe's own API is only
+# called by the shop, so no Stripe URL fails in the browser).
+DECLINE_FETCH = pay_step_answered(402)
 # Lines a healthy page never logs: script errors, CSP reports, failed loads of the shop's own files.
 CSP = re.compile(r"Content[ -]Security[ -]Policy", re.IGNORECASE)
 
@@ -28,16 +42,15 @@ class Shopper:
     page: Page
     shop: RunningShop
     console: list[str] = field(default_factory=list)
-    confirms: list[str] = field(default_factory=list)
-    # The intent of the checkout opened last: the receipt replaces the form that names it.
-    checkout_intent_id: str = ""
+    # Each ConfirmationToken the page made: one for every Pay that reached Stripe.js.
+    tokens: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.page.on("request", self._count_confirm)
+        self.page.on("request", self._count_token)
 
-    def _count_confirm(self, request: Request) -> None:
-        if request.method == "POST" and CONFIRM.search(request.url):
-            self.confirms.append(request.url)
+    def _count_token(self, request: Request) -> None:
+        if request.method == "POST" and TOKEN.search(request.url):
+            self.tokens.append(request.url)
 
     def open(self, path: str = "/") -> None:
         """Load a page of the shop (a full page load)."""
@@ -52,17 +65,27 @@ class Shopper:
 
     def wait_for_payment_element(self, address: Mapping[str, str] = SINGAPORE) -> None:
         """Wait until the checkout's card fields take input (giving `address` first if the shop
-        asks where the books go); remember which intent they pay."""
+        asks where the books go)."""
         self.page.locator("#payment-form, form.address-form").first.wait_for(state="attached")
         if self.page.locator("form.address-form").count():
             fill_address(self.page, address)
         expect(self.card_frame.get_by_label("Card number")).to_be_editable()
-        self.checkout_intent_id = self.intent_id()
 
     @property
     def card_frame(self) -> FrameLocator:
         """The Payment Element's iframe."""
         return self.page.frame_locator(CARD_FRAME)
+
+    @property
+    def element(self) -> Locator:
+        """The Payment Element's form inside its iframe: `data-amount` is the amount the Element
+        holds (the page's `elements({amount})`, then each `elements.update({amount})`)."""
+        return self.card_frame.locator("#payment-form")
+
+    @property
+    def total(self) -> Locator:
+        """The checkout summary's total (`data-amount`: what the pay step is told it charges)."""
+        return self.page.locator("#checkout-summary .total")
 
     @property
     def result(self) -> Locator:
@@ -74,21 +97,33 @@ class Shopper:
         """The form's Pay button."""
         return self.page.locator("#pay-button")
 
-    def client_secret(self) -> str:
-        """The client secret the page's Payment Element confirms with."""
-        secret = self.page.locator("#payment-form").get_attribute("data-client-secret")
-        assert secret, "the payment form carries no client secret"
-        return secret
-
     def intent_id(self) -> str:
-        """The id of the PaymentIntent this checkout page pays."""
-        return self.client_secret().split("_secret_")[0]
+        """The PaymentIntent the last Pay made (or retried): the outcome names it."""
+        named = self.page.locator("#payment [data-intent]").first
+        expect(named).to_be_attached()
+        intent_id = named.get_attribute("data-intent")
+        assert intent_id, "the outcome names its payment"
+        return intent_id
 
-    def intent(self) -> Any:
-        """The open checkout's PaymentIntent as the sandbox holds it (read with the secret key)."""
+    def intent(self, intent_id: str | None = None) -> Any:
+        """A PaymentIntent as the sandbox holds it (read with the secret key): the last Pay's
+        unless named."""
         return self.shop.sandbox.client().v1.payment_intents.retrieve(
-            self.checkout_intent_id, params={"expand": ["latest_charge"]}
+            intent_id or self.intent_id(), params={"expand": ["latest_charge"]}
         )
+
+    def intent_ids(self) -> set[str]:
+        """Every PaymentIntent the sandbox holds now: compare two readings to see which intents
+        the steps between them created (a page view creates none; the first Pay creates one)."""
+        listed = self.shop.sandbox.client().v1.payment_intents.list(params={"limit": 100})
+        return {intent.id for intent in listed.auto_paging_iter()}
+
+    def charges(self, intent_id: str | None = None) -> list[Any]:
+        """The charges the sandbox made for a PaymentIntent (the last Pay's unless named)."""
+        listed = self.shop.sandbox.client().v1.charges.list(
+            params={"payment_intent": intent_id or self.intent_id(), "limit": 100}
+        )
+        return list(listed.auto_paging_iter())
 
     def fill_card(self, number: str, email: str = EMAIL) -> None:
         """Type the receipt email and a card, with a future expiry and any CVC."""

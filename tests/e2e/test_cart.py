@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Locator, expect
 
 from tests.e2e.servers import RunningShop
-from tests.e2e.shopper import NewShopper, Shopper
+from tests.e2e.shopper import DECLINE_FETCH, NewShopper, Shopper
 
 pytestmark = pytest.mark.browser
 
@@ -68,7 +68,8 @@ def test_three_books_from_the_grid_to_one_payment_and_an_empty_cart(
 
     page.get_by_role("link", name="Checkout").click()
     shopper.wait_for_payment_element()
-    expect(page.locator("#checkout-summary .total")).to_have_text("90.00 SGD")
+    expect(shopper.total).to_have_text("90.00 SGD")
+    expect(shopper.element).to_have_attribute("data-amount", "9000")
     receipt = shopper.pay()
 
     expect(receipt).to_have_attribute("data-outcome", "succeeded")
@@ -153,4 +154,43 @@ def test_a_decline_keeps_the_cart(shopper: Shopper) -> None:
     expect(count(shopper)).to_have_text(re.compile(r"^1 book in your cart"))
     shopper.open("/cart")
     expect(line(shopper, "hackers")).to_have_count(1)
-    shopper.assert_console_clean(allow=(r"status of 402 .*/confirm",))
+    shopper.assert_console_clean(allow=(DECLINE_FETCH,))
+
+
+def test_the_starters_buy_now_url_pays_one_book_on_its_own_and_leaves_the_cart_as_it_was(
+    shopper: Shopper, shop: RunningShop
+) -> None:
+    page = shopper.page
+    before = shopper.intent_ids()
+    shopper.open("/")
+    add_from_the_grid(shopper, CODE)
+    add_from_the_grid(shopper, HACKERS)
+
+    # The starter's link to one book's checkout: a 301 to buy now, then where it goes.
+    shopper.open("/checkout?item=mythical-man-month")
+    shopper.wait_for_payment_element()
+    expect(page).to_have_url(re.compile(r"/checkout/mythical-man-month(\?quantity=1)?$"))
+    expect(shopper.total).to_have_text("35.00 SGD")  # 32 + 3 delivery, none of the cart's books
+    expect(shopper.element).to_have_attribute("data-amount", "3500")
+    receipt = shopper.pay()
+
+    expect(receipt).to_have_attribute("data-outcome", "succeeded")
+    expect(receipt.locator(".order-line .line-title")).to_have_text([BROOKS])
+    intent = shopper.intent()
+    assert (intent.amount, intent.metadata["lines_1"]) == (3500, "mythical-man-month:1:3200")
+    assert shopper.intent_ids() - before == {intent.id}
+    order = shop.order(intent.id)
+    assert order is not None and [(x.book_id, x.quantity) for x in order.lines] == [
+        ("mythical-man-month", 1)
+    ]
+    expect(count(shopper)).to_have_text(re.compile(r"^2 books"))
+    shopper.open("/cart")
+    expect(line(shopper, "code")).to_have_count(1)
+    expect(line(shopper, "hackers")).to_have_count(1)
+    # The cart's own checkout still knows where the books go, and has made no intent yet.
+    shopper.open("/checkout")
+    shopper.wait_for_payment_element()
+    expect(page).to_have_url(re.compile(r"/checkout$"))
+    expect(shopper.total).to_have_text("55.00 SGD")  # 29 + 22 + 3 + 1 delivery
+    assert shopper.intent_ids() - before == {intent.id}
+    shopper.assert_console_clean()

@@ -1,13 +1,23 @@
-"""Journeys 2-6: the checkout summary and paying, from the card to the receipt."""
+"""Journeys 2-6: the checkout summary and paying, from the card to the receipt.
+
+The page mounts the Payment Element with the amount alone (no PaymentIntent, no client secret);
+on Pay it makes a ConfirmationToken and the shop creates and confirms the intent itself."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Route, expect
 
-from tests.e2e.shopper import CHALLENGE_FRAME, VISA, Shopper
+from tests.e2e.shopper import (
+    CHALLENGE_FRAME,
+    DECLINE_FETCH,
+    PAY_STEP,
+    VISA,
+    Shopper,
+    pay_step_answered,
+)
 from tests.fixtures.app import GENERIC_DECLINE, decline_message, delivered
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.stripe_data import card_table
@@ -15,8 +25,7 @@ from tests.fixtures.stripe_data import card_table
 pytestmark = pytest.mark.browser
 
 BOOK = "mythical-man-month"  # 32.00 SGD
-# A decline is a 402 from Stripe's API: Chromium logs every 4xx fetch, so those lines are expected.
-DECLINE_FETCH = r"status of 402 .*/v1/payment_intents/pi_\w+/confirm"
+THREE_D_SECURE = "4000 0025 0000 3155"  # asks for 3D Secure, then charges
 
 
 def decline_rows() -> list[dict[str, str]]:
@@ -34,37 +43,67 @@ def money(amount: int) -> str:
     return f"{amount / 100:,.2f} SGD"
 
 
-def test_changing_the_quantity_updates_the_total_in_place_and_the_amount_to_charge(
+def test_a_quantity_change_updates_the_total_and_the_card_element_in_place_and_pay_charges_it(
     shopper: Shopper,
 ) -> None:
+    before = shopper.intent_ids()
     shopper.open_checkout(BOOK)
-    intent_id = shopper.intent_id()
-    assert shopper.intent().amount == delivered(3200, 1)
     shopper.page.evaluate("window.e2eMark = 'same document'")
-    total = shopper.page.locator("#checkout-summary .total")
+    total, element = shopper.total, shopper.element
     expect(total).to_have_attribute("data-amount", str(delivered(3200, 1)))
+    # The Payment Element was mounted with the page's amount and currency (deferred mode).
+    expect(element).to_have_attribute("data-mode", "payment")
+    expect(element).to_have_attribute("data-amount", str(delivered(3200, 1)))
+    expect(element).to_have_attribute("data-currency", "sgd")
 
     shopper.page.locator("#quantity").select_option("3")
 
     expect(total).to_have_attribute("data-amount", "9600")
     expect(total).to_have_text(money(9600))
+    expect(element).to_have_attribute("data-amount", "9600")  # elements.update({amount})
     expect(shopper.page).to_have_url(re.compile(rf"/checkout/{BOOK}\?quantity=3$"))
     assert shopper.page.evaluate("window.e2eMark") == "same document"
-    # The Payment Element charges what the sandbox's intent says: the same intent, new amount.
-    assert shopper.intent_id() == intent_id
-    intent = shopper.intent()
-    assert (intent.amount, intent.currency) == (9600, "sgd")
-    assert intent.metadata["lines_1"] == f"{BOOK}:3:3200"
 
     shopper.page.locator("#quantity").select_option("2")
     expect(total).to_have_attribute("data-amount", "6400")
-    assert shopper.intent().amount == 6400
+    expect(element).to_have_attribute("data-amount", "6400")
+    # Neither the page view nor the quantity changes asked Stripe for an intent.
+    assert shopper.intent_ids() == before
+
+    receipt = shopper.pay()
+
+    expect(receipt).to_have_attribute("data-outcome", "succeeded")
+    expect(receipt.locator(".receipt-amount")).to_have_text(money(6400))
+    intent = shopper.intent()
+    assert (intent.amount, intent.currency) == (6400, "sgd")
+    assert intent.latest_charge.amount == 6400
+    assert intent.metadata["lines_1"] == f"{BOOK}:2:3200"
+    assert shopper.intent_ids() - before == {intent.id}
     shopper.assert_console_clean()
 
 
-def test_paying_with_4242_shows_a_spinner_once_then_a_receipt_that_survives_a_reload(
+def test_page_views_and_reloads_of_a_checkout_create_no_payment_intent_and_no_token(
+    shopper: Shopper,
+) -> None:
+    before = shopper.intent_ids()
+    shopper.open_checkout(BOOK, quantity=2)
+    for _ in range(3):
+        shopper.page.reload()
+        shopper.wait_for_payment_element()
+    shopper.open("/cart")
+    shopper.open_checkout(BOOK)
+
+    assert shopper.intent_ids() == before
+    assert shopper.tokens == []
+    # No page carries a client secret: there is no intent to carry one of.
+    assert "_secret_" not in shopper.page.content()
+    shopper.assert_console_clean()
+
+
+def test_4242_clicked_twice_shows_a_spinner_makes_one_token_one_charge_and_a_lasting_receipt(
     shopper: Shopper, shop_sandbox: SandboxServer
 ) -> None:
+    before = shopper.intent_ids()
     shopper.open_checkout(BOOK, quantity=2)
     shopper.fill_card(VISA)
     # Slow every Stripe call so the busy state lasts long enough to see and to click into.
@@ -76,7 +115,7 @@ def test_paying_with_4242_shows_a_spinner_once_then_a_receipt_that_survives_a_re
     expect(spinner).to_be_visible()
     expect(spinner).to_contain_text("Processing your payment")
     expect(shopper.pay_button).to_be_disabled()
-    # A second press (or a second submit by keyboard) while paying must not confirm again.
+    # A second press (or a second submit by keyboard) while paying must not pay again.
     shopper.pay_button.click(force=True, no_wait_after=True)
     shopper.page.locator("#payment-form").evaluate("form => form.requestSubmit()")
     receipt = shopper.outcome()
@@ -85,19 +124,23 @@ def test_paying_with_4242_shows_a_spinner_once_then_a_receipt_that_survives_a_re
     expect(receipt).to_have_attribute("data-outcome", "succeeded")
     intent = shopper.intent()
     assert intent.status == "succeeded"
-    assert len(shopper.confirms) == 1
+    # One Pay reached Stripe.js: one ConfirmationToken, one intent, one charge.
+    assert len(shopper.tokens) == 1
+    assert shopper.intent_ids() - before == {intent.id}
     charge = intent.latest_charge
+    assert [c.id for c in shopper.charges(intent.id)] == [charge.id]
     expect(receipt.locator(".charge-id")).to_have_text(charge.id)
     expect(receipt.locator(".receipt-amount")).to_have_text(money(6400))
     assert charge.amount == 6400
     expect(receipt).to_contain_text("Visa ending 4242")
-    expect(shopper.page).to_have_url(re.compile(r"/success\?payment_intent=pi_"))
+    expect(shopper.page).to_have_url(re.compile(rf"/success\?payment_intent={intent.id}&"))
 
     shopper.page.reload()
 
     expect(shopper.page.get_by_role("heading", level=1)).to_have_text("Thank you for your order")
     expect(shopper.page.locator(".receipt .charge-id")).to_have_text(charge.id)
     expect(shopper.page.locator(".receipt .receipt-amount")).to_have_text(money(6400))
+    assert len(shopper.charges(intent.id)) == 1
     shopper.assert_console_clean()
 
 
@@ -106,12 +149,14 @@ def test_each_decline_card_shows_and_announces_its_message_then_4242_pays_the_sa
 ) -> None:
     rows = decline_rows()
     assert len(rows) >= 9, "the test-card table lost its decline rows"
+    before = shopper.intent_ids()
     shopper.open_checkout(BOOK)
-    intent_id = shopper.intent_id()
     result = shopper.result
     # A polite live region from the start, so screen readers announce whatever lands in it.
     expect(result).to_have_attribute("role", "status")
     expect(result).to_have_attribute("aria-live", "polite")
+    intent_id = None
+    sent = 0
 
     for row in rows:
         if row["type"] == "validation_error":
@@ -122,11 +167,13 @@ def test_each_decline_card_shows_and_announces_its_message_then_4242_pays_the_sa
             expect(message, row["scenario"]).to_be_visible()
             expect(shopper.pay_button).to_be_enabled()
             expect(result, row["scenario"]).to_be_empty()
+            assert len(shopper.tokens) == sent, f"{row['scenario']}: no token for a refused card"
             continue
         decline_code = None if row["decline_code"] == "-" else row["decline_code"]
         expected = decline_message(decline_code or row["code"])
 
         outcome = shopper.pay(row["number"])
+        sent += 1
 
         expect(outcome, row["scenario"]).to_have_attribute("data-outcome", "declined")
         expect(outcome, row["scenario"]).to_have_text(expected)
@@ -135,20 +182,25 @@ def test_each_decline_card_shows_and_announces_its_message_then_4242_pays_the_sa
         if decline_code in ("lost_card", "stolen_card", "fraudulent"):
             # The shopper is never told that the card was reported or suspected.
             assert expected == GENERIC_DECLINE
-        assert shopper.intent_id() == intent_id
+        # The first decline made the checkout's intent; every later Pay confirms it again.
+        intent_id = intent_id or shopper.intent_id()
+        assert shopper.intent_id() == intent_id, row["scenario"]
+        assert len(shopper.tokens) == sent, row["scenario"]
 
     receipt = shopper.pay(VISA)
 
     expect(receipt).to_have_attribute("data-outcome", "succeeded")
     intent = shopper.intent()
     assert (intent.id, intent.status) == (intent_id, "succeeded")
+    assert shopper.intent_ids() - before == {intent_id}
     expect(receipt.locator(".charge-id")).to_have_text(intent.latest_charge.id)
+    assert [c.status for c in shopper.charges(intent.id)].count("succeeded") == 1
     shopper.assert_console_clean(allow=(DECLINE_FETCH,))
 
 
-def test_3d_secure_approved_shows_the_receipt(shopper: Shopper) -> None:
+def test_3d_secure_approved_in_the_challenge_frame_shows_the_receipt(shopper: Shopper) -> None:
     shopper.open_checkout(BOOK)
-    shopper.fill_card("4000 0025 0000 3155")
+    shopper.fill_card(THREE_D_SECURE)
     shopper.start_paying()
 
     shopper.authenticate("Complete authentication")
@@ -157,13 +209,16 @@ def test_3d_secure_approved_shows_the_receipt(shopper: Shopper) -> None:
     expect(receipt).to_have_attribute("data-outcome", "succeeded")
     intent = shopper.intent()
     assert intent.status == "succeeded"
+    assert len(shopper.tokens) == 1
     expect(receipt.locator(".charge-id")).to_have_text(intent.latest_charge.id)
+    expect(shopper.page).to_have_url(re.compile(rf"/success\?payment_intent={intent.id}&"))
     shopper.assert_console_clean()
 
 
-def test_3d_secure_failed_says_so_then_a_retry_succeeds(shopper: Shopper) -> None:
+def test_3d_secure_failed_in_the_challenge_frame_says_so_then_a_retry_pays_the_same_intent(
+    shopper: Shopper,
+) -> None:
     shopper.open_checkout(BOOK)
-    intent_id = shopper.intent_id()
     shopper.fill_card("4000 0027 6000 3184")
     shopper.start_paying()
 
@@ -173,9 +228,10 @@ def test_3d_secure_failed_says_so_then_a_retry_succeeds(shopper: Shopper) -> Non
     expect(outcome).to_have_attribute("data-outcome", "declined")
     expect(outcome).to_have_attribute("data-code", "payment_intent_authentication_failure")
     expect(outcome).to_have_text(decline_message("payment_intent_authentication_failure"))
+    intent_id = shopper.intent_id()
     assert shopper.intent().status == "requires_payment_method"
 
-    shopper.fill_card("4000 0025 0000 3155")
+    shopper.fill_card(THREE_D_SECURE)
     shopper.start_paying()
     shopper.authenticate("Complete authentication")
     receipt = shopper.outcome()
@@ -183,18 +239,51 @@ def test_3d_secure_failed_says_so_then_a_retry_succeeds(shopper: Shopper) -> Non
     expect(receipt).to_have_attribute("data-outcome", "succeeded")
     intent = shopper.intent()
     assert (intent.id, intent.status) == (intent_id, "succeeded")
-    # A failed authentication is a 402 from the sandbox's confirm, like a decline.
-    shopper.assert_console_clean(allow=(DECLINE_FETCH,))
+    assert len(shopper.tokens) == 2
+    shopper.assert_console_clean()
 
 
-def test_provider_down_says_unavailable_charges_nothing_and_a_retry_after_recovery_pays(
+def test_stripe_down_for_the_card_form_says_unavailable_creates_nothing_and_pays_after_recovery(
     shopper: Shopper, shop_sandbox: SandboxServer
 ) -> None:
+    before = shopper.intent_ids()
     shopper.open_checkout(BOOK)
-    intent_id = shopper.intent_id()
     shopper.fill_card(VISA)
     shop_sandbox.set_faults(fail_rate=1.0)
 
+    shopper.start_paying()
+    outcome = shopper.outcome()
+
+    # Stripe.js could not make the ConfirmationToken: the shop's pay step was never called.
+    expect(outcome).to_have_attribute("data-outcome", "unavailable")
+    expect(outcome).to_contain_text("We couldn't reach our payment provider")
+    expect(outcome).to_contain_text("You have not been charged")
+    shop_sandbox.set_faults()
+    assert shopper.intent_ids() == before
+
+    receipt = shopper.pay(VISA)
+
+    expect(receipt).to_have_attribute("data-outcome", "succeeded")
+    intent = shopper.intent()
+    assert intent.status == "succeeded"
+    assert shopper.intent_ids() - before == {intent.id}
+    # The card frame's request to the (failing) sandbox is the only failed load.
+    shopper.assert_console_clean(allow=(r"status of 5\d\d .*/v1/confirmation_tokens",))
+
+
+def test_stripe_down_at_the_pay_step_says_unavailable_creates_nothing_and_a_retry_pays(
+    shopper: Shopper, shop_sandbox: SandboxServer
+) -> None:
+    before = shopper.intent_ids()
+    shopper.open_checkout(BOOK)
+    shopper.fill_card(VISA)
+
+    def provider_goes_down(route: Route) -> None:
+        # The token is made; Stripe fails from now on, just as the shop is asked to pay.
+        shop_sandbox.set_faults(fail_rate=1.0)
+        route.continue_()
+
+    shopper.page.route(re.compile(PAY_STEP), provider_goes_down)
     shopper.start_paying()
     outcome = shopper.outcome()
 
@@ -204,40 +293,57 @@ def test_provider_down_says_unavailable_charges_nothing_and_a_retry_after_recove
     # No link back to the POST that failed (it would answer 405): the shopper presses Pay again.
     expect(outcome.get_by_role("link")).to_have_count(0)
     expect(outcome).to_contain_text("Press Pay to try again")
+    shopper.page.unroute(re.compile(PAY_STEP))
     shop_sandbox.set_faults()
-    intent = shopper.intent()
-    assert intent.status == "requires_payment_method"
-    assert intent.latest_charge is None
-    assert shopper.confirms == []
+    assert len(shopper.tokens) == 1
+    assert shopper.intent_ids() == before  # nothing created, so nothing charged
 
     receipt = shopper.pay(VISA)
 
     expect(receipt).to_have_attribute("data-outcome", "succeeded")
     intent = shopper.intent()
-    assert (intent.id, intent.status) == (intent_id, "succeeded")
+    assert intent.status == "succeeded"
+    assert len(shopper.tokens) == 2
+    assert shopper.intent_ids() - before == {intent.id}
     # The shop answered the first attempt with a 503 (swapped in by htmx); nothing else may fail.
-    shopper.assert_console_clean(allow=(r"status of 503 .*/checkout/[\w-]+/pay",))
+    shopper.assert_console_clean(allow=(pay_step_answered(503),))
 
 
-def test_3d_secure_left_unfinished_then_a_reload_pays_for_the_copies_shown(
+def test_3d_secure_left_unfinished_keeps_its_order_when_a_reload_picks_another_quantity(
     shopper: Shopper,
 ) -> None:
     shopper.open_checkout(BOOK, quantity=3)
-    shopper.fill_card("4000 0025 0000 3155")
+    shopper.fill_card(THREE_D_SECURE)
     shopper.start_paying()
     challenge = shopper.page.frame_locator(CHALLENGE_FRAME)
     expect(challenge.get_by_role("button", name="Complete authentication")).to_be_visible()
+    intent_id = shopper.intent_id()  # the 3D Secure step names the intent it confirms
+    assert shopper.intent().status == "requires_action"
 
-    # The shopper gives up on the challenge and reloads: the summary is read-only now.
+    # The shopper gives up on the challenge, reloads (a page view asks Stripe nothing, so the
+    # quantity can still be picked) and picks one copy: the pay step refuses to change an order
+    # the bank is confirming and shows it, read only.
     shopper.page.reload()
     shopper.wait_for_payment_element()
-    expect(shopper.page.locator("#checkout-summary select")).to_have_count(0)
-    assert shopper.intent().status == "requires_action"
+    shopper.page.locator("#quantity").select_option("1")
+    expect(shopper.total).to_have_attribute("data-amount", str(delivered(3200, 1)))
+    shopper.fill_card(VISA)
+    shopper.start_paying()
+
+    summary = shopper.page.locator("#checkout-summary")
+    expect(summary.get_by_role("alert")).to_contain_text("Your order changed")
+    expect(summary.locator("select")).to_have_count(0)
+    expect(shopper.total).to_have_attribute("data-amount", str(delivered(3 * 3200, 3)))
+    expect(shopper.pay_button).to_be_enabled()
+    expect(shopper.result).to_be_empty()
+    assert shopper.intent(intent_id).status == "requires_action"
 
     receipt = shopper.pay(VISA)
 
     expect(receipt).to_have_attribute("data-outcome", "succeeded")
     intent = shopper.intent()
+    assert intent.id == intent_id
     assert (intent.status, intent.amount) == ("succeeded", delivered(3 * 3200, 3))
     assert intent.metadata["lines_1"] == f"{BOOK}:3:3200"
-    shopper.assert_console_clean()
+    expect(receipt.locator(".receipt-amount")).to_have_text(money(delivered(3 * 3200, 3)))
+    shopper.assert_console_clean(allow=(pay_step_answered(409),))

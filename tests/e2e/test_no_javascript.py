@@ -12,11 +12,12 @@ from tests.e2e.shopper import NewShopper, fill_address
 pytestmark = pytest.mark.browser
 
 
-def test_browse_search_checkout_and_quantity_work_with_full_page_loads(
+def test_browse_search_checkout_and_quantity_work_with_full_page_loads_and_ask_stripe_nothing(
     new_shopper: NewShopper,
 ) -> None:
     shopper = new_shopper(java_script_enabled=False)
     page = shopper.page
+    before = shopper.intent_ids()
     shopper.open("/")
     expect(page.locator("#book-grid .book")).to_have_count(14)
 
@@ -53,4 +54,6 @@ def test_browse_search_checkout_and_quantity_work_with_full_page_loads(
     expect(explanation).to_contain_text("Card payment needs JavaScript")
     expect(page.locator("#payment-form")).to_be_hidden()
     expect(page.locator("iframe")).to_have_count(0)
+    # The checkout's page views and its quantity change made no PaymentIntent.
+    assert shopper.intent_ids() == before
     shopper.assert_console_clean()

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from bookshop.address import Address
 from tests.e2e.servers import RunningShop
-from tests.e2e.shopper import Shopper, fill_address
+from tests.e2e.shopper import DECLINE_FETCH, Shopper, fill_address
 from tests.fixtures.app import SINGAPORE
 
 pytestmark = pytest.mark.browser
@@ -59,6 +59,7 @@ def test_two_books_to_singapore_pay_for_delivery_and_the_order_knows_where_they_
     expect(summary.locator(".subtotal")).to_have_text("51.00 SGD")
     expect(summary.locator(".shipping")).to_have_text("4.00 SGD")  # 3.00, and 1.00 the second
     expect(summary.locator(".total")).to_have_text("55.00 SGD")
+    expect(shopper.element).to_have_attribute("data-amount", "5500")
 
     receipt = shopper.pay()
 
@@ -78,41 +79,62 @@ def test_two_books_to_singapore_pay_for_delivery_and_the_order_knows_where_they_
     shopper.assert_console_clean()
 
 
-def test_enough_books_ship_free_to_another_zone_and_a_new_address_reprices_the_intent(
+def test_enough_books_ship_free_and_after_a_decline_a_new_address_reprices_the_same_intent(
     shopper: Shopper, shop: RunningShop
 ) -> None:
     add(shopper, "mythical-man-month", 5)  # 160.00 SGD of books
     shopper.open("/checkout")
     shopper.wait_for_payment_element(SINGAPORE)
-    intent_id = shopper.intent_id()
     expect(shopper.page.locator("#checkout-summary .shipping")).to_have_text("Free")
+    expect(shopper.element).to_have_attribute("data-amount", "16000")
+    # A declined Pay makes the checkout's intent, priced for Singapore.
+    declined = shopper.pay("4000 0000 0000 9995")
+    expect(declined).to_have_attribute("data-outcome", "declined")
+    intent_id = shopper.intent_id()
+    assert shopper.intent().shipping.address.country == "SG"
 
-    # Off to Malaysia instead: the same intent, priced for the new zone (still free from 150).
+    # Off to Malaysia instead: still free from 150, and the next Pay reprices the same intent.
     shopper.page.get_by_role("link", name="Change the address").click()
     fill_address(shopper.page, KUALA_LUMPUR)
     shopper.wait_for_payment_element(KUALA_LUMPUR)
-    assert shopper.intent_id() == intent_id
     summary = shopper.page.locator("#checkout-summary")
     expect(summary.locator(".shipping")).to_have_text("Free")
     expect(summary.locator(".delivery-address")).to_contain_text("Kuala Lumpur 50450")
     expect(summary.locator(".delivery-address")).to_contain_text("Malaysia")
+    expect(shopper.element).to_have_attribute("data-amount", "16000")
 
     receipt = shopper.pay()
 
     expect(receipt.locator(".receipt-shipping")).to_have_text("Free")
     expect(receipt.locator(".receipt-amount")).to_have_text("160.00 SGD")
+    expect(receipt.locator(".delivery-address")).to_contain_text("Kuala Lumpur 50450")
     intent = shopper.intent()
     assert (intent.id, intent.amount, intent.metadata["shipping"]) == (intent_id, 16000, "0")
-    assert intent.shipping.address.country == "MY"
     order = shop.order(intent.id)
     assert order is not None and order.address is not None
-    assert (order.address.country, order.shipping, order.amount) == ("MY", 0, 16000)
-    shopper.assert_console_clean()
+    assert (order.status, order.shipping, order.amount) == ("paid", 0, 16000)
+    assert (order.address.city, order.address.postal_code, order.address.country) == (
+        "Kuala Lumpur",
+        "50450",
+        "MY",
+    )
+    # Stripe's intent ships where the shop checked: the new address, not Singapore.
+    assert Address.from_stripe(intent.shipping.to_dict()) == order.address
+    shopper.assert_console_clean(allow=(DECLINE_FETCH,))
 
 
 def test_a_book_bought_now_asks_where_it_goes_then_charges_its_delivery(shopper: Shopper) -> None:
     shopper.open("/checkout/design-of-everyday-things")
     expect(shopper.page).to_have_url(re.compile(r"/checkout/address\?next="))
     shopper.wait_for_payment_element(SINGAPORE)
-    expect(shopper.page.locator("#checkout-summary .total")).to_have_text("24.00 SGD")
-    assert shopper.intent().amount == 2400
+    expect(shopper.total).to_have_text("24.00 SGD")  # 21.00 + 3.00 delivery
+    expect(shopper.element).to_have_attribute("data-amount", "2400")
+
+    receipt = shopper.pay()
+
+    expect(receipt.locator(".receipt-shipping")).to_have_text("3.00 SGD")
+    expect(receipt.locator(".receipt-amount")).to_have_text("24.00 SGD")
+    intent = shopper.intent()
+    assert (intent.amount, intent.metadata["shipping"]) == (2400, "300")
+    assert intent.metadata["lines_1"] == "design-of-everyday-things:1:2100"
+    shopper.assert_console_clean()
