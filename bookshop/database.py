@@ -80,8 +80,9 @@ class Database:
         return self._marked(READ_ONLY)
 
     def one_statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """Writes that need no transaction around them: on SQLite each statement commits by itself
-        (no BEGIN, see `_begin`); elsewhere they run as one transaction."""
+        """Statements that need no transaction around them (a read of one statement, writes
+        that stand alone): on SQLite each runs and commits by itself (no BEGIN, see `_begin`);
+        elsewhere they run as one transaction."""
         return self._marked(ONE_STATEMENT)
 
     @asynccontextmanager
@@ -101,6 +102,11 @@ class Database:
             # can work at a time: the others would sleep in SQLite's busy handler (backing off
             # ever longer) while the lock sits free. Queued in the pool, they take it at once.
             pool = {"pool_size": 1, "max_overflow": 0}
+        # No rollback each time a connection goes back to the pool: the connection commits each
+        # statement itself (autocommit, see `_configure_sqlite`) and every transaction is a
+        # context that commits or rolls back on leaving, so there is never one to reset, and
+        # the rollback was a trip to SQLite's thread on every read.
+        pool["pool_reset_on_return"] = None
         engine = create_async_engine(self.url, **pool)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         event.listen(engine.sync_engine, "begin", _begin)

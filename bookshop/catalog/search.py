@@ -16,6 +16,9 @@ WORD = re.compile(r"[^\W_]+")
 DIGIT_GROUPS = re.compile(r"(?<=\d)[\s-]+(?=\d)")
 # More words than this narrow nothing further; they would only make the query dearer.
 MAX_WORDS = 8
+# Matches ranked for one search: a common word matches a tenth of a large catalog, and ranking
+# every match costs tens of milliseconds; a shopper reads the best of the first thousand.
+MAX_RANKED = 1000
 
 
 def words(query: str) -> list[str]:
@@ -25,20 +28,22 @@ def words(query: str) -> list[str]:
 
 
 def matches(dialect: str, query_words: list[str]) -> Subquery:
-    """The books matching every word, as rows of (number, score): a lower score ranks higher,
-    and a match in the title ranks above one in the author or ISBN."""
+    """The books matching every word (the first MAX_RANKED of them), as rows of (number,
+    score): a lower score ranks higher, and a match in the title ranks above one in the author
+    or ISBN."""
     if dialect == "sqlite":
         # Each word quoted as an FTS5 string with a prefix star: no operator can be spelled.
         expression = " ".join(f'"{word}"*' for word in query_words)
         statement = text(
             "SELECT rowid AS number, bm25(books_search, 10.0, 3.0, 1.0) AS score "
-            "FROM books_search WHERE books_search MATCH :expression"
-        ).bindparams(expression=expression)
+            "FROM books_search WHERE books_search MATCH :expression LIMIT :ranked"
+        ).bindparams(expression=expression, ranked=MAX_RANKED)
     else:
         # to_tsquery's syntax, built only from words of letters and digits.
         expression = " & ".join(f"{word}:*" for word in query_words)
         statement = text(
-            "SELECT number, -ts_rank(search, query) AS score "
-            "FROM books, to_tsquery('simple', :expression) AS query WHERE search @@ query"
-        ).bindparams(expression=expression)
+            "SELECT number, -ts_rank(search, query) AS score FROM ("
+            "SELECT number, search, query FROM books, to_tsquery('simple', :expression) AS query "
+            "WHERE search @@ query LIMIT :ranked) AS matched"
+        ).bindparams(expression=expression, ranked=MAX_RANKED)
     return statement.columns(column("number", Integer), column("score", Float)).subquery("found")

@@ -81,7 +81,7 @@ class Catalog:
             elif cached is not None:
                 found[book_id] = cached
         if missing:
-            async with self.database.reading() as connection:
+            async with self.database.one_statement() as connection:
                 rows = await connection.execute(
                     select(*BOOK_COLUMNS).where(books.c.id.in_(missing))
                 )
@@ -111,19 +111,19 @@ class Catalog:
         order += ORDER_BY.get(sort, ORDER_BY[TITLE])
         statement = statement.order_by(*order).limit(PAGE_SIZE + 1)
         statement = statement.offset((number - 1) * PAGE_SIZE)
-        async with self.database.reading() as connection:
+        async with self.database.one_statement() as connection:
             rows = (await connection.execute(statement)).all()
         return Page(tuple(book_of(row) for row in rows[:PAGE_SIZE]), number, len(rows) > PAGE_SIZE)
 
     async def count(self) -> int:
         """How many books the catalog holds."""
-        async with self.database.reading() as connection:
+        async with self.database.one_statement() as connection:
             return cast(int, await connection.scalar(select(func.count()).select_from(books)))
 
     async def ids(self, offset: int, limit: int) -> list[str]:
         """Book ids in id order, `limit` of them from `offset` (the sitemap's files)."""
         statement = select(books.c.id).order_by(books.c.id).offset(offset).limit(limit)
-        async with self.database.reading() as connection:
+        async with self.database.one_statement() as connection:
             return list((await connection.scalars(statement)).all())
 
     async def every_book(self) -> AsyncIterator[Book]:
@@ -136,7 +136,7 @@ class Catalog:
                 .order_by(books.c.id)
                 .limit(BATCH_SIZE)
             )
-            async with self.database.reading() as connection:
+            async with self.database.one_statement() as connection:
                 batch = [book_of(row) for row in await connection.execute(statement)]
             for book in batch:
                 yield book
@@ -184,7 +184,7 @@ class Catalog:
 
     async def seed(self, path: Path) -> int:
         """Fill an empty catalog from a TOML catalog file; returns how many books it added."""
-        async with self.database.reading() as connection:
+        async with self.database.one_statement() as connection:
             if await connection.scalar(select(books.c.id).limit(1)) is not None:
                 return 0
         return (await self.write(read_toml(path))).added
