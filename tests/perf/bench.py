@@ -1,4 +1,5 @@
-"""`make bench`: the shop under load against a slow (250 ms) Stripe sandbox, beside a bare baseline.
+"""`make bench`: the shop under load against a slow (250 ms) Stripe sandbox, beside a bare baseline;
+then the shop's pages at three catalog sizes on SQLite and PostgreSQL (tests/perf/catalog.py).
 
 Starts the sandbox, the shop (`python -m bookshop`, production settings) and the baseline app
 (tests/perf/baseline.py, same Hypercorn settings) on free loopback ports, drives each scenario with
@@ -9,11 +10,11 @@ writes it as JSON to bench-results/. docs/performance.md explains the numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,12 +30,13 @@ import pycurl
 import stripe
 from quart import Quart
 
-from bookshop.catalog import default_catalog
-from bookshop.sandbox.settings import DEFAULT_PORT, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
-from tests.perf import load
+from bookshop.sandbox.settings import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
+from tests.fixtures.app import BOOKS, TEST_CATALOG
+from tests.perf import catalog, load, servers
 from tests.perf.baseline import ADDRESS, CART
 from tests.perf.load import LoadResult
-from tests.perf.servers import ROOT, ProcessMemory, Server, free_port
+from tests.perf.results import Target, machine, save, shown, targets_table
+from tests.perf.servers import ROOT, ProcessMemory, Server, free_port, sandbox_port
 
 RESULTS = ROOT / "bench-results"
 HTMX = {"HX-Request": "true"}
@@ -66,16 +68,6 @@ class Row:
 
 
 @dataclass(frozen=True)
-class Target:
-    """One of the issue's targets and whether this run met it."""
-
-    name: str
-    measured: str
-    required: str
-    met: bool
-
-
-@dataclass(frozen=True)
 class Options:
     """What the command line chose."""
 
@@ -89,6 +81,27 @@ class Options:
     pool_size: int | None
     sandbox_nice: int
     out: Path
+    # The catalog sizes (tests/perf/catalog.py): run them, and only them.
+    run_catalog: bool = True
+    catalog_only: bool = False
+    catalog_sizes: tuple[int, ...] = catalog.SIZES
+    catalog_databases: tuple[str, ...] = catalog.DATABASES
+    catalog_concurrency: int = 10
+
+    def catalog_options(self) -> catalog.CatalogOptions:
+        """The catalog part's options: its own sizes, databases and concurrency, the rest shared."""
+        return catalog.CatalogOptions(
+            sizes=self.catalog_sizes,
+            databases=self.catalog_databases,
+            workers=self.workers,
+            concurrency=self.catalog_concurrency,
+            seconds=self.seconds,
+            runs=self.runs,
+            warmup=self.warmup,
+            max_requests=self.max_requests,
+            sandbox_nice=self.sandbox_nice,
+            out=self.out,
+        )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -109,10 +122,17 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
     parser.add_argument("--pool-size", type=int, default=None, help="STRIPE_POOL_SIZE")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON")
+    parts = parser.add_mutually_exclusive_group()
+    parts.add_argument(
+        "--catalog-only", action="store_true", help="run only the catalog sizes (catalog.py)"
+    )
+    parts.add_argument("--no-catalog", action="store_true", help="skip the catalog sizes")
+    catalog.add_arguments(parser, prefix="catalog-")
     args = parser.parse_args(argv)
     if not 0 <= args.sandbox_nice <= 19:
         # A negative value would raise the sandbox above the shop, and needs root besides.
         parser.error("--sandbox-nice must be from 0 (the shop's priority) to 19 (the lowest)")
+    sizes, databases = catalog.chosen(args.catalog_sizes, args.catalog_databases, parser)
     return Options(
         workers=args.workers,
         concurrency=tuple(int(part) for part in args.concurrency.split(",") if part.strip()),
@@ -124,6 +144,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         pool_size=args.pool_size,
         sandbox_nice=args.sandbox_nice,
         out=args.out,
+        run_catalog=not args.no_catalog,
+        catalog_only=args.catalog_only,
+        catalog_sizes=sizes,
+        catalog_databases=databases,
+        catalog_concurrency=args.catalog_concurrency,
     )
 
 
@@ -143,37 +168,25 @@ def cart_cookie(books: Sequence[str] = CART) -> str:
 
 
 def shop_environment(options: Options, sandbox: Server, port: int, tmp: Path) -> dict[str, str]:
-    """Production settings against the benchmark's sandbox (so the shop starts none of its own)."""
-    env = {
-        "SHOP_ENV": "production",
-        "SHOP_SECRET_KEY": SESSION_SECRET,
-        "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY,
-        "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY,
-        "STRIPE_API_BASE": sandbox.url,
-        "SHOP_HOST": "127.0.0.1",
-        "SHOP_PORT": str(port),
-        "SHOP_WORKERS": str(options.workers),
-        # The benchmark is one client hammering the shop: rate limiting would be all it measured.
-        "SHOP_RATE_LIMITS": "off",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'bench.sqlite3'}",
-    }
+    """Production settings against the benchmark's sandbox (so the shop starts none of its own),
+    the catalog seeded from the tests' 14 books (the cart's among them)."""
+    env = servers.shop_environment(
+        port=port,
+        workers=options.workers,
+        sandbox_url=sandbox.url,
+        database_url=f"sqlite+aiosqlite:///{tmp / 'bench.sqlite3'}",
+        secret_key=SESSION_SECRET,
+        catalog_seed=TEST_CATALOG,
+    )
     if options.pool_size is not None:
         env["STRIPE_POOL_SIZE"] = str(options.pool_size)
     return env
 
 
-def sandbox_port() -> int:
-    """A free port that is not the default one (which makes `python -m bookshop` start its own)."""
-    while (port := free_port()) == DEFAULT_PORT:
-        pass
-    return port
-
-
 def pay_one_intent(sandbox: Server, book_id: str) -> tuple[str, str]:
     """A succeeded PaymentIntent made as the shop and Stripe.js would: (id, client secret)."""
     client = stripe.StripeClient(DEFAULT_SECRET_KEY, base_addresses={"api": sandbox.url})
-    book = default_catalog().get(book_id)
-    assert book is not None
+    book = BOOKS[book_id]
     intent = client.v1.payment_intents.create(
         params={
             "amount": book.price,
@@ -320,7 +333,7 @@ class Bench:
 
 def run_scenarios(bench: Bench, shop: Server, baseline: Server) -> None:
     """Every scenario of the issue, shop and baseline interleaved so noise hits both alike."""
-    book_id = default_catalog().books[0].id
+    book_id = next(iter(BOOKS))
     intent_id, client_secret = pay_one_intent(bench.sandbox, book_id)
     query = urlencode({"payment_intent": intent_id, "payment_intent_client_secret": client_secret})
     # A new shopper with a cart of three books: every request opens a checkout (and an intent).
@@ -442,12 +455,7 @@ def table(bench: Bench, memory: Mapping[str, list[ProcessMemory]], targets: list
     for name, processes in memory.items():
         for item in processes:
             lines.append(f"| {name} | {item.role} | {item.peak_mb:.0f} |")
-    lines += ["", "| target | measured | required | met |", "| --- | --- | --- | --- |"]
-    for target in targets:
-        lines.append(
-            f"| {target.name} | {target.measured} | {target.required} | "
-            f"{'yes' if target.met else '**NO**'} |"
-        )
+    lines += ["", *targets_table(targets)]
     return "\n".join(lines)
 
 
@@ -469,20 +477,11 @@ def versions(wrk: str) -> dict[str, str]:
     return found
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark; print the table; write the JSON. Exit 1 only when it could not run."""
-    options = parse_args(argv)
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    try:
-        wrk = load.wrk_version()
-    except load.LoadError as error:
-        log(f"bench: {error}")
-        return 1
-    started = datetime.now(UTC)
-    load_before = os.getloadavg()
+def run_shop_bench(
+    options: Options, log: Callable[[str], None]
+) -> tuple[Bench, dict[str, list[ProcessMemory]]] | None:
+    """The shop and the baseline against the slow sandbox: the rows and each server's memory,
+    or None when it could not run (the servers' logs printed)."""
     with tempfile.TemporaryDirectory(prefix="bookshop-bench-") as folder:
         tmp = Path(folder)
         sandbox = Server(
@@ -526,47 +525,80 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if server.log_path and server.log_path.exists():
                     log(f"--- last lines of the {server.name} log ---")
                     log("\n".join(server.log_path.read_text(errors="replace").splitlines()[-15:]))
-            return 1
+            return None
         finally:
             for server in servers:
                 server.stop()
-    targets = evaluate(bench, memory)
-    report = table(bench, memory, targets)
+    return bench, memory
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; print the tables; write the JSON. Exit 1 only when it could not run
+    (what did run is still written)."""
+    options = parse_args(argv)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        wrk = load.wrk_version()
+    except load.LoadError as error:
+        log(f"bench: {error}")
+        return 1
+    started = datetime.now(UTC)
+    load_before = os.getloadavg()
     command = "python -m tests.perf.bench " + " ".join(sys.argv[1:] if argv is None else argv)
-    result = {
+    result: dict[str, object] = {
         "started": started.isoformat(timespec="seconds"),
         "command": command.strip(),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "usable_cpus": len(os.sched_getaffinity(0)),
-            "platform": platform.platform(),
-            "load_average_before": load_before,
-            "load_average_after": os.getloadavg(),
-        },
+        "commit": catalog.commit(),
         "versions": versions(wrk),
         "options": {**asdict(options), "out": str(options.out)},
-        "rows": [asdict(row) for row in bench.rows],
-        "memory": {name: [asdict(item) for item in items] for name, items in memory.items()},
-        "targets": [asdict(target) for target in targets],
-        "table": report,
     }
-    options.out.mkdir(parents=True, exist_ok=True)
-    path = options.out / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    missed = [target.name for target in targets if not target.met]
-    print(report)
+    reports: list[str] = []
+    failed = False
+    if not options.catalog_only:
+        measured = run_shop_bench(options, log)
+        if measured is None:
+            return 1
+        bench, memory = measured
+        targets = evaluate(bench, memory)
+        report = table(bench, memory, targets)
+        result |= {
+            "rows": [asdict(row) for row in bench.rows],
+            "memory": {name: [asdict(item) for item in items] for name, items in memory.items()},
+            "targets": [asdict(target) for target in targets],
+            "table": report,
+        }
+        missed = [target.name for target in targets if not target.met]
+        reports.append(
+            f"{report}\n\nTargets: {len(targets) - len(missed)} of {len(targets)} met"
+            + (f" (missed: {', '.join(missed)})" if missed else "")
+        )
+    if options.run_catalog:
+        log("bench: catalog sizes")
+        catalog_options = options.catalog_options()
+        try:
+            found = catalog.run(catalog_options, log)
+        except (RuntimeError, load.LoadError, OSError, subprocess.SubprocessError) as error:
+            log(f"bench: catalog sizes: {error}")
+            result["catalog"] = {"error": str(error)}
+            failed = True
+        else:
+            found.versions["wrk"] = wrk
+            result["catalog"] = catalog.as_json(found, catalog_options)
+            reports.append(f"{catalog.table(found)}\n\n{catalog.summary(found)}")
+    result["machine"] = machine(load_before)
+    path = save(options.out, started, result)
+    print("\n\n".join(reports))
     print()
     print(
         f"{os.cpu_count()} cores, load average {load_before[0]:.1f} before / "
         f"{os.getloadavg()[0]:.1f} after; "
         + ", ".join(f"{name} {value}" for name, value in versions(wrk).items())
     )
-    print(
-        f"Targets: {len(targets) - len(missed)} of {len(targets)} met"
-        + (f" (missed: {', '.join(missed)})" if missed else "")
-    )
-    print(f"Written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
-    return 0
+    print(f"Written to {shown(path)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

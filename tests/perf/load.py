@@ -86,12 +86,18 @@ def wrk_command(
     max_requests: int = 0,
     pause_ms: int = 0,
     timeout_s: float = 5,
+    paths: Path | None = None,
+    only_2xx: bool = False,
 ) -> list[str]:
-    """The wrk command line for one window."""
+    """The wrk command line for one window: `url`, or the paths listed in the file `paths` (on
+    `url`'s server) in turn; with `only_2xx`, any answer but a 2xx counts as an error."""
     command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", f"--timeout={timeout_s:g}s"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
-    return [*command, "-s", str(SCRIPT), url, "--", str(max_requests), str(pause_ms)]
+    arguments = [str(max_requests), str(pause_ms)]
+    if paths is not None or only_2xx:
+        arguments += [str(paths) if paths is not None else "-", "1" if only_2xx else "0"]
+    return [*command, "-s", str(SCRIPT), url, "--", *arguments]
 
 
 def start(command: Sequence[str]) -> subprocess.Popen[str]:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bookshop.sandbox.settings import DEFAULT_PORT, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -25,13 +27,49 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def sandbox_port() -> int:
+    """A free port that is not the default one (which makes `python -m bookshop` start its own)."""
+    while (port := free_port()) == DEFAULT_PORT:
+        pass
+    return port
+
+
+def shop_environment(
+    *,
+    port: int,
+    workers: int,
+    sandbox_url: str,
+    database_url: str,
+    secret_key: str,
+    catalog_seed: Path,
+) -> dict[str, str]:
+    """Production settings against a benchmark's sandbox (so the shop starts none of its own),
+    on `database_url`, whose empty catalog is filled from `catalog_seed` as the shop starts."""
+    return {
+        "SHOP_ENV": "production",
+        "SHOP_SECRET_KEY": secret_key,
+        "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY,
+        "STRIPE_API_BASE": sandbox_url,
+        "SHOP_HOST": "127.0.0.1",
+        "SHOP_PORT": str(port),
+        "SHOP_WORKERS": str(workers),
+        # The benchmark is one client hammering the shop: rate limiting would be all it measured.
+        "SHOP_RATE_LIMITS": "off",
+        "DATABASE_URL": database_url,
+        "SHOP_CATALOG_SEED": str(catalog_seed),
+    }
+
+
 @dataclass(frozen=True)
 class ProcessMemory:
-    """One process of a server's tree and its peak resident memory (VmHWM)."""
+    """One process of a server's tree: its peak resident memory (VmHWM) and its resident memory
+    when read (VmRSS)."""
 
     pid: int
     role: str
     peak_mb: float
+    resident_mb: float = 0.0
 
 
 @dataclass
@@ -90,7 +128,12 @@ class Server:
         if self.process is None:
             return []
         return [
-            ProcessMemory(pid, _role(pid, self.process.pid), _peak_mb(pid))
+            ProcessMemory(
+                pid,
+                _role(pid, self.process.pid),
+                _memory_mb(pid, "VmHWM"),
+                _memory_mb(pid, "VmRSS"),
+            )
             for pid in process_tree(self.process.pid)
         ]
 
@@ -98,7 +141,7 @@ class Server:
         """CPU time (user + system) used so far by the server's process and its descendants."""
         if self.process is None:
             return 0.0
-        return sum(_cpu_seconds(pid) for pid in process_tree(self.process.pid))
+        return tree_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         """Stop the whole process group: politely first, then for sure."""
@@ -137,6 +180,18 @@ def process_tree(root: int) -> list[int]:
     return found
 
 
+def tree_cpu_seconds(root: int, reaped: bool = False) -> float:
+    """CPU time (user + system) used so far by `root` and every process below it; with `reaped`,
+    also by `root`'s children that have exited (a server with a process per connection)."""
+    used = sum(_cpu_seconds(pid) for pid in process_tree(root))
+    return used + (_cpu_seconds(root, children=True) if reaped else 0.0)
+
+
+def parent_pid(pid: int) -> int:
+    """The parent of a running process (from /proc)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def _role(pid: int, root: int) -> str:
     if pid == root:
         return "main"
@@ -151,19 +206,21 @@ def _role(pid: int, root: int) -> str:
     return command.strip()[:40]
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, children: bool = False) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    # utime and stime, fields 14 and 15 of stat(5), counted from the state field (3).
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    # utime and stime, fields 14 and 15 of stat(5), counted from the state field (3); with
+    # `children`, cutime and cstime (16 and 17): its children's, once exited and waited for.
+    first = 13 if children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / TICKS
 
 
-def _peak_mb(pid: int) -> float:
+def _memory_mb(pid: int, field: str) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
