@@ -56,21 +56,17 @@ class Checkout:
 
     @property
     def state(self) -> CheckoutState:
-        """What the session keeps of it (a new id when it has none yet)."""
-        return checkout_state(self.key) or CheckoutState(secrets.token_urlsafe(12))
+        """What the session keeps of it, from its first page view on (a new id then): a Pay
+        whose answer never reaches the browser (a tab closed while paying) is found by it."""
+        state = checkout_state(self.key)
+        if state is None:
+            state = CheckoutState(secrets.token_urlsafe(12))
+            self.keep(state)
+        return state
 
     def keep(self, state: CheckoutState) -> None:
         """Remember its state in the session."""
         set_checkout_state(self.key, state)
-
-    def open(self) -> CheckoutState:
-        """Its state, kept in the session from its first page view on: a Pay whose answer never
-        reaches the browser (a tab closed while paying) is then found by the checkout's id."""
-        state = checkout_state(self.key)
-        if state is None:
-            state = self.state
-            self.keep(state)
-        return state
 
 
 async def cart_checkout() -> Checkout:

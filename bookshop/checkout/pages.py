@@ -93,7 +93,7 @@ async def paid_unseen(checkout: Checkout) -> Intent | None:
     """The checkout's payment when the ledger has it paid and the session still holds the
     checkout (its result never seen, or its answer lost with a closed tab). Only then is Stripe
     asked, for the receipt's client secret."""
-    state = checkout.open()
+    state = checkout.state
     if state.intent_id is not None:
         order = await ledger().get(state.intent_id)
     else:
