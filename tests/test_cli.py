@@ -95,7 +95,7 @@ async def _record(settings: Settings, *intents: Intent) -> None:
     # As the shop would have at its first start: order lines take their titles from the catalog.
     await Catalog(ledger.database).seed(settings.catalog_seed)
     for intent in intents:
-        await ledger.record_checkout(intent)
+        await ledger.record_payment(intent)  # the pay step's write of Stripe's answer
     await ledger.close()
 
 

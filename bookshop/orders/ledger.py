@@ -1,7 +1,7 @@
 """The orders ledger: one order per PaymentIntent, written by every path that learns something
 about a payment, through the transitions in `transitions.py`.
 
-- the checkout's writes, batched (`checkouts.py`), and the pay step's answer (`record_payment`);
+- the pay step's answer (`record_payment`);
 - the result page (`mark_paid`);
 - Stripe's webhook events (`events.py`);
 - reconcile and re-reads (`apply_state`).
@@ -16,7 +16,6 @@ from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshop.database import Database
-from bookshop.orders.checkouts import CheckoutWrites
 from bookshop.orders.events import EventResult, Events
 from bookshop.orders.migrate import upgrade
 from bookshop.orders.schema import PAID, PAYABLE, Order, orders
@@ -30,7 +29,6 @@ class Ledger:
     def __init__(self, database_url: str) -> None:
         self.database = Database(database_url)
         self._transitions = Transitions(self.database)
-        self._checkouts = CheckoutWrites(self.database)
         self._events = Events(self.database, self._transitions)
 
     @property
@@ -46,8 +44,7 @@ class Ledger:
         await upgrade(self.database)
 
     async def close(self) -> None:
-        """Finish queued writes, then close every pooled connection."""
-        await self._checkouts.drain()
+        """Close every pooled connection."""
         await self.database.close()
 
     async def get(self, intent_id: str) -> Order | None:
@@ -85,11 +82,6 @@ class Ledger:
     async def event_seen(self, event_id: str) -> bool:
         """True once a webhook event id has been recorded."""
         return await self._events.seen(event_id)
-
-    async def record_checkout(self, intent: Intent) -> None:
-        """Write what Stripe answered to a checkout's change of its intent (created, its books,
-        where they go, the receipt address) while the order is payable."""
-        await self._checkouts.record(intent)
 
     async def record_payment(self, intent: Intent) -> Change | None:
         """Write the pay step's answer: the intent the shop created (or updated) and confirmed in

@@ -23,7 +23,7 @@ from bookshop.address import Address
 from bookshop.database import metadata
 
 OPEN, PAID, FAILED, CANCELED, REFUNDED = "open", "paid", "failed", "canceled", "refunded"
-# The statuses a shopper can still pay from: a checkout may change these orders' quantity.
+# The statuses a shopper can still pay from: what these orders charge may still change.
 PAYABLE = (OPEN, FAILED)
 # The statuses of an order that was paid: what it is for and where it goes are settled.
 SETTLED = (PAID, REFUNDED)

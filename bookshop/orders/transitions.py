@@ -1,17 +1,16 @@
 """The ledger's transitions: each change to an order, a conditional update that only goes forward.
 
-Every path that learns something about a payment (the checkout, the pay step, the result page,
-webhooks, the reconcile command) writes through these. A status only moves forward
-(open/failed -> paid -> refunded, open/failed -> refunded when the payment went unheard,
-open/failed -> canceled), so each path can run twice, late, or in any order, and the ledger ends
-the same.
+Every path that learns something about a payment (the pay step, the result page, webhooks, the
+reconcile command) writes through these. A status only moves forward (open/failed -> paid ->
+refunded, open/failed -> refunded when the payment went unheard, open/failed -> canceled), so each
+path can run twice, late, or in any order, and the ledger ends the same.
 
-Where an order goes is the shop's: the address it checked, written by the checkout's own calls
-(and the pay step's, which creates and confirms the intent with it). A read of Stripe's intent
-(a webhook, a re-read, the result page, reconcile) never changes it. While the order is payable a
-read only takes what the intent charges (amount, lines, delivery); the payment takes them from
-the intent that was paid. Once paid, an intent that ships elsewhere, or (re-read later) charges
-another amount or other lines, flags the order for review instead: staff look before shipping.
+Where an order goes is the shop's: the address it checked, written by the pay step, which creates
+and confirms the intent with it. A read of Stripe's intent (a webhook, a re-read, the result page,
+reconcile) never changes it. While the order is payable a read only takes what the intent
+charges (amount, lines, delivery); the payment takes them from the intent that was paid. Once
+paid, an intent that ships elsewhere, or (re-read later) charges another amount or other lines,
+flags the order for review instead: staff look before shipping.
 """
 
 from __future__ import annotations
@@ -237,7 +236,7 @@ class Transitions:
             )
 
     async def ensure(self, connection: AsyncConnection, intent: Intent) -> None:
-        """Create an order the ledger missed (a webhook before the checkout's write, another
+        """Create an order the ledger missed (a webhook before the pay step's write, another
         process, a crash) open, from the intent; the conditional updates then move it on. It
         dates from when the shopper started paying, not from when the ledger heard of it."""
         stamp = now()

@@ -17,7 +17,7 @@ ELSEWHERE = replace(HOME, name="Mallory", line1="9 Other Road", line2="")
 
 
 def intent(intent_id: str = "pi_ledger1", quantity: int = 1, **changes: object) -> Intent:
-    """A checkout's intent for `quantity` copies of one book, as payments.open_checkout reads it."""
+    """A checkout's intent for `quantity` copies of one book, unpaid, as the pay step reads it."""
     base = Intent(
         id=intent_id,
         status="requires_payment_method",

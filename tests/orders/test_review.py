@@ -21,7 +21,7 @@ from tests.orders.intents import BOOK, ELSEWHERE, HOME, PRICE, copies, event, in
 async def test_a_re_read_that_charges_otherwise_flags_a_paid_order_and_changes_nothing_else(
     ledger: Ledger,
 ) -> None:
-    await ledger.record_checkout(intent(quantity=5, address=HOME))
+    await ledger.record_payment(intent(quantity=5, address=HOME))
     await ledger.mark_paid(paid(quantity=5, address=HOME))
     # Stripe's intent now says 2 copies (its metadata edited since, say): a person looks.
     change = await ledger.apply_state(paid(quantity=2, address=HOME))
@@ -38,9 +38,10 @@ async def test_a_re_read_that_charges_otherwise_flags_a_paid_order_and_changes_n
 async def test_a_payment_that_ships_elsewhere_keeps_the_shops_address_and_is_flagged(
     ledger: Ledger, path: str
 ) -> None:
-    await ledger.record_checkout(intent(address=HOME))
+    await ledger.record_payment(intent(address=HOME))
     elsewhere = paid(address=ELSEWHERE)  # confirmed with another address than the shop checked
     late = event("evt_late", "payment_intent.succeeded", elsewhere, 1)
+    sent = int(time.time()) + 1  # after the pay step's answer
     if path == "late webhook":
         # Read since the event was sent (3D Secure under way): only a re-read applies it.
         await ledger.apply_state(intent(status="requires_action", address=HOME))
@@ -49,7 +50,7 @@ async def test_a_payment_that_ships_elsewhere_keeps_the_shops_address_and_is_fla
         if path == "result page":
             await ledger.mark_paid(elsewhere)
         elif path == "webhook":
-            await ledger.apply_event(event("evt_p", "payment_intent.succeeded", elsewhere, 1))
+            await ledger.apply_event(event("evt_p", "payment_intent.succeeded", elsewhere, sent))
         elif path == "reconcile":
             await ledger.apply_state(elsewhere)
         elif (await ledger.apply_event(late)).stale:
@@ -64,7 +65,7 @@ async def test_a_payment_that_ships_elsewhere_keeps_the_shops_address_and_is_fla
 async def test_while_payable_a_read_takes_what_the_intent_charges_but_never_the_address(
     ledger: Ledger,
 ) -> None:
-    await ledger.record_checkout(intent(quantity=1, address=HOME))
+    await ledger.record_payment(intent(quantity=1, address=HOME))
     # A read of the intent as Stripe has it (reconcile, a re-read) while the shopper can pay.
     await ledger.apply_state(intent(quantity=3, address=ELSEWHERE, email="ada@example.com"))
     order = await ledger.get("pi_ledger1")
@@ -72,8 +73,8 @@ async def test_while_payable_a_read_takes_what_the_intent_charges_but_never_the_
     assert (copies(order), order.amount, order.address) == (3, 3 * PRICE, HOME)
     assert order.review is None  # nothing is paid yet: nothing to look at
 
-    # The shop's own checkout moves it: that is where the books go.
-    await ledger.record_checkout(intent(quantity=3, address=ELSEWHERE))
+    # The shop's own pay step moves it: that is where the books go.
+    await ledger.record_payment(intent(quantity=3, address=ELSEWHERE))
     await ledger.mark_paid(paid(quantity=3, address=ELSEWHERE))
     order = await ledger.get("pi_ledger1")
     assert order is not None
@@ -83,7 +84,7 @@ async def test_while_payable_a_read_takes_what_the_intent_charges_but_never_the_
 async def test_a_re_read_of_a_paid_order_that_ships_elsewhere_flags_it_once(
     ledger: Ledger,
 ) -> None:
-    await ledger.record_checkout(intent(address=HOME))
+    await ledger.record_payment(intent(address=HOME))
     await ledger.mark_paid(paid(address=HOME))
     assert (await ledger.apply_state(paid(address=HOME))) is None
 
@@ -150,7 +151,7 @@ async def test_a_webhook_before_the_pay_steps_write_leaves_no_flag_once_the_writ
 
 
 async def test_a_declined_pay_step_never_clears_a_flag(ledger: Ledger) -> None:
-    await ledger.record_checkout(intent(address=HOME))
+    await ledger.record_payment(intent(address=HOME))
     await ledger.mark_paid(paid(address=ELSEWHERE))
     # A stale answer of the shop's own (an earlier, declined attempt) after the payment.
     await ledger.record_payment(intent(address=ELSEWHERE, decline_code="card_declined"))
