@@ -31,6 +31,7 @@ from tests.fixtures.sandbox import SandboxServer
 # Each public method of the gateway, driven below. A new one must be added here (and driven), or
 # the first test fails: no call to Stripe goes unchecked.
 DRIVEN = {
+    "checkout_intent",
     "confirmation_token",
     "pay",
     "intent",
@@ -145,6 +146,7 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
     paid = await payments.payment_result(changed.id, changed.client_secret)
     again = await payments.intent(changed.id)
     listed = await payments.list_intents(datetime.now(UTC) - timedelta(minutes=5))
+    found = await payments.checkout_intent(checkout, datetime.now(UTC) - timedelta(minutes=5))
     event = {
         "id": "evt_1",
         "object": "event",
@@ -173,6 +175,7 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
         paid.id,
     )
     assert any(intent.id == paid.id for intent in listed)
+    assert found is not None and found.id == paid.id
     assert (opened.outcome, opened.address, token.address) == ("declined", HOME, None)
     assert (changed.address, changed.amount, changed.id) == (OFFICE, fewer.total, opened.id)
     # Every request was one of Stripe's calls, with only the parameters Stripe takes for it.
