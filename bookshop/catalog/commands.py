@@ -19,6 +19,7 @@ from bookshop.catalog.transfer import Problem, csv_writer, read_catalog
 from bookshop.config import Settings
 from bookshop.database import Database
 from bookshop.orders.migrate import upgrade
+from bookshop.text import visible
 
 # Problems printed before the rest are only counted: the first ones show what to fix.
 MAX_PROBLEMS_SHOWN = 50
@@ -149,7 +150,8 @@ async def export_books(settings: Settings, stream: IO[str]) -> int:
 def show_problems(problems: Sequence[Problem]) -> None:
     """Print problems to standard error, the first MAX_PROBLEMS_SHOWN of them, then a count."""
     for problem in problems[:MAX_PROBLEMS_SHOWN]:
-        click.echo(str(problem), err=True)
+        # A parser's message may quote the file as it is: shown visibly, never raw.
+        click.echo(visible(str(problem)), err=True)
     if len(problems) > MAX_PROBLEMS_SHOWN:
         click.echo(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more", err=True)
 

@@ -348,3 +348,13 @@ def test_export_to_a_folder_that_does_not_exist_is_a_clear_message(
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: The export failed (FileNotFoundError: ")
     assert not target.parent.exists()
+
+
+def test_a_bad_rows_text_is_shown_with_its_control_characters_made_visible(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = csv_file(tmp_path, HEADER, "\x1b[2Jevil,Title,Author,,100,")
+    result = run(settings, "catalog", "import", str(path))
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output
+    assert "\\x1b[2Jevil" in result.output
