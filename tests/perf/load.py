@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCRIPT = Path(__file__).with_name("report.lua")
+PAY_SCRIPT = Path(__file__).with_name("pay.lua")
 MARKER = "BENCH_JSON "
 
 
@@ -30,6 +31,13 @@ class LoadResult:
     p99_ms: float
     max_ms: float
     errors: int
+    # The pay step's answers that were the receipt (a 200 with `data-outcome="succeeded"`).
+    paid: int = 0
+
+    @property
+    def paid_per_second(self) -> float:
+        """Paid orders a second (the pay step)."""
+        return round(self.paid / self.seconds, 1) if self.seconds else 0.0
 
     @classmethod
     def from_report(cls, report: Mapping[str, object]) -> LoadResult:
@@ -49,6 +57,7 @@ class LoadResult:
             max_ms=latency["max"] / 1000,
             # Non-2xx/3xx answers, timeouts and socket errors all count: a shopper saw a failure.
             errors=sum(int(value) for value in errors.values()),
+            paid=int(str(report.get("paid", 0))),
         )
 
 
@@ -67,6 +76,7 @@ def median(results: Sequence[LoadResult]) -> LoadResult:
         p99_ms=middle("p99_ms"),
         max_ms=middle("max_ms"),
         errors=int(middle("errors")),
+        paid=int(middle("paid")),
     )
 
 
@@ -98,6 +108,23 @@ def wrk_command(
     if paths is not None or only_2xx:
         arguments += [str(paths) if paths is not None else "-", "1" if only_2xx else "0"]
     return [*command, "-s", str(SCRIPT), url, "--", *arguments]
+
+
+def pay_command(
+    url: str,
+    concurrency: int,
+    seconds: int,
+    headers: Mapping[str, str],
+    tokens: Path,
+    form: str,
+    timeout_s: float = 5,
+) -> list[str]:
+    """The wrk command line for a window of the pay step: POSTs of `form` (URL-encoded), each
+    with the next ConfirmationToken listed in the file `tokens`, until the time or tokens end."""
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", f"--timeout={timeout_s:g}s"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    return [*command, "-s", str(PAY_SCRIPT), url, "--", str(tokens), form]
 
 
 def start(command: Sequence[str]) -> subprocess.Popen[str]:
