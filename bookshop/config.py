@@ -88,16 +88,6 @@ class Settings:
         """True when real money moves."""
         return self.stripe_secret_key.startswith(("sk_live_", "rk_live_"))
 
-    @property
-    def rate_limit_checkout(self) -> str:
-        """The old name of `rate_limit_pay`, read-only, until nothing reads it."""
-        return self.rate_limit_pay
-
-    @property
-    def rate_limit_checkout_all(self) -> str:
-        """The old name of `rate_limit_pay_all`, read-only, until nothing reads it."""
-        return self.rate_limit_pay_all
-
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build and check the settings from an environment mapping (default: os.environ)."""

@@ -201,15 +201,6 @@ def test_the_new_rate_limit_names_win_over_the_old(renames: Renames) -> None:
     ]
 
 
-def test_the_old_field_names_still_read_the_pay_step_limits() -> None:
-    # Until bookshop/security.py reads the new names.
-    settings = load_settings(
-        {"SHOP_RATE_LIMIT_PAY": "7/minute", "SHOP_RATE_LIMIT_PAY_ALL": "70/hour"}
-    )
-    old_names = (settings.rate_limit_checkout, settings.rate_limit_checkout_all)
-    assert old_names == ("7/minute", "70/hour")
-
-
 def test_the_shop_never_loads_the_sandbox_it_only_knows_its_address_and_keys() -> None:
     # A fresh interpreter: the test session itself has imported the sandbox for its fixtures.
     script = (
