@@ -116,10 +116,15 @@ async def pay(checkout: Checkout, form: MultiDict[str, str]) -> Response | Werkz
         return htmx.retarget(response, "#checkout-summary", swap="innerHTML")
     try:
         token = await payments().confirmation_token(token_id)
-        if token.used or token.expires_at <= time.time():
-            raise UnprocessableEntity(SPENT)
-        if token.address is not None and token.address != basket.address:
-            raise UnprocessableEntity(ELSEWHERE)
+    except PaymentNotFound:
+        raise UnprocessableEntity(SPENT) from None
+    except PaymentsUnavailable:
+        return await render_outcome(None, status=503)  # nothing was sent to charge
+    if token.used or token.expires_at <= time.time():
+        raise UnprocessableEntity(SPENT)
+    if token.address is not None and token.address != basket.address:
+        raise UnprocessableEntity(ELSEWHERE)
+    try:
         # Shielded: a shopper who closes the tab mid-Pay does not cancel a charge under way,
         # and the ledger still hears of it (the next visit finds it by the checkout's id).
         paying = payments().pay(
