@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from bookshop.catalog import Book, Catalog
+from bookshop.catalog import Book, Catalog, search
 from bookshop.catalog.store import CACHE_SECONDS, PAGE_SIZE
 from bookshop.database import Database
 from bookshop.orders.migrate import upgrade
@@ -224,3 +224,14 @@ async def test_an_empty_catalog_is_seeded_once_from_a_toml_file(
         assert (await catalog.get("one")) == Book("one", "One, revised", "A", "", 200)
     finally:
         await database.close()
+
+
+async def test_a_search_ranks_only_its_first_matches(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await catalog.write([Book(f"garden-{n}", f"Garden {n}", "Someone", "", 100) for n in range(30)])
+    monkeypatch.setattr(search, "MAX_RANKED", 5)
+    page = await catalog.page(1, "relevance", "garden")
+    # Five of the 32 books that match, each a real match, and no page after them.
+    assert len(page.books) == 5 and not page.has_next
+    assert all("garden" in (book.title + book.author).lower() for book in page.books)
