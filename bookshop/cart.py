@@ -116,15 +116,30 @@ async def _changed(book: Book, quantity: int) -> Response | WerkzeugResponse:
     basket, dropped = await read_cart()
     if not basket.quantity_of(book.id):
         raise NotFound("That book isn't in your cart (any more). Reload the cart to see it.")
+    position = [each.book.id for each in basket.lines].index(book.id)
     basket = basket.with_quantity(book, quantity)
     write_cart(basket)
     if not htmx.wants_fragment():
         return redirect(url_for("cart.page"), code=303)
-    return htmx.trigger(await render_cart(basket, dropped), "cart:changed")
+    if quantity:
+        response = await render_cart(basket, dropped, changed=basket.lines[position])
+    else:
+        # The line is gone: the keyboard's focus moves to the line that took its place.
+        after = basket.lines[position].book.id if position < len(basket.lines) else "heading"
+        response = await render_cart(basket, dropped, removed=book, focus=after)
+    return htmx.trigger(response, "cart:changed")
 
 
-async def render_cart(basket: Basket, dropped: bool) -> Response:
-    """The cart page, or just its summary for htmx (with the header's count out of band)."""
+async def render_cart(
+    basket: Basket,
+    dropped: bool,
+    *,
+    changed: Line | None = None,
+    removed: Book | None = None,
+    focus: str | None = None,
+) -> Response:
+    """The cart page, or just its summary for htmx (with the header's count out of band, and
+    what changed said aloud)."""
     return await render(
         "cart/page.html",
         "cart/_summary.html",
@@ -132,4 +147,7 @@ async def render_cart(basket: Basket, dropped: bool) -> Response:
         notice=LEFT_THE_CATALOG if dropped else None,
         count=basket.count,
         quantities=range(MIN_QUANTITY, MAX_QUANTITY + 1),
+        changed=changed,
+        removed=removed,
+        focus=focus,
     )

@@ -12,7 +12,9 @@ from quart import Quart, Response
 
 from bookshop import cart
 from bookshop.catalog import Book
+from bookshop.money import format_money
 from tests.fixtures.app import BOOKS, HTMX, Client, post
+from tests.fixtures.live import alerted, focused, said
 
 
 async def add(client: Client, book_id: str, htmx: bool = False, **form: str) -> Response:
@@ -206,3 +208,102 @@ async def test_a_price_the_shopkeeper_changes_is_the_price_the_cart_shows(
     await app.extensions["catalog"].write([replace(BOOKS["code"], price=3350)])
     body = await (await client.get("/cart")).get_data(as_text=True)
     assert "33.50\xa0SGD" in body and "29.00\xa0SGD" not in body
+
+
+async def test_adding_with_htmx_says_so_and_the_button_keeps_its_id_for_the_focus(
+    client: Client,
+) -> None:
+    grid = await (await client.get("/")).get_data(as_text=True)
+    assert '<button id="add-code" class="btn btn-outline-primary btn-sm"' in grid
+    body = await (await add(client, "code", htmx=True)).get_data(as_text=True)
+    # htmx puts the focus back on the element with the focused one's id.
+    assert '<button id="add-code" class="btn btn-success btn-sm"' in body
+    assert said(body) == (f"Added {BOOKS['code'].title} to your cart. 1 book in your cart.")
+    body = await (await add(client, "code", htmx=True)).get_data(as_text=True)
+    assert said(body) is not None and said(body).endswith(" 2 books in your cart.")  # type: ignore[union-attr]
+    assert alerted(body) is None and focused(body) == []
+
+
+async def test_a_refused_add_is_said_in_the_alert_region_beside_the_same_button(
+    client: Client,
+) -> None:
+    await add(client, "code", quantity="10")
+    body = await (await add(client, "code", htmx=True)).get_data(as_text=True)
+    assert 'id="add-code"' in body
+    assert (alerted(body) or "").startswith("You can buy at most 10 copies of a book at a time")
+    assert said(body) is None
+
+
+async def test_a_quantity_changed_with_htmx_is_said_with_the_new_total_and_keeps_the_focus(
+    client: Client,
+) -> None:
+    await add(client, "code")
+    await add(client, "hackers")
+    body = await (await post(client, "/cart/code", {"quantity": "2"}, HTMX)).get_data(as_text=True)
+    assert said(body) == (
+        "Code: The Hidden Language of Computer Hardware and Software: 2 copies. "
+        "3 books in your cart, 80.00\xa0SGD."  # 2 x 29 + 22
+    )
+    # The select and its Update button come back with their ids, so the focus stays on them;
+    # nothing else takes it.
+    assert 'id="quantity-code"' in body and 'id="update-code"' in body
+    assert focused(body) == []
+    cart = await (await client.get("/cart")).get_data(as_text=True)
+    assert 'hx-trigger="change delay:1s, submit"' in cart  # arrow keys pass through options
+    assert said(cart) is None
+
+
+@pytest.mark.parametrize(
+    ("removed", "focus"),
+    [
+        ("code", '<h2 id="line-hackers"'),
+        ("hackers", '<h2 id="line-mythical-man-month"'),
+        ("mythical-man-month", '<h1 id="cart-heading"'),
+    ],
+)
+async def test_removing_a_line_with_htmx_moves_the_focus_to_the_next_line_or_the_heading(
+    client: Client, removed: str, focus: str
+) -> None:
+    for book_id in ("code", "hackers", "mythical-man-month"):
+        await add(client, book_id)
+    response = await post(client, f"/cart/{removed}/remove", {}, HTMX)
+    body = await response.get_data(as_text=True)
+    (tag,) = focused(body)
+    assert tag.startswith(focus) and 'tabindex="-1"' in tag
+    left = sum(BOOKS[kept].price for kept in ("code", "hackers", "mythical-man-month")) - (
+        BOOKS[removed].price
+    )
+    assert said(body) == (
+        f"Removed {BOOKS[removed].title} from your cart. "
+        f"2 books in your cart, {format_money(left, 'sgd')}."
+    )
+
+
+async def test_removing_the_last_book_says_the_cart_is_empty_and_focuses_its_heading(
+    client: Client,
+) -> None:
+    await add(client, "code")
+    body = await (await post(client, "/cart/code/remove", {}, HTMX)).get_data(as_text=True)
+    assert said(body) == (
+        "Removed Code: The Hidden Language of Computer Hardware and Software from your cart. "
+        "Your cart is empty."
+    )
+    assert [tag.split(" class")[0] for tag in focused(body)] == ['<h1 id="cart-heading"']
+
+
+async def test_the_plain_cart_page_moves_no_focus_and_writes_no_live_region(
+    client: Client,
+) -> None:
+    await add(client, "code")
+    assert (await post(client, "/cart/code/remove", {})).status_code == 303
+    page = await (await client.get("/cart")).get_data(as_text=True)
+    assert focused(page) == [] and said(page) is None
+    # The page's own regions are there, empty, for the swaps to write into.
+    assert (
+        '<div id="live-status" class="visually-hidden" role="status" aria-live="polite"></div>'
+        in page
+    )
+    assert (
+        '<div id="live-alert" class="visually-hidden" role="alert" aria-live="assertive"></div>'
+        in page
+    )
