@@ -13,6 +13,7 @@ from markupsafe import escape
 from bookshop.address import Address, read_form
 from bookshop.shipping import default_rates
 from tests.fixtures.app import HTMX, SINGAPORE, Client, csrf_token, fuzzing_the_app
+from tests.fixtures.live import alerted, focused, said
 
 VALID = {
     "SG": {"name": "Ada Reader", "line1": "1 Straits View", "postal_code": "018937"},
@@ -312,3 +313,61 @@ async def test_the_form_marks_optional_only_what_the_chosen_country_does_not_nee
     assert optional(singapore) == {"line2", "city", "phone"}
     assert optional(america) == {"line2", "phone"}
     assert re.search(r'id="address-postal_code"[^>]*required', singapore)
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+async def test_a_form_with_mistakes_lists_them_as_links_and_focuses_the_first_field_to_fix(
+    new_client: Client, htmx: bool
+) -> None:
+    _, body, _ = await post_address(
+        new_client, htmx=htmx, country="GB", name="Ada Reader", postal_code="nope"
+    )
+    summary = body[body.index('class="alert alert-danger error-summary"') :]
+    links = re.findall(r'<li><a href="#address-(\w+)">([^<]*)</a></li>', summary)
+    # In the form's order, each named by its label, each leading to its field.
+    assert [name for name, _ in links] == ["line1", "city", "postal_code"]
+    assert links[0][1] == "Address: Enter your address."
+    # The first field to fix takes the focus (htmx honours autofocus in what it swaps in).
+    (tag,) = focused(body)
+    assert tag.startswith("<input") and 'id="address-line1"' in tag
+    if htmx:
+        assert alerted(body) == (
+            "Please check the fields marked below. Address: Enter your address."
+        )
+    else:
+        assert alerted(body) is None
+
+
+async def test_a_country_error_focuses_the_country_select(new_client: Client) -> None:
+    _, body, _ = await post_address(new_client, htmx=True, **{**SINGAPORE, "country": ""})
+    (tag,) = focused(body)
+    assert tag.startswith('<select class="form-select') and 'id="address-country"' in tag
+
+
+async def test_a_state_field_that_comes_or_goes_with_the_country_is_said(
+    new_client: Client,
+) -> None:
+    # A redrawn form that had no state field gets one for the US, and says so; one that had
+    # one loses it for Singapore; no field changing says nothing.
+    _, us, _ = await post_address(new_client, htmx=True, refresh="1", country="US")
+    assert said(us) == "A “State or region” field was added."
+    _, sg, _ = await post_address(new_client, htmx=True, refresh="1", country="SG", state="")
+    assert said(sg) == "The “State or region” field was removed."
+    _, gb, _ = await post_address(new_client, htmx=True, refresh="1", country="GB")
+    assert said(gb) is None
+    assert focused(us) == focused(sg) == focused(gb) == []
+
+
+async def test_the_country_select_redraws_the_form_once_the_choice_settles(
+    client: Client,
+) -> None:
+    body = await (await client.get("/checkout/address")).get_data(as_text=True)
+    select = re.search(r'<select[^>]*id="address-country"[^>]*>', body)
+    assert select
+    # Type-ahead ("Sing") and arrow keys pass through options without a request each, and the
+    # morph keeps the select and the field being typed in as they are.
+    assert 'hx-trigger="change delay:1s"' in select[0] and 'hx-swap="innerMorph"' in select[0]
+    # Without JavaScript, a button asks for the country's fields.
+    assert re.search(r'<noscript><button[^>]*name="refresh" value="1"', body)
+    status, page, _ = await post_address(client, refresh="1", country="US")
+    assert status == 200 and "<html" in page and 'id="address-state"' in page

@@ -47,8 +47,9 @@ async def save_delivery_address() -> Response | WerkzeugResponse:
     settings: Settings = current_app.extensions["settings"]
     checked = read_form(form, default_rates(), settings.locale)
     if form.get("refresh"):
-        # The country changed (htmx): the form for that country, no messages yet.
-        return await render_address(checked.values, {}, target)
+        # The country changed: the form for that country, no messages yet (a form that showed
+        # a state field sent one, empty or not).
+        return await render_address(checked.values, {}, target, shown_state="state" in form)
     if checked.address is None:
         return await render_address(checked.values, checked.errors, target, status=422)
     save_address(checked.address)
@@ -78,9 +79,14 @@ async def next_url(raw: str | None) -> str:
 
 
 async def render_address(
-    values: dict[str, str], errors: dict[str, str], target: str, status: int = 200
+    values: dict[str, str],
+    errors: dict[str, str],
+    target: str,
+    status: int = 200,
+    shown_state: bool | None = None,
 ) -> Response:
-    """The address step, or just its form for htmx."""
+    """The address step, or just its form for htmx. `shown_state`: whether the form this one
+    replaces had a state field (htmx then says when it comes or goes)."""
     settings: Settings = current_app.extensions["settings"]
     country = values.get("country", "")
     return await render(
@@ -92,5 +98,6 @@ async def render_address(
         next=target,
         countries=country_choices(default_rates(), settings.locale),
         uses_state=uses_state(country),
+        shown_state=shown_state,
         required=required_fields(country),
     )
