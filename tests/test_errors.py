@@ -8,6 +8,7 @@ import pytest
 from quart import Quart
 
 from tests.fixtures.app import HTMX, Client
+from tests.fixtures.live import alerted
 
 
 async def test_unknown_route_is_a_styled_404_page(client: Client) -> None:
@@ -23,6 +24,15 @@ async def test_unknown_route_for_htmx_is_a_fragment(client: Client) -> None:
     body = await response.get_data(as_text=True)
     assert response.status_code == 404
     assert "<html" not in body and "Error 404" in body
+    # Swapped into a page: said once, through the page's assertive region.
+    assert 'role="alert"' not in body
+    assert (alerted(body) or "").startswith("We couldn't find that page. The requested URL")
+
+
+async def test_an_error_page_is_an_alert_of_its_own(client: Client) -> None:
+    body = await (await client.get("/no/such/page")).get_data(as_text=True)
+    assert '<div class="error-message alert alert-warning" role="alert">' in body
+    assert alerted(body) is None
 
 
 async def test_wrong_method_is_405(client: Client) -> None:

@@ -11,6 +11,7 @@ from quart import Quart
 from bookshop.catalog import PAGE_SIZE
 from tests.fixtures.app import BOOKS, HTMX, Client
 from tests.fixtures.catalogs import generated_books
+from tests.fixtures.live import focused, said
 
 
 async def test_shop_page_lists_the_catalog_with_the_starters_books_and_prices(
@@ -272,3 +273,23 @@ async def test_an_isbn_with_hyphens_finds_its_book(client: Client, app: Quart) -
     await app.extensions["catalog"].write([replace(BOOKS["code"], isbn="9780735611313")])
     body = await (await client.get("/?q=978-0-7356-1131-3", headers=HTMX)).get_data(as_text=True)
     assert card_ids(body) == ["code"]
+
+
+async def test_an_htmx_search_says_how_many_books_it_found(client: Client) -> None:
+    body = await (await client.get("/?q=machine", headers=HTMX)).get_data(as_text=True)
+    assert said(body) == "2 books matching “machine”."
+    empty = await (await client.get("/?q=zzzz", headers=HTMX)).get_data(as_text=True)
+    assert said(empty) == "No books match “zzzz”."
+    page = await (await client.get("/?q=machine")).get_data(as_text=True)
+    assert said(page) is None and focused(page) == []
+
+
+async def test_more_books_says_how_many_came_and_focuses_the_first_of_them(
+    client: Client, many_books: list[str]
+) -> None:
+    body = await (await client.get("/?page=2", headers=HTMX)).get_data(as_text=True)
+    assert said(body) == f"{PAGE_SIZE} more books."
+    (tag,) = focused(body)
+    assert tag.startswith('<a class="book-link') and f'href="/books/{many_books[PAGE_SIZE]}"' in tag
+    last = await (await client.get("/?page=4", headers=HTMX)).get_data(as_text=True)
+    assert said(last) == f"{len(many_books) - 3 * PAGE_SIZE} more books, to the end of the list."

@@ -69,7 +69,7 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
         # A full page load: the address step, or the receipt of a payment made in another tab.
         target = result_url(paid) if paid is not None else checkout.page_url
         return htmx.redirect(Response(status=204), target)
-    response = await render_checkout(checkout, basket)
+    response = await render_checkout(checkout, basket, quantity_changed=True)
     # Keep the address bar in step so a reload shows the same quantity, and tell the Payment
     # Element the new amount.
     return htmx.trigger(htmx.replace_url(response, checkout.page_url), "checkout:amount-changed")
@@ -118,6 +118,7 @@ async def render_checkout(
     notice: str | None = None,
     status: int = 200,
     confirmed: Intent | None = None,
+    quantity_changed: bool = False,
 ) -> Response:
     """A checkout's page, or its summary for htmx. `confirmed`: an intent the shopper has
     confirmed (3D Secure under way), whose summary shows what it pays for, read only."""
@@ -134,6 +135,7 @@ async def render_checkout(
         quantities=range(MIN_QUANTITY, MAX_QUANTITY + 1),
         intent=confirmed,
         notice=notice,
+        quantity_changed=quantity_changed,
         payments=payments(),
         pay_url=checkout.pay_url,
         zone=default_rates().zone(address.country) if address is not None else None,

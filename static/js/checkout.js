@@ -14,13 +14,26 @@
   }
 
   /**
+   * Show a server-rendered partial kept in a <template>, and say its text in the page's live
+   * region: the polite one, or the assertive one for a problem.
    * @param {Element} region
    * @param {string} id
+   * @param {boolean} [urgent]
    */
-  function showTemplate(region, id) {
+  function showTemplate(region, id, urgent = false) {
     const template = /** @type {HTMLTemplateElement} */ (document.getElementById(id));
     region.replaceChildren(template.content.cloneNode(true));
     htmx.process(region);
+    say(region.querySelector("p, .spinner-text")?.textContent || "", urgent);
+  }
+
+  /**
+   * @param {string} text
+   * @param {boolean} [urgent]
+   */
+  function say(text, urgent = false) {
+    const live = document.getElementById(urgent ? "live-alert" : "live-status");
+    if (live) live.textContent = text;
   }
 
   /** What the summary on the page charges now: the server renders it after every change. */
@@ -57,25 +70,30 @@
       elements.update({ amount: Number(shownTotal().dataset.amount) });
     });
 
-    /** @param {boolean} on */
+    /**
+     * While a payment runs, Pay says it is unavailable but keeps the keyboard's focus (a
+     * disabled button would drop it to the page).
+     * @param {boolean} on
+     */
     function setBusy(on) {
       busy = on;
-      button.disabled = on;
-      form.setAttribute("aria-busy", String(on));
-      result.setAttribute("aria-busy", String(on));
+      button.setAttribute("aria-disabled", String(on));
       if (on) showTemplate(result, "spinner-template");
     }
 
     async function pay() {
       const { error: invalid } = await elements.submit();
       if (invalid) {
-        result.replaceChildren(); // the Element shows its own validation message
+        result.replaceChildren(); // the Element shows (and says) its own validation message
+        say("");
         return;
       }
       const { error, confirmationToken } = await stripe.createConfirmationToken({ elements });
       if (error || !confirmationToken) {
-        if (error && error.type === "validation_error") result.replaceChildren();
-        else showTemplate(result, "unavailable-template");
+        if (error && error.type === "validation_error") {
+          result.replaceChildren();
+          say("");
+        } else showTemplate(result, "unavailable-template", true);
         return;
       }
       // What this page shows is what the server charges, or it answers with what it would charge.
@@ -100,7 +118,7 @@
         document.querySelector("#payment-result [data-next-action]")
       );
       if (!next && result.querySelector(".payment-spinner")) {
-        result.replaceChildren(); // the answer went elsewhere (a fresh summary)
+        result.replaceChildren(); // the answer went elsewhere (a fresh summary, which says why)
       }
       if (next) {
         // 3D Secure: Stripe.js shows the bank's challenge; then the server reads the outcome.
@@ -120,12 +138,9 @@
       try {
         await pay();
       } catch {
-        showTemplate(result, "unavailable-template");
+        showTemplate(result, "unavailable-template", true);
       } finally {
-        busy = false;
-        result.setAttribute("aria-busy", "false");
-        form.setAttribute("aria-busy", "false");
-        if (document.contains(button)) button.disabled = false;
+        setBusy(false);
       }
     });
   }

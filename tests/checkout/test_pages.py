@@ -15,6 +15,7 @@ from quart import Quart
 
 from bookshop import create_app
 from bookshop.config import Settings
+from bookshop.money import format_money
 from tests.checkout.steps import books_in, paid_but_never_seen, pushed_intent
 from tests.fixtures.app import (
     HTMX,
@@ -25,6 +26,7 @@ from tests.fixtures.app import (
     delivered,
     post,
 )
+from tests.fixtures.live import alerted, focused, said
 from tests.fixtures.paying import DECLINED, fill_cart, press_pay, session_intent, shown_on
 from tests.fixtures.sandbox import SandboxServer
 
@@ -426,3 +428,19 @@ async def test_change_the_address_under_a_root_path_leads_back_to_the_book(clien
     assert link, "the summary links to the address step"
     step = await client.get(html.unescape(link.group(1)), root_path="/shop")
     assert 'name="next" value="/shop/checkout/code?quantity=2"' in await step.get_data(as_text=True)
+
+
+async def test_an_htmx_quantity_change_says_the_new_total_and_keeps_the_selects_focus(
+    client: Client,
+) -> None:
+    page = await (await client.get("/checkout/working-in-public")).get_data(as_text=True)
+    # The total is no live region of its own (it is replaced on each swap): the page's is.
+    assert re.search(r'<p class="fs-5 mb-0 mt-2">Total: <strong class="total"', page)
+    assert said(page) is None and 'hx-trigger="change delay:1s, submit"' in page
+    response = await post(
+        client, "/checkout/working-in-public/quantity", form={"quantity": "2"}, headers=HTMX
+    )
+    body = await response.get_data(as_text=True)
+    assert said(body) == f"Quantity 2. Total {format_money(delivered(5600, 2), 'sgd')}."
+    assert alerted(body) is None and focused(body) == []
+    assert 'id="quantity"' in body and 'id="update-quantity"' in body

@@ -14,6 +14,8 @@ from quart import Quart
 from bookshop import create_app
 from bookshop.address import Address
 from bookshop.config import Settings
+from bookshop.forms import INVALID_EMAIL
+from bookshop.money import format_money
 from bookshop.payments import Payments, PaymentsUnavailable
 from tests.fixtures.app import (
     BOOKS,
@@ -26,6 +28,7 @@ from tests.fixtures.app import (
     intents_of_checkout,
     post,
 )
+from tests.fixtures.live import alerted, focused, said
 from tests.fixtures.paying import (
     DECLINED,
     EMAIL,
@@ -414,3 +417,64 @@ async def test_a_pay_whose_answer_was_lost_is_found_not_charged_again(
     assert again.status_code == 409
     assert again.headers["HX-Redirect"].startswith(f"/success?payment_intent={charged.id}&")
     assert [intent.id for intent in intents_of_checkout(sandbox, saved["id"])] == [charged.id]
+
+
+async def test_a_paid_checkout_says_so_in_its_title_heading_and_status_and_focuses_the_receipt(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    body = await (await press_pay(client, sandbox, "/checkout/code", VISA)).get_data(as_text=True)
+
+    # htmx sets the document's title from the fragment's, and swaps the page's h1 out of band.
+    assert "<title>Thank you \N{EN DASH} Bookshop</title>" in body
+    assert (
+        '<h1 id="page-heading" class="h3 mb-4" hx-swap-oob="true">Thank you for your order</h1>'
+        in body
+    )
+    assert said(body) == f"Payment received: {format_money(delivered(2900, 1), 'sgd')}."
+    (tag,) = focused(body)
+    assert tag.startswith('<h2 id="receipt-heading"') and 'tabindex="-1"' in tag
+
+
+async def test_a_decline_is_said_in_the_alert_region_and_nothing_moves_the_focus_off_pay(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    response = await press_pay(client, sandbox, "/checkout/code", INSUFFICIENT_FUNDS)
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 402
+    assert alerted(body) == decline_message("insufficient_funds")
+    assert said(body) is None and focused(body) == []
+    assert 'role="alert"' not in body  # said once, by the page's region
+
+
+async def test_3d_secure_says_the_bank_may_ask(client: Client, sandbox: SandboxServer) -> None:
+    response = await press_pay(client, sandbox, "/checkout/code", THREE_D_SECURE)
+    assert said(await response.get_data(as_text=True)) == (
+        "Your bank may ask you to confirm the payment."
+    )
+
+
+async def test_the_pay_steps_refusals_are_said_in_the_alert_region(
+    client: Client, sandbox: SandboxServer, app: Quart
+) -> None:
+    page = await (await client.get("/checkout/code")).get_data(as_text=True)
+    refused = await press_pay(client, sandbox, "/checkout/code", page=page, email="not an email")
+    assert refused.status_code == 422
+    assert alerted(await refused.get_data(as_text=True)) == f"We can't do that. {INVALID_EMAIL}"
+
+    await app.extensions["catalog"].write([dataclasses.replace(BOOKS["code"], price=2800)])
+    changed = await press_pay(client, sandbox, "/checkout/code", page=page)
+    assert changed.status_code == 409
+    assert (alerted(await changed.get_data(as_text=True)) or "").startswith("Your order changed")
+
+    token = confirmation_token(sandbox)
+    sandbox.set_faults(fail_rate=1.0, fail_mode="drop")
+    try:
+        fresh = await (await client.get("/checkout/code")).get_data(as_text=True)
+        form = shown_on(fresh, email=EMAIL, quantity="1", confirmation_token=token)
+        down = await post(client, "/checkout/code/pay", form, HTMX)
+    finally:
+        sandbox.set_faults()
+    assert down.status_code == 503
+    assert alerted(await down.get_data(as_text=True)) == (
+        "We couldn't reach our payment provider. You have not been charged."
+    )

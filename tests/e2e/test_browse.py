@@ -36,7 +36,7 @@ def test_search_swaps_the_grid_without_a_page_load_and_pushes_the_url(shopper: S
     expect(shopper.page.locator("#book-grid .book")).to_have_count(2)
     # Ranked: the shorter title, where "machine" weighs more, first.
     expect(titles(shopper)).to_have_text(["The Dream Machine", "The Soul of a New Machine"])
-    expect(shopper.page.locator("#result-count")).to_have_text("2 books matching “machine”")
+    expect(shopper.page.locator("#live-status")).to_have_text("2 books matching “machine”.")
     assert shopper.page.evaluate("window.e2eMark") == "same document"
     assert navigations == []
     # Pushed, not replaced: the search is a step that Back undoes.
@@ -79,8 +79,8 @@ def test_a_search_with_no_result_offers_to_clear_it(shopper: Shopper) -> None:
 
     empty = shopper.page.locator("#book-grid .empty-result")
     expect(empty).to_contain_text("No books match “no such book anywhere”")
-    expect(shopper.page.locator("#result-count")).to_have_text(
-        "No books match “no such book anywhere”"
+    expect(shopper.page.locator("#live-status")).to_have_text(
+        "No books match “no such book anywhere”."
     )
     empty.get_by_role("link", name="Clear the search").click()
 
