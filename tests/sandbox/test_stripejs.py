@@ -11,6 +11,7 @@ which confirms, then finishes 3D Secure with `handleNextAction`.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import FrameLocator, Page, expect
+from playwright.sync_api import FrameLocator, Locator, Page, expect
 
 from tests.fixtures.stripe_data import card_table
 
@@ -141,6 +142,10 @@ SHIPPING: dict[str, Any] = {
     },
 }
 
+# A valid billing postcode for each country whose card form asks for one (the frame's table).
+POSTCODES = {"US": "12345", "SG": "018937", "GB": "SW1A 1AA", "CA": "K1A 0B1"}
+POSTAL_LABEL = re.compile(r"^(ZIP|Postal) code$")
+
 CARDS = card_table()
 DECLINES = [
     row
@@ -235,13 +240,26 @@ class ShopPage:
     def frame(self) -> FrameLocator:
         return self.page.frame_locator(FRAME)
 
+    @property
+    def country(self) -> Locator:
+        return self.frame.get_by_label("Country or region")
+
+    @property
+    def postal(self) -> Locator:
+        """The postal field, labelled "ZIP code" or "Postal code" by the billing country."""
+        return self.frame.get_by_label(POSTAL_LABEL)
+
     def fill_card(
-        self, number: str, expiry: str = "12 / 34", cvc: str = "123", postal: str = "12345"
+        self, number: str, expiry: str = "12 / 34", cvc: str = "123", postal: str | None = None
     ) -> None:
+        """Type a card; the postcode is one valid in the frame's country unless given."""
         self.frame.get_by_label("Card number").fill(number)
         self.frame.get_by_label("Expiration date").fill(expiry)
         self.frame.get_by_label("Security code").fill(cvc)
-        self.frame.get_by_label("ZIP code").fill(postal)
+        if postal is None:
+            postal = POSTCODES.get(self.country.input_value())
+        if postal is not None:
+            self.postal.fill(postal)
 
     def pay(self) -> dict[str, Any]:
         """Click Pay and return what submit()/confirmPayment() resolved to."""
@@ -600,6 +618,9 @@ def test_element_fits_a_phone_screen(open_checkout: Any, page: Page) -> None:
         field = checkout.frame.get_by_label(label)
         expect(field).to_have_attribute("autocomplete", autocomplete)
         expect(field).to_have_attribute("inputmode", "numeric")
+    expect(checkout.country).to_have_attribute("autocomplete", "country")
+    country_box = checkout.country.bounding_box()
+    assert country_box is not None and country_box["x"] + country_box["width"] <= 390
 
 
 # The deferred flow: elements({mode: "payment"}), createConfirmationToken, handleNextAction.
@@ -752,7 +773,7 @@ def test_deferred_submit_with_empty_fields_is_a_validation_error(
         "code": "incomplete_number",
         "message": "Your card number is incomplete.",
     }
-    for label in ("Card number", "Expiration date", "Security code", "ZIP code"):
+    for label in ("Card number", "Expiration date", "Security code", "Postal code"):
         expect(shop.frame.get_by_label(label)).to_have_attribute("aria-invalid", "true")
     expect(shop.frame.get_by_text("Your card number is incomplete.")).to_be_visible()
     assert requests == []
@@ -797,7 +818,7 @@ def test_confirmation_token_carries_the_card_from_the_frame_not_the_page(
     assert (card.brand, card.last4, card.exp_month, card.exp_year) == ("visa", "4242", 12, 2034)
     billing = retrieved.payment_method_preview.billing_details
     assert (billing.name, billing.email) == ("Ada Reader", RECEIPT_EMAIL)
-    assert (billing.address.postal_code, billing.address.country) == ("12345", "SG")
+    assert (billing.address.postal_code, billing.address.country) == ("018937", "SG")
     assert retrieved.shipping.name == SHIPPING["name"]
     assert retrieved.shipping.address.line1 == SHIPPING["address"]["line1"]
     assert retrieved.return_url.endswith("/return")
@@ -990,3 +1011,199 @@ def test_deferred_elements_can_still_confirm_in_the_browser(
     assert outcome["paymentIntent"]["status"] == "succeeded"
     assert sandbox.client().v1.payment_intents.retrieve(intent.id).status == "succeeded"
     assert_never_saw_the_card(shop, VISA)
+
+
+# The billing country: the postal field follows it, as in Stripe's Payment Element.
+
+
+def sent_params(requests: list[Any]) -> dict[str, list[str]]:
+    """The form the card frame posted to create a ConfirmationToken."""
+    (post,) = [request for request in requests if request.method == "POST"]
+    return parse_qs(post.post_data or "")
+
+
+@pytest.mark.browser
+def test_a_us_billing_address_keeps_a_zip_code_of_five_or_nine_digits(open_checkout: Any) -> None:
+    checkout = open_checkout()  # no defaultValues: the select starts at the US
+    expect(checkout.country).to_have_value("US")
+    zip_code = checkout.frame.get_by_label("ZIP code")
+    expect(zip_code).to_have_attribute("inputmode", "numeric")
+
+    checkout.fill_card(VISA, postal="1234")
+    zip_code.blur()
+    expect(checkout.frame.get_by_text("Your ZIP code is incomplete.")).to_be_visible()
+    assert checkout.pay()["submitError"] == {
+        "type": "validation_error",
+        "code": "incomplete_zip",
+        "message": "Your ZIP code is incomplete.",
+    }
+
+    zip_code.fill("12345-6789")
+    expect(zip_code).to_have_attribute("aria-invalid", "false")
+    assert checkout.pay()["paymentIntent"]["status"] == "succeeded"
+    method = checkout.sandbox.client().v1.payment_methods.retrieve(
+        checkout.server_intent().payment_method
+    )
+    assert method.billing_details.address.country == "US"
+    assert method.billing_details.address.postal_code == "12345-6789"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("postcode", ["049315", "018937"])
+def test_a_singapore_billing_address_takes_a_six_digit_postal_code(
+    open_deferred: Any, page: Page, sandbox: Any, postcode: str
+) -> None:
+    shop = open_deferred()  # the page's defaultValues: Singapore
+    expect(shop.country).to_have_value("SG")
+    postal = shop.frame.get_by_label("Postal code")
+    expect(postal).to_have_attribute("inputmode", "numeric")
+    expect(shop.frame.get_by_label("ZIP code")).to_have_count(0)
+    requests = api_requests(page)
+
+    shop.fill_card(VISA, postal=postcode)
+    postal.blur()
+
+    expect(postal).to_have_attribute("aria-invalid", "false")
+    token = shop.pay()["confirmationToken"]
+    preview = sandbox.client().v1.confirmation_tokens.retrieve(token["id"]).payment_method_preview
+    address = preview.billing_details.address
+    assert (address.country, address.postal_code) == ("SG", postcode)
+    sent = sent_params(requests)
+    assert sent["payment_method_data[billing_details][address][postal_code]"] == [postcode]
+
+
+@pytest.mark.browser
+def test_a_singapore_postal_code_of_five_digits_is_incomplete(
+    open_deferred: Any, page: Page
+) -> None:
+    shop = open_deferred()
+    requests = api_requests(page)
+    shop.fill_card(VISA, postal="12345")
+    shop.postal.blur()
+    expect(shop.frame.get_by_text("Your postal code is incomplete.")).to_be_visible()
+
+    error = shop.pay()["submitError"]
+
+    assert error == {
+        "type": "validation_error",
+        "code": "incomplete_zip",
+        "message": "Your postal code is incomplete.",
+    }
+    postal = shop.frame.get_by_label("Postal code")
+    expect(postal).to_have_attribute("aria-invalid", "true")
+    expect(postal).to_be_focused()
+    message = shop.frame.locator(f"#{postal.get_attribute('aria-describedby')}")
+    expect(message).to_have_text("Your postal code is incomplete.")
+    # Only digits fit a Singapore postcode, and no more than six.
+    postal.fill("01-89 37x9")
+    expect(postal).to_have_value("018937")
+    assert requests == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("country", "typed", "kept"),
+    [
+        ("GB", "SW1A 1AA", "SW1A 1AA"),
+        ("GB", "ec1a1bb", "EC1A1BB"),
+        ("GB", "M1 1AE", "M1 1AE"),
+        ("CA", "k1a 0b1", "K1A 0B1"),
+    ],
+)
+def test_a_postal_code_with_letters_is_taken_in_either_case(
+    open_deferred: Any, page: Page, sandbox: Any, country: str, typed: str, kept: str
+) -> None:
+    shop = open_deferred()
+    shop.country.select_option(country)
+    postal = shop.frame.get_by_label("Postal code")
+    expect(postal).not_to_have_attribute("inputmode", "numeric")
+    requests = api_requests(page)
+
+    shop.fill_card(VISA, postal=typed)
+
+    expect(postal).to_have_value(kept)
+    token = shop.pay()["confirmationToken"]
+    sent = sent_params(requests)
+    assert sent["payment_method_data[billing_details][address][country]"] == [country]
+    assert sent["payment_method_data[billing_details][address][postal_code]"] == [kept]
+    preview = sandbox.client().v1.confirmation_tokens.retrieve(token["id"]).payment_method_preview
+    assert preview.billing_details.address.country == country
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("country", "postcode"), [("GB", "1AB 2CD"), ("CA", "A1A A1A")])
+def test_a_postal_code_in_the_wrong_shape_is_invalid(
+    open_deferred: Any, country: str, postcode: str
+) -> None:
+    shop = open_deferred()
+    shop.country.select_option(country)
+
+    shop.fill_card(VISA, postal=postcode)
+    shop.postal.blur()  # the message shows on leaving the field (and moves the Pay button down)
+
+    expect(shop.frame.get_by_text("Your postal code is invalid.")).to_be_visible()
+    assert shop.pay()["submitError"] == {
+        "type": "validation_error",
+        "code": "invalid_zip",
+        "message": "Your postal code is invalid.",
+    }
+
+
+@pytest.mark.browser
+def test_a_country_without_postal_codes_on_cards_shows_no_postal_field_and_sends_none(
+    open_deferred: Any, page: Page, sandbox: Any
+) -> None:
+    shop = open_deferred()
+    shop.frame.get_by_label("Postal code").fill("018937")
+    shop.country.select_option("DE")
+    expect(shop.postal).to_be_hidden()
+    expect(shop.frame.get_by_role("textbox")).to_have_count(3)
+    requests = api_requests(page)
+
+    shop.fill_card(VISA)  # nothing to type in a postal field
+    assert page.evaluate("shop.changes.at(-1).complete") is True
+    token = shop.pay()["confirmationToken"]
+
+    sent = sent_params(requests)
+    assert sent["payment_method_data[billing_details][address][country]"] == ["DE"]
+    assert "payment_method_data[billing_details][address][postal_code]" not in sent
+    address = (
+        sandbox.client()
+        .v1.confirmation_tokens.retrieve(token["id"])
+        .payment_method_preview.billing_details.address
+    )
+    assert (address.country, address.postal_code) == ("DE", None)
+
+
+@pytest.mark.browser
+def test_changing_the_country_relabels_and_revalidates_the_postal_field(
+    open_deferred: Any, page: Page
+) -> None:
+    shop = open_deferred()
+    shop.fill_card(VISA, postal="12345")
+    postal = shop.frame.locator("#postal-code")
+    postal.blur()
+    error = shop.frame.locator("#postal-code-error")
+    expect(error).to_have_text("Your postal code is incomplete.")
+    assert page.evaluate("shop.changes.at(-1).complete") is False
+
+    shop.country.select_option("US")
+    expect(shop.frame.get_by_label("ZIP code")).to_have_value("12345")
+    expect(postal).to_have_attribute("aria-invalid", "false")
+    expect(error).to_be_empty()
+    page.wait_for_function("shop.changes.at(-1).complete === true")
+
+    shop.country.select_option("GB")
+    expect(shop.frame.get_by_label("Postal code")).to_have_attribute("aria-invalid", "true")
+    expect(error).to_have_text("Your postal code is invalid.")
+    page.wait_for_function("shop.changes.at(-1).complete === false")
+
+    shop.country.select_option("JP")
+    expect(shop.postal).to_be_hidden()
+    page.wait_for_function("shop.changes.at(-1).complete === true")
+    # The shopper's choice, not the page's default, goes with the card.
+    requests = api_requests(page)
+    assert shop.pay()["confirmationToken"]["id"].startswith("ctoken_")
+    sent = sent_params(requests)
+    assert sent["payment_method_data[billing_details][address][country]"] == ["JP"]
+    assert "payment_method_data[billing_details][address][postal_code]" not in sent

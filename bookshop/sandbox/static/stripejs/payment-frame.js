@@ -19,13 +19,54 @@
     postal: document.getElementById("postal-code"),
   };
   const order = ["number", "expiry", "cvc", "postal"];
+  const countrySelect = document.getElementById("billing-country");
+  const postalField = document.getElementById("postal-code-field");
+  const postalLabel = document.querySelector('label[for="postal-code"]');
+
+  // Shapes of a postal code: 9 a digit, A a letter, a space or hyphen optional.
+  const shapeToken = { 9: "\\d", A: "[A-Z]", " ": " ?", "-": "-?" };
+  function postalRule(label, placeholder, shapes) {
+    const tokens = shapes.map((shape) => [...shape].map((c) => shapeToken[c]));
+    const numeric = shapes.every((shape) => !shape.includes("A"));
+    const separators = [...new Set(shapes.join("").replace(/[9A]/g, ""))].join("");
+    return {
+      label,
+      noun: label === "ZIP code" ? label : label.toLowerCase(),
+      placeholder,
+      numeric,
+      maxLength: Math.max(...shapes.map((shape) => shape.length)),
+      unwanted: new RegExp(`[^${numeric ? "0-9" : "A-Z0-9"}${separators}]`, "g"),
+      complete: tokens.map((t) => new RegExp(`^${t.join("")}$`)),
+      // A prefix of some shape: still being typed, so incomplete rather than invalid.
+      partial: tokens.map(
+        (t) => new RegExp(`^${t.reduceRight((inner, token) => `(?:${token}${inner})?`, "")}$`),
+      ),
+    };
+  }
+
+  // Stripe's card form asks for a postal code in US, GB and CA only (stripe-android's
+  // CardBillingAddressElement); SG too here, where most of the shop's shoppers live (issue 27).
+  const POSTAL_RULES = {
+    US: postalRule("ZIP code", "12345", ["99999", "99999-9999"]),
+    CA: postalRule("Postal code", "A1A 1A1", ["A9A 9A9"]),
+    GB: postalRule("Postal code", "SW1A 1AA", [
+      "A9 9AA",
+      "A99 9AA",
+      "AA9 9AA",
+      "AA99 9AA",
+      "A9A 9AA",
+      "AA9A 9AA",
+    ]),
+    SG: postalRule("Postal code", "123456", ["999999"]),
+  };
+  const currentPostalRule = () => POSTAL_RULES[countrySelect.value] || null;
 
   const state = {
     publishableKey: null,
     clientSecret: null,
-    // The Element's defaultValues.billingDetails.address.country: the billing country, as the
-    // real Payment Element preselects it.
-    country: "",
+    // The Element's defaultValues.billingDetails.address.country: the billing country the
+    // select starts at (and returns to on clear), as the real Payment Element preselects it.
+    country: "US",
     busy: false,
     // A field shows its error once the shopper has left it, or once a submit asked for all errors.
     touched: new Set(),
@@ -137,19 +178,24 @@
       return null;
     },
     postal(value) {
-      const v = value.trim();
-      const allDigits = /^\d+$/.test(v.replace(/-/g, ""));
-      const complete = allDigits
-        ? /^\d{5}(-?\d{4})?$/.test(v)
-        : /^[A-Za-z0-9][A-Za-z0-9 -]{1,8}[A-Za-z0-9]$/.test(v);
-      return complete ? null : { code: "incomplete_zip", message: "Your ZIP code is incomplete." };
+      const rule = currentPostalRule();
+      const v = value.trim().toUpperCase();
+      if (!rule || rule.complete.some((shape) => shape.test(v))) {
+        return null;
+      }
+      if (rule.partial.some((shape) => shape.test(v))) {
+        return { code: "incomplete_zip", message: `Your ${rule.noun} is incomplete.` };
+      }
+      return { code: "invalid_zip", message: `Your ${rule.noun} is invalid.` };
     },
   };
 
-  // Formatting keeps the caret after the same number of digits, so editing mid-field works.
-  function reformat(input, format) {
+  // Formatting keeps the caret after the same number of digits (or letters and digits, for a
+  // postal code with letters), so editing mid-field works.
+  function reformat(input, format, significant = /\d/) {
     const caret = input.selectionStart === null ? input.value.length : input.selectionStart;
-    const digitsBeforeCaret = digits(input.value.slice(0, caret)).length;
+    const count = (text) => [...text].filter((c) => significant.test(c)).length;
+    const keptBeforeCaret = count(input.value.slice(0, caret));
     const formatted = format(input.value);
     if (formatted === input.value) {
       return;
@@ -157,8 +203,8 @@
     input.value = formatted;
     let position = 0;
     let seen = 0;
-    while (position < formatted.length && seen < digitsBeforeCaret) {
-      if (/\d/.test(formatted[position])) {
+    while (position < formatted.length && seen < keptBeforeCaret) {
+      if (significant.test(formatted[position])) {
         seen++;
       }
       position++;
@@ -188,7 +234,12 @@
       return digits(value).slice(0, 4);
     },
     postal(value) {
-      return value.replace(/[^A-Za-z0-9 -]/g, "").slice(0, 10);
+      const rule = currentPostalRule();
+      if (!rule) {
+        return value;
+      }
+      const kept = value.toUpperCase().replace(rule.unwanted, "").replace(/^[ -]+/, "");
+      return kept.replace(/ {2,}/g, " ").slice(0, rule.maxLength);
     },
   };
 
@@ -219,9 +270,37 @@
     return null;
   }
 
+  // The fields the shopper can see: the postal code only where the country has one.
+  const shownFields = () => order.filter((name) => name !== "postal" || currentPostalRule());
+
+  // Relabels and reshapes the postal field for the selected country, or hides it. Its maxlength
+  // stays loose (10) so a pasted code with separators fits; the formatter cuts it to length.
+  function applyCountry() {
+    const rule = currentPostalRule();
+    postalField.hidden = !rule;
+    if (!rule) {
+      return;
+    }
+    postalLabel.textContent = rule.label;
+    fields.postal.placeholder = rule.placeholder;
+    if (rule.numeric) {
+      fields.postal.setAttribute("inputmode", "numeric");
+      fields.postal.removeAttribute("autocapitalize");
+    } else {
+      fields.postal.removeAttribute("inputmode");
+      fields.postal.setAttribute("autocapitalize", "characters");
+    }
+  }
+
+  function selectCountry(country) {
+    const offered = [...countrySelect.options].some((option) => option.value === country);
+    countrySelect.value = offered ? country : "US";
+    applyCountry();
+  }
+
   function changeKey() {
     const complete = firstError() === null;
-    const empty = order.every((name) => fields[name].value.trim() === "");
+    const empty = shownFields().every((name) => fields[name].value.trim() === "");
     return JSON.stringify({ complete, empty });
   }
 
@@ -252,6 +331,7 @@
     for (const name of order) {
       fields[name].readOnly = busy;
     }
+    countrySelect.disabled = busy;
     form.setAttribute("aria-busy", busy ? "true" : "false");
   }
 
@@ -273,24 +353,25 @@
 
   function defaultCountry(options) {
     const address = (((options || {}).defaultValues || {}).billingDetails || {}).address || {};
-    return /^[A-Z]{2}$/.test(address.country || "") ? address.country : "";
+    return /^[A-Z]{2}$/.test(address.country || "") ? address.country : "US";
   }
 
   const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
 
-  // `payment_method_data` for the card in the fields: the page's own (billing details merged over
-  // the Element's postal code and default country; anything else as given, for the API to judge),
-  // with the type and the card always from here: the page can never supply or replace the card.
+  // `payment_method_data` for the card in the fields: the page's own (its billing details under
+  // the Element's country and postal code; anything else as given, for the API to judge), with the
+  // type and the card always from here: the page can never supply or replace the card.
   function cardMethodData(pageMethodData) {
     const page = isObject(pageMethodData) ? pageMethodData : {};
     const { d: expiry } = parseExpiry(fields.expiry.value);
     const billing = Object.assign({}, isObject(page.billing_details) ? page.billing_details : {});
-    billing.address = Object.assign({}, isObject(billing.address) ? billing.address : {}, {
-      postal_code: fields.postal.value.trim(),
-    });
-    if (state.country && !billing.address.country) {
-      billing.address.country = state.country;
+    const address = Object.assign({}, isObject(billing.address) ? billing.address : {});
+    address.country = countrySelect.value;
+    delete address.postal_code; // sent only from a postal field the shopper saw
+    if (currentPostalRule()) {
+      address.postal_code = fields.postal.value.trim().toUpperCase();
     }
+    billing.address = address;
     const methodData = Object.assign({}, page, { type: "card", billing_details: billing });
     methodData.card = {
       number: digits(fields.number.value),
@@ -415,6 +496,8 @@
         state.publishableKey = message.publishableKey;
         state.clientSecret = message.clientSecret;
         state.country = defaultCountry(message.options);
+        selectCountry(state.country);
+        setBusy(false); // the template serves the fields read-only until the country is known
         showIntent(message);
         applyAppearance(message.appearance);
         post({ type: "ready" });
@@ -437,6 +520,7 @@
         for (const name of order) {
           fields[name].value = "";
         }
+        selectCountry(state.country);
         state.touched.clear();
         refreshErrors(false);
         reportChange();
@@ -491,7 +575,8 @@
   for (const name of order) {
     const input = fields[name];
     input.addEventListener("input", () => {
-      reformat(input, formatters[name]);
+      const rule = name === "postal" ? currentPostalRule() : null;
+      reformat(input, formatters[name], rule && !rule.numeric ? /[A-Za-z0-9]/ : /\d/);
       refreshErrors(false);
       reportChange();
     });
@@ -502,6 +587,13 @@
       refreshErrors(false);
     });
   }
+
+  // A new country relabels the postal field (or hides it) and checks its value by the new rule.
+  countrySelect.addEventListener("change", () => {
+    applyCountry();
+    refreshErrors(false);
+    reportChange();
+  });
 
   form.addEventListener("submit", (event) => event.preventDefault());
   form.addEventListener("focusin", (event) => {
@@ -527,6 +619,7 @@
 
   if (!framed && window.parent !== window) {
     form.textContent = "This payment form can only be used by the page that created it.";
+    form.setAttribute("aria-busy", "false");
   }
   post({ type: "loaded" });
 })();
