@@ -64,6 +64,7 @@
     const result = /** @type {HTMLElement} */ (document.getElementById("payment-result"));
     const email = /** @type {HTMLInputElement} */ (form.elements.namedItem("email"));
     let busy = false;
+    let processing = ""; // what the polite region said when this attempt began
 
     // The quantity changed (the server swapped in a new summary): the Element shows its amount.
     document.addEventListener("checkout:amount-changed", () => {
@@ -78,7 +79,14 @@
     function setBusy(on) {
       busy = on;
       button.setAttribute("aria-disabled", String(on));
-      if (on) showTemplate(result, "spinner-template");
+      const status = document.getElementById("live-status");
+      if (on) {
+        say("", true); // the last attempt's decline no longer holds, and a repeat of it is news
+        showTemplate(result, "spinner-template");
+        processing = status?.textContent || "";
+      } else if (status && status.textContent === processing) {
+        say(""); // over: "Processing… don't close this page" would be a stale claim (issue 27)
+      }
     }
 
     async function pay() {
