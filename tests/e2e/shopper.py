@@ -151,7 +151,7 @@ class Shopper:
         outcome = self.page.locator("#payment [data-outcome]")
         expect(outcome).to_have_count(1)
         if outcome.get_attribute("data-outcome") != "succeeded":
-            expect(self.pay_button).to_be_enabled()
+            expect(self.pay_button).to_have_attribute("aria-disabled", "false")
         return outcome
 
     def pay(self, number: str = VISA) -> Locator:
