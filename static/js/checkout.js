@@ -85,7 +85,7 @@
         showTemplate(result, "spinner-template");
         processing = status?.textContent || "";
       } else if (status && status.textContent === processing) {
-        say(""); // over: "Processing… don't close this page" would be a stale claim (issue 27)
+        say(""); // over: "Processing… don't close this page" would be a stale claim
       }
     }
 

@@ -1,5 +1,5 @@
-"""Issue 27, "a shop anyone can use": the whole purchase by keyboard alone, with the focus and the
-page's live regions checked after every step.
+"""A shop anyone can use: the whole purchase by keyboard alone, with the focus and the page's live
+regions checked after every step.
 
 No mouse API touches the page: only Tab, Shift+Tab, Enter, Space, an arrow key and typed text, all
 through `page.keyboard` (reading the DOM is fine). `tab_to` proves each control is reachable by Tab;
