@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 def create_app(settings: Settings | None = None) -> Quart:
     """Build the shop; with no settings, read them from the environment (and .env)."""
+    import asyncio
     from functools import partial
 
     from quart import Quart
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     from bookshop.orders import Ledger
     from bookshop.payments import Payments
     from bookshop.server import freeze_startup_objects
+    from bookshop.stock import keeper
 
     # Static files are served by `assets` (fingerprinted, compressed once), not by Quart.
     app = Quart(__name__, template_folder="../templates", static_folder=None)
@@ -75,17 +77,23 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.extensions["ledger"] = orders
     books = Catalog(orders.database)
     app.extensions["catalog"] = books
+    app.extensions["stock"] = orders.stock
 
     @app.before_serving
     async def start() -> None:
         await orders.open()
         await books.seed(settings.catalog_seed)
-        # Not for tests: their many short-lived apps share one process.
+        # Not for tests: their many short-lived apps share one process (and run the keeper's
+        # rounds themselves, with the clock where they want it).
         if settings.env != "test":
+            app.extensions["keeper"] = asyncio.create_task(keeper.run(orders, gateway))
             freeze_startup_objects()
 
     @app.after_serving
     async def stop_payments() -> None:
+        task = app.extensions.pop("keeper", None)
+        if task is not None:
+            task.cancel()
         gateway.close()
         await orders.close()
 

@@ -77,6 +77,8 @@ class Settings:
     rate_limit_pay: str = "10/minute"
     rate_limit_pay_all: str = "600/minute"
     rate_limit_status: str = "120/minute"
+    # How long a checkout's copies stay reserved for a payment that waits (3D Secure).
+    reservation_minutes: int = 15
 
     @property
     def sandbox(self) -> bool:
@@ -171,6 +173,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_pay_all=_rate(*_renamed(get, "SHOP_RATE_LIMIT_PAY_ALL", "600/minute")),
         rate_limit_status=_rate(
             get("SHOP_RATE_LIMIT_STATUS", "120/minute"), "SHOP_RATE_LIMIT_STATUS"
+        ),
+        reservation_minutes=_integer(
+            get("SHOP_RESERVATION_MINUTES", "15"), "SHOP_RESERVATION_MINUTES", 1, 1440
         ),
     )
 

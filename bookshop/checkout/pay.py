@@ -8,14 +8,15 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from quart import Response, request, url_for
+from quart import Response, current_app, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, Conflict, UnprocessableEntity
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from bookshop import htmx
+from bookshop.basket import Basket
 from bookshop.checkout.blueprint import blueprint
 from bookshop.checkout.checkouts import (
     Checkout,
@@ -30,6 +31,7 @@ from bookshop.checkout.checkouts import (
 )
 from bookshop.checkout.pages import render_checkout
 from bookshop.checkout.results import receipt_response, render_outcome
+from bookshop.config import Settings
 from bookshop.forms import INVALID_EMAIL, parse_amount, parse_email
 from bookshop.orders import Ledger, ledger
 from bookshop.pages import absolute_url, render
@@ -42,6 +44,7 @@ from bookshop.payments import (
     payments,
 )
 from bookshop.security import PAY, policy
+from bookshop.stock import Short, stock
 
 CONFIRMATION_TOKEN = re.compile(r"ctoken_[A-Za-z0-9]{1,64}")
 CHANGED = (
@@ -55,6 +58,7 @@ ELSEWHERE = (
 )
 # How far before an unanswered Pay its intent may have been created (clocks differ a little).
 UNANSWERED_MARGIN_S = 300
+SHORT = "Nothing was charged: change your order, then press Pay again."
 LOCKED = "This payment can't be changed any more. Reload the page to see where it stands."
 
 
@@ -124,6 +128,19 @@ async def pay(checkout: Checkout, form: MultiDict[str, str]) -> Response | Werkz
         raise UnprocessableEntity(SPENT)
     if token.address is not None and token.address != basket.address:
         raise UnprocessableEntity(ELSEWHERE)
+    settings: Settings = current_app.extensions["settings"]
+    try:
+        # The copies first: a book gone meanwhile is said before anything is charged.
+        await stock().reserve(
+            state.id,
+            [(line.book.id, line.quantity) for line in basket.lines],
+            datetime.now(UTC) + timedelta(minutes=settings.reservation_minutes),
+        )
+    except Short as short:
+        response = await render_checkout(
+            checkout, basket, notice=short_notice(basket, short), status=409, confirmed=confirmed
+        )
+        return htmx.retarget(response, "#checkout-summary", swap="innerHTML")
     try:
         # Shielded: a shopper who closes the tab mid-Pay does not cancel a charge under way,
         # and the ledger still hears of it (the next visit finds it by the checkout's id).
@@ -131,12 +148,13 @@ async def pay(checkout: Checkout, form: MultiDict[str, str]) -> Response | Werkz
             basket, state.id, token.id, email, absolute_url(url_for("checkout.success")), current
         )
         intent = await asyncio.shield(recorded(paying, ledger()))
-    except PaymentNotFound:
+    except (PaymentNotFound, InvalidEmail, IntentLocked) as refused:
+        await stock().release(state.id, state.id)  # nothing was charged
+        if isinstance(refused, InvalidEmail):
+            raise UnprocessableEntity(INVALID_EMAIL) from None
+        if isinstance(refused, IntentLocked):
+            raise Conflict(LOCKED) from None
         raise UnprocessableEntity(SPENT) from None
-    except InvalidEmail:
-        raise UnprocessableEntity(INVALID_EMAIL) from None
-    except IntentLocked:
-        raise Conflict(LOCKED) from None
     except PaymentsUnavailable:
         if current is None:
             # Stripe may have made and charged the intent though its answer never came: the
@@ -161,10 +179,30 @@ async def pay(checkout: Checkout, form: MultiDict[str, str]) -> Response | Werkz
 
 
 async def recorded(paying: Awaitable[Intent], orders: Ledger) -> Intent:
-    """Stripe's answer to a Pay, once the ledger has it."""
+    """Stripe's answer to a Pay, once the ledger has it (and the copies held for the checkout
+    know the intent paying for them: a decline then releases them, expiry cancels it)."""
     intent = await paying
+    if intent.checkout_id:
+        await orders.stock.attach(intent.checkout_id, intent.id)
     await orders.record_payment(intent)
     return intent
+
+
+def short_notice(basket: Basket, short: Short) -> str:
+    """What the shopper reads when books ran out before paying: each short line and how many
+    copies are left, and that nothing was charged."""
+    said = []
+    for line in basket.lines:
+        left = short.left.get(line.book.id)
+        if left is None:
+            continue
+        if left == 0:
+            said.append(f"{line.book.title} is sold out")
+        else:
+            copies = "copy is" if left == 1 else "copies are"
+            said.append(f"only {left} {copies} left of {line.book.title}")
+    text = "; ".join(said)
+    return f"{text[:1].upper()}{text[1:]}. {SHORT}"
 
 
 async def own_intent(checkout: Checkout) -> Intent | None:

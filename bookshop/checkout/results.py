@@ -3,6 +3,7 @@ where the payment stands. Also where Stripe sends shoppers back after a redirect
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from quart import Response, request, url_for
@@ -12,9 +13,11 @@ from bookshop import htmx
 from bookshop.checkout.blueprint import blueprint
 from bookshop.checkout.checkouts import back_url, forget_paid, ordered, result_url, started_here
 from bookshop.orders import ledger
+from bookshop.orders.schema import PAID
 from bookshop.pages import render
 from bookshop.payments import Intent, PaymentNotFound, PaymentsUnavailable, payments
 from bookshop.security import STATUS, policy
+from bookshop.stock import keeper, stock
 
 
 @blueprint.get("/payment/status")
@@ -39,13 +42,24 @@ async def payment_status() -> Response:
         if started_here(payment):
             await forget_paid(payment)
         return await receipt_response(payment)
+    if payment.outcome in ("declined", "canceled") and payment.checkout_id:
+        # 3D Secure failed, or the payment was given up: its copies go back on sale.
+        await stock().release(payment.checkout_id, payment.id)
     return await render_outcome(payment, intent_id=intent_id, secret=client_secret)
 
 
 async def receipt_response(payment: Intent) -> Response:
     """A paid payment's receipt; for htmx it replaces the payment area, and a reload of the URL
-    it pushes shows it again."""
-    response = await render_outcome(payment, intent_id=payment.id, secret=payment.client_secret)
+    it pushes shows it again. A payment whose copies were sold meanwhile is refunded first, and
+    the page says so."""
+    order = await ledger().get(payment.id)
+    refund_reason = order.refund_reason if order is not None else None
+    if order is not None and order.refund_reason and order.status == PAID:
+        with suppress(PaymentsUnavailable):  # else the keeper's next round refunds it
+            payment = await keeper.refund(ledger(), payments(), payment.id)
+    response = await render_outcome(
+        payment, intent_id=payment.id, secret=payment.client_secret, refund_reason=refund_reason
+    )
     if htmx.wants_fragment():
         htmx.retarget(response, "#payment", swap="innerHTML")
         htmx.push_url(response, result_url(payment))
@@ -53,11 +67,17 @@ async def receipt_response(payment: Intent) -> Response:
 
 
 async def render_outcome(
-    payment: Intent | None, status: int = 200, intent_id: str = "", secret: str = ""
+    payment: Intent | None,
+    status: int = 200,
+    intent_id: str = "",
+    secret: str = "",
+    refund_reason: str | None = None,
 ) -> Response:
-    """A payment result; no payment means the payment provider could not be reached."""
+    """A payment result; no payment means the payment provider could not be reached.
+    `refund_reason`: why the shop refunds (or refunded) a paid payment itself."""
     context: dict[str, Any] = {
         "payment": payment,
+        "refund_reason": refund_reason,
         "outcome": payment.outcome if payment else None,
         "order": await ordered(payment) if payment else None,
         "back_url": back_url(payment) if payment else None,

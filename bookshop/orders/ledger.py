@@ -21,6 +21,7 @@ from bookshop.orders.migrate import upgrade
 from bookshop.orders.schema import PAID, PAYABLE, Order, orders
 from bookshop.orders.transitions import Change, Transitions
 from bookshop.payments import Intent, WebhookEvent
+from bookshop.stock import Stock
 
 
 class Ledger:
@@ -28,7 +29,9 @@ class Ledger:
 
     def __init__(self, database_url: str) -> None:
         self.database = Database(database_url)
-        self._transitions = Transitions(self.database)
+        # Stock moves with the orders, in their transactions: a paid order sells its copies.
+        self.stock = Stock(self.database)
+        self._transitions = Transitions(self.database, self.stock)
         self._events = Events(self.database, self._transitions)
 
     @property
@@ -78,6 +81,16 @@ class Ledger:
             if intent_id is None:
                 return None
             return await self._transitions.get(connection, intent_id)
+
+    async def to_refund(self) -> list[str]:
+        """The paid orders the shop must refund itself (their copies were gone), oldest first."""
+        query = (
+            select(orders.c.intent_id)
+            .where(orders.c.status == PAID, orders.c.refund_reason.is_not(None))
+            .order_by(orders.c.created_at)
+        )
+        async with self.database.reading() as connection:
+            return list((await connection.execute(query)).scalars())
 
     async def event_seen(self, event_id: str) -> bool:
         """True once a webhook event id has been recorded."""

@@ -23,6 +23,8 @@ from bookshop.address import Address
 from bookshop.database import metadata
 
 OPEN, PAID, FAILED, CANCELED, REFUNDED = "open", "paid", "failed", "canceled", "refunded"
+# Why a paid order is refunded by the shop itself: its copies were sold meanwhile.
+OUT_OF_STOCK = "out of stock"
 # The statuses a shopper can still pay from: what these orders charge may still change.
 PAYABLE = (OPEN, FAILED)
 # The statuses of an order that was paid: what it is for and where it goes are settled.
@@ -52,6 +54,8 @@ orders = Table(
     Column("review", String(255)),
     # The browser session's checkout that paid (the intent's `metadata.checkout`).
     Column("checkout_id", String(64)),
+    # Why the shop refunds (or refunded) this paid order itself, if it does.
+    Column("refund_reason", String(64)),
     # `make orders` lists paid orders first, newest first.
     Index("orders_by_status", "status", "created_at"),
     Index("orders_by_checkout", "checkout_id"),
@@ -118,6 +122,8 @@ class Order:
     shipping: int = 0
     address: Address | None = None
     review: str | None = None  # why staff must look at it before shipping, if they must
+    checkout_id: str | None = None
+    refund_reason: str | None = None  # why the shop refunds it itself (out of stock)
 
     @classmethod
     def from_row(cls, row: Any, lines: tuple[OrderLine, ...]) -> Order:
@@ -138,6 +144,8 @@ class Order:
             shipping=row.shipping,
             address=address_of(row),
             review=row.review,
+            checkout_id=row.checkout_id,
+            refund_reason=row.refund_reason,
         )
 
 

@@ -31,6 +31,7 @@ from bookshop.orders.schema import (
     CANCELED,
     FAILED,
     OPEN,
+    OUT_OF_STOCK,
     PAID,
     PAYABLE,
     REFUNDED,
@@ -42,6 +43,7 @@ from bookshop.orders.schema import (
     orders,
 )
 from bookshop.payments import Intent
+from bookshop.stock import Stock
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +128,9 @@ def target_status(state: Intent) -> str:
 class Transitions:
     """The conditional updates of one order, each run inside its caller's transaction."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, stock: Stock) -> None:
         self.database = database
+        self.stock = stock
         self._insert_lines = insert(order_lines).from_select(
             [column.name for column in order_lines.columns], select(*line_values())
         )
@@ -309,6 +312,7 @@ class Transitions:
         if paid:
             # What was paid for is the paid intent's amount and lines, not the ledger's last word.
             await self.take_charged(connection, intent)
+            await self._sell(connection, order.checkout_id, intent.id)
         elif order.status in SETTLED and (
             order.amount != intent.amount or (intent.lines and charged(order) != charged(intent))
         ):
@@ -316,6 +320,21 @@ class Transitions:
         if order.status in SETTLED:
             await self._flag(connection, order, found)
         return paid
+
+    async def _sell(
+        self, connection: AsyncConnection, checkout_id: str | None, intent_id: str
+    ) -> None:
+        # Once per order, as it becomes paid: its copies leave the shop, or (gone meanwhile, its
+        # reservation lapsed) the order is to be refunded.
+        lines = (await self.lines_of(connection, [intent_id])).get(intent_id, ())
+        wanted = [(line.book_id, line.quantity) for line in lines]
+        if not await self.stock.sell(connection, checkout_id, intent_id, wanted):
+            await connection.execute(
+                update(orders)
+                .where(orders.c.intent_id == intent_id)
+                .values(refund_reason=OUT_OF_STOCK, updated_at=now())
+            )
+            log.warning("order %s paid for copies that are gone: to be refunded", intent_id)
 
     async def take_charged(self, connection: AsyncConnection, intent: Intent) -> None:
         """Take what the intent charges: its amount, its delivery and (when it says) its lines;
@@ -364,8 +383,9 @@ class Transitions:
     async def declined(
         self, connection: AsyncConnection, intent_id: str, decline_code: str | None
     ) -> bool:
-        """The shop's own attempt was declined: a payable order is `failed`, with the code; the
-        attempt is counted by its event."""
+        """The shop's own attempt was declined: a payable order is `failed`, with the code (the
+        attempt is counted by its event), and the copies held for it go back on sale."""
+        await self.stock.release_in(connection, None, intent_id)
         return await self.update(
             connection,
             intent_id,
@@ -390,7 +410,8 @@ class Transitions:
         )
 
     async def to_canceled(self, connection: AsyncConnection, intent_id: str) -> bool:
-        """The intent was canceled: a payable order is too."""
+        """The intent was canceled: a payable order is too, and its held copies go back."""
+        await self.stock.release_in(connection, None, intent_id)
         return await self.update(
             connection, intent_id, orders.c.status.in_(PAYABLE), status=CANCELED
         )

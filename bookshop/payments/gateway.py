@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -181,6 +182,37 @@ class Payments:
     async def intent(self, intent_id: str) -> Intent:
         """The PaymentIntent as Stripe has it now, with its latest charge."""
         return await self._retrieve(intent_id, expand=["latest_charge"])
+
+    async def cancel(self, intent_id: str) -> Intent:
+        """Cancel a payment not yet made, so no later authentication can charge it; the intent
+        as Stripe has it after (canceled, or paid already when the cancel came too late)."""
+        if not INTENT_ID.match(intent_id):
+            raise PaymentNotFound
+        # Refused when it succeeded, is processing or was canceled already: the read says which.
+        with suppress(IntentLocked):
+            await self._call(
+                self._request,
+                "post",
+                _intent_path(intent_id, "/cancel"),
+                cancellation_reason="abandoned",
+                idempotency_key=f"bookshop-cancel-{intent_id}",
+            )
+        return await self.intent(intent_id)
+
+    async def refund(self, intent_id: str, reason: str) -> Intent:
+        """Refund a payment in full, once whatever the retries (the key names the intent and
+        why); the intent as Stripe has it after, with its refunded charge."""
+        if not INTENT_ID.match(intent_id):
+            raise PaymentNotFound
+        await self._call(
+            self._request,
+            "post",
+            "/v1/refunds",
+            payment_intent=intent_id,
+            metadata={"reason": reason},
+            idempotency_key=f"bookshop-refund-{intent_id}-{reason.replace(' ', '-')}",
+        )
+        return await self.intent(intent_id)
 
     async def payment_result(self, intent_id: str, client_secret: str) -> Intent:
         """The shopper's payment, read with the secret key; PaymentNotFound unless the client

@@ -75,6 +75,9 @@ async def test_two_processes_starting_a_new_ledger_together_migrate_it_once(
             "order_lines",
             "webhook_events",
             "books",
+            "book_stock",
+            "reservations",
+            "stock_moves",
         }
     finally:
         await asyncio.gather(first.close(), second.close())

@@ -1,0 +1,427 @@
+"""Stock in the database: what is left to sell, a checkout's reservation while it pays, the sale
+or release of it (each exactly once), and a record of every move.
+
+Every change is a conditional update, so no count goes below zero whatever runs at the same time
+(other shoppers, other shop processes, webhooks). A book without a `stock` row is not counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import cast
+
+from cachetools import TTLCache
+from quart import current_app
+from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bookshop.database import Database
+from bookshop.stock.schema import (
+    DELIVERY,
+    HELD,
+    RELEASE,
+    RELEASED,
+    RESERVED,
+    SALE,
+    SET,
+    SOLD,
+    book_stock,
+    reservations,
+    stock_moves,
+)
+
+# What shoppers see of stock may be this old (each process keeps what it read); reserving and
+# selling always read the database.
+CACHE_SECONDS = 0.5
+CACHE_ENTRIES = 4096
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """A counted book's copies: on hand (reserved ones included), reserved, and sold."""
+
+    book_id: str
+    on_hand: int
+    reserved: int
+    sold: int
+
+    @property
+    def available(self) -> int:
+        """Copies a shopper can still buy."""
+        return self.on_hand - self.reserved
+
+
+@dataclass(frozen=True)
+class StockMove:
+    """One change to a book's stock, what the stock was after it, and what made it."""
+
+    book_id: str
+    kind: str
+    quantity: int
+    on_hand: int
+    reserved: int
+    reference: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A checkout's reservation that outlived its time, and the intent paying for it if known."""
+
+    checkout_id: str
+    intent_id: str | None
+    since: datetime  # when the checkout reserved them
+
+
+class Short(Exception):
+    """A reservation asked for more copies of some books than are left: how many are, by id."""
+
+    def __init__(self, left: dict[str, int]) -> None:
+        super().__init__(left)
+        self.left = left
+
+
+class StockError(ValueError):
+    """A stock command that cannot be done (below what checkouts hold, a negative count)."""
+
+
+def now() -> datetime:
+    """The time a change is stamped with."""
+    return datetime.now(UTC)
+
+
+class Stock:
+    """Stock, reservations and moves in the shop's database."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        # book id -> copies left, or None for a book the shop does not count.
+        self._left: TTLCache[str, int | None] = TTLCache(CACHE_ENTRIES, CACHE_SECONDS)
+
+    async def left(self, book_ids: Iterable[str]) -> dict[str, int]:
+        """How many copies of each counted book a shopper can buy; uncounted books are absent."""
+        wanted = list(dict.fromkeys(book_ids))
+        known = {book_id: self._left[book_id] for book_id in wanted if book_id in self._left}
+        missing = [book_id for book_id in wanted if book_id not in known]
+        if missing:
+            query = select(
+                book_stock.c.book_id, book_stock.c.on_hand - book_stock.c.reserved
+            ).where(book_stock.c.book_id.in_(missing))
+            async with self.database.one_statement() as connection:
+                found = {book_id: left for book_id, left in await connection.execute(query)}
+            for book_id in missing:
+                known[book_id] = self._left[book_id] = found.get(book_id)
+        return {book_id: left for book_id, left in known.items() if left is not None}
+
+    async def levels(self, book_id: str | None = None) -> list[StockLevel]:
+        """Every counted book's stock (or one book's), by book id."""
+        query = select(book_stock).order_by(book_stock.c.book_id)
+        if book_id is not None:
+            query = query.where(book_stock.c.book_id == book_id)
+        async with self.database.reading() as connection:
+            rows = (await connection.execute(query)).all()
+        return [StockLevel(row.book_id, row.on_hand, row.reserved, row.sold) for row in rows]
+
+    async def moves(self, book_id: str) -> list[StockMove]:
+        """A book's moves, oldest first."""
+        query = (
+            select(stock_moves).where(stock_moves.c.book_id == book_id).order_by(stock_moves.c.id)
+        )
+        async with self.database.reading() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            StockMove(
+                row.book_id,
+                row.kind,
+                row.quantity,
+                row.on_hand,
+                row.reserved,
+                row.reference,
+                _aware(row.at),
+            )
+            for row in rows
+        ]
+
+    async def set(self, book_id: str, on_hand: int, reference: str) -> StockLevel:
+        """Count a book's copies on hand (reserved ones included): the shop starts limiting it."""
+        if on_hand < 0:
+            raise StockError("A book can't have fewer than 0 copies.")
+        async with self.database.transaction() as connection:
+            before = await self._level(connection, book_id)
+            if before is not None and on_hand < before.reserved:
+                raise StockError(
+                    f"{before.reserved} copies of {book_id} are reserved by checkouts paying now: "
+                    f"count at least that many."
+                )
+            if before is None:
+                await connection.execute(
+                    insert(book_stock).values(
+                        book_id=book_id, on_hand=on_hand, reserved=0, sold=0, updated_at=now()
+                    )
+                )
+            else:
+                await connection.execute(
+                    update(book_stock)
+                    .where(book_stock.c.book_id == book_id)
+                    .values(on_hand=on_hand, updated_at=now())
+                )
+            moved = on_hand - (before.on_hand if before else 0)
+            level = await self._moved(connection, book_id, SET, moved, reference)
+        self._left.clear()
+        return level
+
+    async def add(self, book_id: str, copies: int, reference: str) -> StockLevel:
+        """A delivery: more copies on hand (a book not counted yet starts at these)."""
+        if copies < 1:
+            raise StockError("A delivery brings at least 1 copy.")
+        async with self.database.transaction() as connection:
+            await connection.execute(
+                self.database.insert(book_stock)
+                .values(book_id=book_id, on_hand=copies, reserved=0, sold=0, updated_at=now())
+                .on_conflict_do_update(
+                    index_elements=[book_stock.c.book_id],
+                    set_={"on_hand": book_stock.c.on_hand + copies, "updated_at": now()},
+                )
+            )
+            level = await self._moved(connection, book_id, DELIVERY, copies, reference)
+        self._left.clear()
+        return level
+
+    async def reserve(
+        self, checkout_id: str, lines: Sequence[tuple[str, int]], expires_at: datetime
+    ) -> None:
+        """Hold each line's copies for this checkout, all or none: a checkout paying again
+        gives back what it held first. Raises `Short` (and holds nothing) when a line asks for
+        more than is left."""
+        wanted = _summed(lines)
+        short: dict[str, int] = {}
+        async with self.database.transaction() as connection:
+            await self._release(connection, reservations.c.checkout_id == checkout_id, checkout_id)
+            # Books in one order, so two checkouts never wait on each other's rows (PostgreSQL).
+            for book_id, quantity in sorted(wanted.items()):
+                taken = await connection.execute(
+                    update(book_stock)
+                    .where(
+                        book_stock.c.book_id == book_id,
+                        book_stock.c.on_hand - book_stock.c.reserved >= quantity,
+                    )
+                    .values(reserved=book_stock.c.reserved + quantity, updated_at=now())
+                    .returning(book_stock.c.book_id)
+                )
+                if taken.first() is None:
+                    left = await connection.scalar(
+                        select(book_stock.c.on_hand - book_stock.c.reserved).where(
+                            book_stock.c.book_id == book_id
+                        )
+                    )
+                    if left is not None:  # None: the shop does not count this book
+                        short[book_id] = left
+                    continue
+                stamp = now()
+                await connection.execute(
+                    insert(reservations).values(
+                        checkout_id=checkout_id,
+                        book_id=book_id,
+                        quantity=quantity,
+                        status=HELD,
+                        expires_at=expires_at,
+                        created_at=stamp,
+                        updated_at=stamp,
+                    )
+                )
+                await self._moved(connection, book_id, RESERVED, quantity, checkout_id)
+            if short:
+                raise Short(short)  # leaving the transaction undoes every line's hold
+        self._left.clear()
+
+    async def attach(self, checkout_id: str, intent_id: str) -> None:
+        """The intent paying for a checkout's held copies: expiry cancels it before releasing."""
+        async with self.database.one_statement() as connection:
+            await connection.execute(
+                update(reservations)
+                .where(reservations.c.checkout_id == checkout_id, reservations.c.status == HELD)
+                .values(intent_id=intent_id, updated_at=now())
+            )
+
+    async def release(self, checkout_id: str, reference: str) -> int:
+        """Give back a checkout's held copies (its payment failed); how many went back."""
+        async with self.database.transaction() as connection:
+            released = await self._release(
+                connection, reservations.c.checkout_id == checkout_id, reference
+            )
+        self._left.clear()
+        return released
+
+    async def release_in(
+        self, connection: AsyncConnection, checkout_id: str | None, intent_id: str
+    ) -> int:
+        """Give back the copies held for this payment, in the caller's transaction."""
+        released = await self._release(connection, _paying(checkout_id, intent_id), intent_id)
+        self._left.clear()
+        return released
+
+    async def sell(
+        self,
+        connection: AsyncConnection,
+        checkout_id: str | None,
+        intent_id: str,
+        lines: Sequence[tuple[str, int]],
+    ) -> bool:
+        """A payment succeeded: its lines' copies leave the shop, from its reservation or (when
+        that lapsed) from what is left. False, and nothing sold, when a line's copies are gone:
+        the payment must be refunded. Runs in the caller's transaction, once per paid order."""
+        converted = (
+            await connection.execute(
+                update(reservations)
+                .where(reservations.c.status == HELD, _paying(checkout_id, intent_id))
+                .values(status=SOLD, intent_id=intent_id, updated_at=now())
+                .returning(reservations.c.id, reservations.c.book_id, reservations.c.quantity)
+            )
+        ).all()
+        held: Counter[str] = Counter()
+        for row in converted:
+            held[row.book_id] += row.quantity
+        wanted = _summed(lines)
+        counted = {
+            row.book_id: row
+            for row in await connection.execute(
+                select(book_stock)
+                .where(book_stock.c.book_id.in_(sorted(set(held) | set(wanted))))
+                .order_by(book_stock.c.book_id)
+                .with_for_update()
+            )
+        }
+        enough = all(
+            row.on_hand - row.reserved + held[book_id] >= wanted[book_id]
+            for book_id, row in counted.items()
+        )
+        if not enough:
+            # Sold nothing: the held copies go back on sale, and the payment is refunded.
+            ids = [row.id for row in converted]
+            await connection.execute(
+                update(reservations)
+                .where(reservations.c.id.in_(ids))
+                .values(status=RELEASED, updated_at=now())
+            )
+            for book_id, quantity in sorted(held.items()):
+                await self._give_back(connection, book_id, quantity, intent_id)
+            self._left.clear()
+            return False
+        for book_id in sorted(counted):
+            quantity, had = wanted[book_id], held[book_id]
+            await connection.execute(
+                update(book_stock)
+                .where(
+                    book_stock.c.book_id == book_id,
+                    book_stock.c.on_hand - book_stock.c.reserved + had >= quantity,
+                )
+                .values(
+                    reserved=book_stock.c.reserved - had,
+                    on_hand=book_stock.c.on_hand - quantity,
+                    sold=book_stock.c.sold + quantity,
+                    updated_at=now(),
+                )
+            )
+            if quantity:
+                await self._moved(connection, book_id, SALE, -quantity, intent_id)
+            if had > quantity:
+                await self._moved(connection, book_id, RELEASE, had - quantity, intent_id)
+        self._left.clear()
+        return True
+
+    async def expired(self, moment: datetime) -> list[Hold]:
+        """The checkouts whose held copies outlived their time, with the intent paying if known."""
+        query = (
+            select(
+                reservations.c.checkout_id,
+                reservations.c.intent_id,
+                func.min(reservations.c.created_at).label("since"),
+            )
+            .where(reservations.c.status == HELD, reservations.c.expires_at <= moment)
+            .group_by(reservations.c.checkout_id, reservations.c.intent_id)
+            .order_by(reservations.c.checkout_id)
+        )
+        async with self.database.reading() as connection:
+            rows = (await connection.execute(query)).all()
+        return [Hold(row.checkout_id, row.intent_id, _aware(row.since)) for row in rows]
+
+    async def _release(
+        self, connection: AsyncConnection, which: ColumnElement[bool], reference: str
+    ) -> int:
+        # Each held row is released once: the conditional update says which rows this call took.
+        rows = (
+            await connection.execute(
+                update(reservations)
+                .where(reservations.c.status == HELD, which)
+                .values(status=RELEASED, updated_at=now())
+                .returning(reservations.c.book_id, reservations.c.quantity)
+            )
+        ).all()
+        back: Counter[str] = Counter()
+        for row in rows:
+            back[row.book_id] += row.quantity
+        for book_id, quantity in sorted(back.items()):
+            await self._give_back(connection, book_id, quantity, reference)
+        return sum(back.values())
+
+    async def _give_back(
+        self, connection: AsyncConnection, book_id: str, quantity: int, reference: str
+    ) -> None:
+        await connection.execute(
+            update(book_stock)
+            .where(book_stock.c.book_id == book_id)
+            .values(reserved=book_stock.c.reserved - quantity, updated_at=now())
+        )
+        await self._moved(connection, book_id, RELEASE, quantity, reference)
+
+    async def _level(self, connection: AsyncConnection, book_id: str) -> StockLevel | None:
+        row = (
+            await connection.execute(select(book_stock).where(book_stock.c.book_id == book_id))
+        ).first()
+        return StockLevel(row.book_id, row.on_hand, row.reserved, row.sold) if row else None
+
+    async def _moved(
+        self, connection: AsyncConnection, book_id: str, kind: str, quantity: int, reference: str
+    ) -> StockLevel:
+        # The record of a move, with the stock as it left it.
+        level = await self._level(connection, book_id)
+        assert level is not None
+        await connection.execute(
+            insert(stock_moves).values(
+                book_id=book_id,
+                kind=kind,
+                quantity=quantity,
+                on_hand=level.on_hand,
+                reserved=level.reserved,
+                reference=reference[:255],
+                at=now(),
+            )
+        )
+        return level
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; stock only ever writes UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _paying(checkout_id: str | None, intent_id: str) -> ColumnElement[bool]:
+    # The copies held for a payment: by its intent once known, else by its checkout.
+    if checkout_id is None:
+        return reservations.c.intent_id == intent_id
+    return (reservations.c.intent_id == intent_id) | (reservations.c.checkout_id == checkout_id)
+
+
+def _summed(lines: Iterable[tuple[str, int]]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for book_id, quantity in lines:
+        total[book_id] += quantity
+    return total
+
+
+def stock() -> Stock:
+    """The app's stock."""
+    return cast(Stock, current_app.extensions["stock"])
