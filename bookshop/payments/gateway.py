@@ -188,15 +188,13 @@ class Payments:
         as Stripe has it after (canceled, or paid already when the cancel came too late)."""
         if not INTENT_ID.match(intent_id):
             raise PaymentNotFound
+        params = {
+            "cancellation_reason": "abandoned",
+            "idempotency_key": f"bookshop-cancel-{intent_id}",
+        }
         # Refused when it succeeded, is processing or was canceled already: the read says which.
         with suppress(IntentLocked):
-            await self._call(
-                self._request,
-                "post",
-                _intent_path(intent_id, "/cancel"),
-                cancellation_reason="abandoned",
-                idempotency_key=f"bookshop-cancel-{intent_id}",
-            )
+            await self._call(self._request, "post", _intent_path(intent_id, "/cancel"), **params)
         return await self.intent(intent_id)
 
     async def refund(self, intent_id: str, reason: str) -> Intent:
@@ -204,14 +202,12 @@ class Payments:
         why); the intent as Stripe has it after, with its refunded charge."""
         if not INTENT_ID.match(intent_id):
             raise PaymentNotFound
-        await self._call(
-            self._request,
-            "post",
-            "/v1/refunds",
-            payment_intent=intent_id,
-            metadata={"reason": reason},
-            idempotency_key=f"bookshop-refund-{intent_id}-{reason.replace(' ', '-')}",
-        )
+        params = {
+            "payment_intent": intent_id,
+            "metadata": {"reason": reason},
+            "idempotency_key": f"bookshop-refund-{intent_id}-{reason.replace(' ', '-')}",
+        }
+        await self._call(self._request, "post", "/v1/refunds", **params)
         return await self.intent(intent_id)
 
     async def payment_result(self, intent_id: str, client_secret: str) -> Intent:

@@ -25,18 +25,20 @@ from bookshop.payments.transport import CurlClient
 from bookshop.sandbox import params, validation
 from bookshop.shipping import default_rates
 from tests.fixtures.app import BOOKS, SINGAPORE
-from tests.fixtures.paying import DECLINED, VISA, confirmation_token
+from tests.fixtures.paying import DECLINED, THREE_D_SECURE, VISA, confirmation_token
 from tests.fixtures.sandbox import SandboxServer
 
 # Each public method of the gateway, driven below. A new one must be added here (and driven), or
 # the first test fails: no call to Stripe goes unchecked.
 DRIVEN = {
+    "cancel",
     "checkout_intent",
     "confirmation_token",
     "pay",
     "intent",
     "payment_result",
     "list_intents",
+    "refund",
     "verify_webhook",
 }
 Sent = tuple[str, str, dict[str, Any]]
@@ -147,6 +149,17 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
     again = await payments.intent(changed.id)
     listed = await payments.list_intents(datetime.now(UTC) - timedelta(minutes=5))
     found = await payments.checkout_intent(checkout, datetime.now(UTC) - timedelta(minutes=5))
+    refunded = await payments.refund(paid.id, "out of stock")
+    waiting = await payments.pay(
+        basket,
+        secrets.token_urlsafe(12),
+        confirmation_token(sandbox, THREE_D_SECURE),
+        "c@example.com",
+        back,
+        None,
+    )
+    canceled = await payments.cancel(waiting.id)
+    too_late = await payments.cancel(paid.id)  # paid already: Stripe refuses, the read says so
     event = {
         "id": "evt_1",
         "object": "event",
@@ -174,6 +187,12 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
         paid.charge_id,
         paid.id,
     )
+    assert refunded.charge is not None and refunded.charge.refunded
+    assert (waiting.status, canceled.status, too_late.status) == (
+        "requires_action",
+        "canceled",
+        "succeeded",
+    )
     assert any(intent.id == paid.id for intent in listed)
     assert found is not None and found.id == paid.id
     assert (opened.outcome, opened.address, token.address) == ("declined", HOME, None)
@@ -188,10 +207,11 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
         calls.add((method, endpoint.path))
         if "shipping" in parameters:
             shipped.append((endpoint.path, parameters["shipping"]))
-    # The address went out (and was checked above) on both the create and the update.
+    # The address went out (and was checked above) on the creates and the update.
     assert shipped == [
         ("/v1/payment_intents", HOME.to_stripe()),
         ("/v1/payment_intents/{intent}", OFFICE.to_stripe()),
+        ("/v1/payment_intents", HOME.to_stripe()),  # the payment canceled
     ]
     # ...and every call written in the code was among them: a new one must be driven above.
     assert (
@@ -203,7 +223,9 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
             ("GET", "/v1/payment_intents/{intent}"),
             ("POST", "/v1/payment_intents/{intent}"),
             ("POST", "/v1/payment_intents/{intent}/confirm"),
+            ("POST", "/v1/payment_intents/{intent}/cancel"),
             ("GET", "/v1/payment_intents"),
+            ("POST", "/v1/refunds"),
         }
     )
 
