@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from typing import cast
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from bookshop.config import Settings
 from bookshop.orders import ledger
+from bookshop.orders.schema import PAID
 from bookshop.payments import (
     Intent,
     InvalidWebhook,
@@ -17,6 +19,7 @@ from bookshop.payments import (
     payments,
 )
 from bookshop.security import policy
+from bookshop.stock import keeper
 
 log = logging.getLogger(__name__)
 
@@ -81,4 +84,16 @@ async def stripe_webhook() -> Response:
         if (change := result.change) is not None:
             before = change.before.status if change.before else "missing"
             log.info("order %s: %s -> %s (re-read)", change.intent_id, before, change.after.status)
+    if event.type == "payment_intent.succeeded" and event.intent_id and not result.replay:
+        order = await ledger().get(event.intent_id)
+        if order is not None and order.refund_reason and order.status == PAID:
+            # Paid for copies that were gone: refunded at once, after Stripe has its answer
+            # (the keeper's next round tries again if Stripe cannot be reached now).
+            current_app.add_background_task(refund_quietly, order.intent_id)
     return jsonify(received=True, replay=result.replay)
+
+
+async def refund_quietly(intent_id: str) -> None:
+    """Refund an order whose copies were gone; Stripe unreachable leaves it to the keeper."""
+    with suppress(PaymentsUnavailable):
+        await keeper.refund(ledger(), payments(), intent_id)

@@ -22,7 +22,8 @@ from bookshop import create_app
 from bookshop.config import Settings
 from bookshop.orders import Ledger, Order
 from bookshop.orders.schema import webhook_events
-from tests.fixtures.app import Client, confirm_like_stripe_js
+from bookshop.stock import Stock
+from tests.fixtures.app import Client, confirm_like_stripe_js, deliver_to_singapore
 from tests.fixtures.paying import THREE_D_SECURE, press_pay
 from tests.fixtures.sandbox import SandboxServer, free_port
 
@@ -387,3 +388,31 @@ async def test_endpoint_is_absent_without_a_webhook_secret(settings: Settings) -
     async with app.test_app() as test_app:
         response = await test_app.test_client().post(URL, data=b"{}")
     assert response.status_code in (404, 405)
+
+
+async def test_a_succeeded_event_for_copies_sold_meanwhile_is_refunded_at_once(
+    app: Quart, client: Client, settings: Settings, sandbox: SandboxServer
+) -> None:
+    books: Stock = app.extensions["stock"]
+    await books.set("code", 1, "test")
+    intent_id, secret = await open_checkout(client, sandbox)
+    # Its hold lapsed unheard (the pay step's answer lost), and another shopper bought the copy.
+    order = await order_of(app, intent_id)
+    assert order.checkout_id and await books.release(order.checkout_id, "lost") == 1
+    other = await deliver_to_singapore(app.test_client())
+    assert (await press_pay(other, sandbox, "/checkout/code", "pm_card_visa")).status_code == 200
+    confirm_like_stripe_js(sandbox, secret, VISA, "ada@example.com")
+
+    response = await deliver(
+        client, settings, sandbox_event(sandbox, "payment_intent.succeeded", intent_id)
+    )
+
+    assert response.status_code == 200
+    deadline = time.monotonic() + 10
+    while (order := await order_of(app, intent_id)).status != "refunded":
+        assert time.monotonic() < deadline, f"not refunded: {order}"
+        await asyncio.sleep(0.05)
+    assert order.refund_reason == "out of stock"
+    assert len(sandbox.client().v1.refunds.list(params={"payment_intent": intent_id}).data) == 1
+    (level,) = await books.levels("code")
+    assert (level.on_hand, level.reserved, level.sold) == (0, 0, 1)  # the other shopper's copy
