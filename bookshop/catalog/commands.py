@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -15,14 +17,26 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bookshop.catalog.books import Book
 from bookshop.catalog.store import Catalog, Written
-from bookshop.catalog.transfer import Problem, csv_writer, read_catalog
+from bookshop.catalog.transfer import Problem, StockCount, csv_writer, read_catalog
 from bookshop.config import Settings
 from bookshop.database import Database
 from bookshop.orders.migrate import upgrade
+from bookshop.stock import Stock, StockError
 from bookshop.text import visible
 
 # Problems printed before the rest are only counted: the first ones show what to fix.
 MAX_PROBLEMS_SHOWN = 50
+# The reference of the stock moves an import makes.
+IMPORT_REFERENCE = "catalog import"
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import wrote: the books, and how many books' copies on hand it set (the file's
+    other counts were already so)."""
+
+    written: Written
+    stock_set: int = 0
 
 
 class ImportStopped(Exception):
@@ -54,11 +68,23 @@ def register(app: Quart, settings: Settings) -> None:
         """Add or update books from FILE, matched by id.
 
         FILE is CSV with the header row id,title,author,blurb,price,isbn (isbn may be empty,
-        further columns are ignored), or the shop's TOML when its name ends in .toml. Every row
+        further columns are ignored), or the shop's TOML when its name ends in .toml. An
+        optional stock column sets a book's copies on hand (empty: left as it is). Every row
         is checked first: if any is wrong, each is listed with its line and nothing is changed,
         unless --skip-invalid is given. Importing a file again changes only what differs.
         """
-        books, problems = read_catalog(file)
+        books, problems, counts = read_catalog(file)
+        if counts and all(problem.row for problem in problems):
+            try:
+                held = asyncio.run(held_problems(settings, counts))
+            except (SQLAlchemyError, OSError) as error:
+                raise click.ClickException(
+                    f"Nothing was changed: the stock could not be read ({describe(error)})."
+                ) from None
+            if held:
+                problems = sorted([*problems, *held.values()], key=_line)
+                books = [book for book in books if book.id not in held]
+                counts = [count for count in counts if count.book_id not in held]
         show_problems(problems)
         if any(not problem.row for problem in problems):
             raise click.ClickException(f"Nothing was changed: {str(file)!r} could not be read.")
@@ -75,14 +101,14 @@ def register(app: Quart, settings: Settings) -> None:
         )
         try:
             with bar:
-                written = asyncio.run(import_books(settings, books, bar.update))
+                imported = asyncio.run(import_books(settings, books, bar.update, counts))
         except ImportStopped as stopped:
             raise click.ClickException(
                 f"The import stopped after {stopped.done} of {len(books)} books were written "
                 f"({describe(stopped.error)}). Importing the file again is safe: it changes only "
                 "what differs."
             ) from None
-        click.echo(summary(len(books), written, len(problems)))
+        click.echo(summary(len(books), imported, len(problems), len(counts)))
 
     @catalog_group.command("export")
     @click.argument("file", default="-", type=click.Path(dir_okay=False, allow_dash=True))
@@ -107,12 +133,42 @@ def register(app: Quart, settings: Settings) -> None:
             click.echo(f"Exported {count(exported, 'book')} to {file!r}.")
 
 
-async def import_books(
-    settings: Settings, books: Sequence[Book], progress: Callable[[int], None] | None = None
-) -> Written:
-    """Add or update the books in the database the settings name (bringing its schema up to
-    date first); `progress` hears how many books each written batch held."""
+@asynccontextmanager
+async def opened(settings: Settings) -> AsyncIterator[Database]:
+    """The database the settings name, open with its schema brought up to date; closed after."""
     database = Database(settings.database_url)
+    try:
+        await database.open()
+        await upgrade(database)
+        yield database
+    finally:
+        await database.close()
+
+
+async def held_problems(settings: Settings, counts: Sequence[StockCount]) -> dict[str, Problem]:
+    """A problem, by book id, for each count below the copies checkouts hold now (while they
+    pay): those books' stock can't be set so low."""
+    async with opened(settings) as database:
+        reserved = {level.book_id: level.reserved for level in await Stock(database).levels()}
+    return {
+        count.book_id: count.problem(
+            f"stock {count.on_hand} is below the {reserved[count.book_id]} copies checkouts "
+            "are paying for now; give at least that many"
+        )
+        for count in counts
+        if count.on_hand < reserved.get(count.book_id, 0)
+    }
+
+
+async def import_books(
+    settings: Settings,
+    books: Sequence[Book],
+    progress: Callable[[int], None] | None = None,
+    counts: Sequence[StockCount] = (),
+) -> Imported:
+    """Add or update the books in the database the settings name (bringing its schema up to
+    date first), then set the copies on hand `counts` give where they differ; `progress` hears
+    how many books each written batch held."""
     done = 0
 
     def advance(written: int) -> None:
@@ -122,28 +178,34 @@ async def import_books(
             progress(written)
 
     try:
-        await database.open()
-        await upgrade(database)
-        return await Catalog(database).write(books, advance)
-    except (SQLAlchemyError, OSError) as error:
+        async with opened(settings) as database:
+            written = await Catalog(database).write(books, advance)
+            return Imported(written, await set_stock(Stock(database), counts))
+    except (SQLAlchemyError, OSError, StockError) as error:
         raise ImportStopped(done, error) from error
-    finally:
-        await database.close()
+
+
+async def set_stock(stock: Stock, counts: Sequence[StockCount]) -> int:
+    """Set each count's copies on hand where the shop has another number (or none); how many."""
+    if not counts:
+        return 0
+    on_hand = {level.book_id: level.on_hand for level in await stock.levels()}
+    changed = [count for count in counts if on_hand.get(count.book_id) != count.on_hand]
+    for count in changed:
+        await stock.set(count.book_id, count.on_hand, IMPORT_REFERENCE)
+    return len(changed)
 
 
 async def export_books(settings: Settings, stream: IO[str]) -> int:
-    """Write every book of the database the settings name to `stream` as CSV; how many."""
-    database = Database(settings.database_url)
+    """Write every book of the database the settings name to `stream` as CSV, with its copies on
+    hand (empty for a book the shop does not count); how many."""
     write = csv_writer(stream)
     exported = 0
-    try:
-        await database.open()
-        await upgrade(database)
+    async with opened(settings) as database:
+        on_hand = {level.book_id: level.on_hand for level in await Stock(database).levels()}
         async for book in Catalog(database).every_book():
-            write(book)
+            write(book, on_hand.get(book.id))
             exported += 1
-    finally:
-        await database.close()
     return exported
 
 
@@ -156,13 +218,17 @@ def show_problems(problems: Sequence[Problem]) -> None:
         click.echo(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more", err=True)
 
 
-def summary(imported: int, written: Written, skipped: int) -> str:
-    """The import's one line: `Imported 3 books: 1 added, 1 changed, 1 unchanged.`"""
-    unchanged = imported - written.added - written.changed
+def summary(books: int, imported: Imported, skipped: int, counted: int = 0) -> str:
+    """The import's one line: `Imported 3 books: 1 added, 1 changed, 1 unchanged.`, with what
+    became of the file's `counted` stock counts when it gave any (`; stock: 2 set, 0 unchanged`)."""
+    written = imported.written
+    unchanged = books - written.added - written.changed
     line = (
-        f"Imported {count(imported, 'book')}: {written.added} added, {written.changed} changed, "
+        f"Imported {count(books, 'book')}: {written.added} added, {written.changed} changed, "
         f"{unchanged} unchanged"
     )
+    if counted:
+        line += f"; stock: {imported.stock_set} set, {counted - imported.stock_set} unchanged"
     if skipped:
         line += f"; {count(skipped, 'invalid row')} skipped"
     return line + "."
@@ -182,6 +248,16 @@ def _stdout_to_devnull() -> None:
         os.close(devnull)
     except (OSError, ValueError):  # io.UnsupportedOperation: no real file (a test's runner)
         pass
+
+
+def _line(problem: Problem) -> int:
+    # Problems in file order (those without a line keep their order, ahead).
+    return problem.line or 0
+
+
+def shortened(title: str, width: int = 40) -> str:
+    """A title cut to `width` characters, an ellipsis ending one that was longer (for tables)."""
+    return title if len(title) <= width else title[: width - 1] + "…"
 
 
 def count(number: int, noun: str) -> str:

@@ -265,7 +265,7 @@ def test_export_without_a_file_or_with_dash_writes_csv_to_stdout(
 def test_export_of_an_empty_catalog_is_the_header_alone(settings: Settings) -> None:
     result = run(settings, "catalog", "export")
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{HEADER}\n"
+    assert result.stdout == f"{HEADER},stock\n"
 
 
 def test_a_file_that_is_not_utf8_is_a_clear_message_not_a_traceback(
