@@ -1,5 +1,6 @@
-"""Shopkeeper commands: `quart --app bookshop orders`, `reconcile`, `db upgrade`, and `catalog`
-(`import` and `export`, in bookshop/catalog/commands.py).
+"""Shopkeeper commands: `quart --app bookshop orders`, `reconcile`, `db upgrade`, `catalog`
+(`import` and `export`, in bookshop/catalog/commands.py) and `stock` (`set`, `add` and `list`, in
+bookshop/stock/commands.py).
 
 Every line shows what shoppers typed (names, addresses, emails) and what the catalog and Stripe
 hold (titles, ids) through `visible`: a control, invisible or bidirectional character in them
@@ -16,12 +17,14 @@ import click
 from quart import Quart
 
 from bookshop.catalog import commands as catalog_commands
+from bookshop.catalog.commands import shortened
 from bookshop.config import Settings
 from bookshop.database import Database
 from bookshop.money import format_money
 from bookshop.orders import ADDRESS_CHANGED, CHARGE_CHANGED, Change, Ledger, Order
 from bookshop.orders.migrate import upgrade
 from bookshop.payments import Intent, Payments, PaymentsUnavailable
+from bookshop.stock import commands as stock_commands
 from bookshop.text import visible
 
 DEFAULT_RECONCILE_DAYS = 7
@@ -40,6 +43,7 @@ class Reconciliation:
 def register(app: Quart, settings: Settings) -> None:
     """Add the shopkeeper's commands to the app's `quart` CLI."""
     catalog_commands.register(app, settings)
+    stock_commands.register(app, settings)
 
     @app.cli.command("orders")
     @click.option("--limit", default=50, show_default=True, help="How many orders to show.")
@@ -188,7 +192,7 @@ def format_orders(orders: list[Order], settings: Settings) -> str:
     rows: list[tuple[str, ...]] = [header]
     notes: dict[int, list[str]] = {}  # row index -> the lines printed under it
     for order in orders:
-        books = [f"{line.quantity} x {visible(_shortened(line.title))}" for line in order.lines]
+        books = [f"{line.quantity} x {visible(shortened(line.title))}" for line in order.lines]
         books = books or ["-"]
         rows.append(
             (
@@ -218,7 +222,3 @@ def format_orders(orders: list[Order], settings: Settings) -> str:
         text.append("  ".join(cell.ljust(width) for cell, width in cells).rstrip())
         text.extend(indent + note for note in notes.get(index, ()))
     return "\n".join(text)
-
-
-def _shortened(title: str, width: int = 40) -> str:
-    return title if len(title) <= width else title[: width - 1] + "…"
