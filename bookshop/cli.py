@@ -23,6 +23,7 @@ from bookshop.database import Database
 from bookshop.money import format_money
 from bookshop.orders import ADDRESS_CHANGED, CHARGE_CHANGED, Change, Ledger, Order
 from bookshop.orders.migrate import upgrade
+from bookshop.orders.schema import PAID, REFUNDED
 from bookshop.payments import Intent, Payments, PaymentsUnavailable
 from bookshop.stock import commands as stock_commands
 from bookshop.text import visible
@@ -185,7 +186,8 @@ def describe_address(order: Order | Intent) -> str:
 
 def format_orders(orders: list[Order], settings: Settings) -> str:
     """The orders as a plain-text table (a row per book, then why staff must review the order,
-    if they must, and where it goes), or a line saying there are none."""
+    if they must, and where it goes), or a line saying there are none. An order the shop refunds
+    itself says why: `refunded: out of stock` once refunded, and not to ship it until then."""
     if not orders:
         return "No orders yet."
     header = ("STATUS", "BOOKS", "AMOUNT", "DELIVERY", "EMAIL", "TIME (UTC)", "PAYMENT")
@@ -194,9 +196,12 @@ def format_orders(orders: list[Order], settings: Settings) -> str:
     for order in orders:
         books = [f"{line.quantity} x {visible(shortened(line.title))}" for line in order.lines]
         books = books or ["-"]
+        status = order.status
+        if order.refund_reason and order.status == REFUNDED:
+            status = f"{order.status}: {visible(order.refund_reason)}"
         rows.append(
             (
-                order.status,
+                status,
                 books[0],
                 format_money(order.amount, order.currency, settings.locale),
                 format_money(order.shipping, order.currency, settings.locale)
@@ -209,6 +214,9 @@ def format_orders(orders: list[Order], settings: Settings) -> str:
         )
         rows.extend(("", more, "", "", "", "", "") for more in books[1:])
         under = notes[len(rows) - 1] = []
+        if order.refund_reason and order.status == PAID:
+            # Paid for copies that were gone: the shop refunds it within a minute or so.
+            under.append(f"DO NOT SHIP: being refunded, {visible(order.refund_reason)}")
         if order.review:
             # Before the address: staff look into it before shipping anything.
             under.append(f"REVIEW: {visible(order.review)}")

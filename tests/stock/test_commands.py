@@ -1,17 +1,20 @@
-"""`quart --app bookshop stock set`, `stock add` and `stock list`, and the catalog's `stock` column
-in `catalog import` and `export`; on SQLite and PostgreSQL.
+"""`quart --app bookshop stock set`, `stock add` and `stock list`, the catalog's `stock` column in
+`catalog import` and `export`, and `orders` showing an order refunded because its copies were
+gone; on SQLite and PostgreSQL.
 
 These are plain `def` tests: the commands run their own event loop, as they do from a shell.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import Result
+from sqlalchemy import update
 
 from bookshop import create_app
 from bookshop.catalog.books import Book
@@ -19,6 +22,10 @@ from bookshop.catalog.commands import opened
 from bookshop.catalog.schema import books
 from bookshop.catalog.store import Catalog
 from bookshop.config import Settings
+from bookshop.orders import Ledger
+from bookshop.orders.schema import orders
+from bookshop.payments import Intent, IntentLine
+from bookshop.payments.objects import Charge
 from bookshop.stock import Stock, StockLevel, StockMove
 from tests.fixtures.database import run_async
 
@@ -411,3 +418,97 @@ def test_export_gives_copies_on_hand_and_imports_back_as_it_was(
         "Imported 2 books: 0 added, 0 changed, 2 unchanged; stock: 0 set, 1 unchanged.\n"
     )
     assert levels(shelved) == [StockLevel("code", 6, 2, 0)]
+
+
+def paid_intent(intent_id: str, *, refunded: bool = False) -> Intent:
+    """A paid intent for one copy of Code, as Stripe has it (refunded in full, if so)."""
+    charge = Charge(
+        id=f"ch_{intent_id[3:]}",
+        amount=CODE.price,
+        currency="sgd",
+        amount_refunded=CODE.price if refunded else 0,
+        refunded=refunded,
+        card_brand="visa",
+        card_last4="4242",
+        email="shopper@example.com",
+        receipt_url=None,
+    )
+    return Intent(
+        id=intent_id,
+        status="succeeded",
+        amount=CODE.price,
+        currency="sgd",
+        created=int(time.time()),
+        client_secret="",
+        lines=(IntentLine("code", 1, CODE.price),),
+        checkout_id=f"checkout-{intent_id}",
+        shipping=0,
+        address=None,
+        email="shopper@example.com",
+        decline_code=None,
+        charge_id=charge.id,
+        charge=charge,
+    )
+
+
+def test_orders_shows_an_order_refunded_because_its_copies_were_gone(
+    shelved: Settings,
+) -> None:
+    assert run(shelved, "stock", "set", "code", "0").exit_code == 0
+    refunded, waiting = "pi_OutOfStockRefunded", "pi_OutOfStockWaiting"
+
+    async def paid_for_copies_that_were_gone() -> None:
+        ledger = Ledger(shelved.database_url)
+        await ledger.open()
+        try:
+            for intent_id in (refunded, waiting):
+                await ledger.record_payment(paid_intent(intent_id))  # no copy left: to refund
+            assert set(await ledger.to_refund()) == {refunded, waiting}
+            await ledger.apply_state(paid_intent(refunded, refunded=True))  # the keeper's refund
+        finally:
+            await ledger.close()
+
+    run_async(paid_for_copies_that_were_gone())
+    result = run(shelved, "orders")
+
+    assert result.exit_code == 0, result.output
+    rows = result.stdout.splitlines()
+    done = next(row for row in rows if refunded in row)
+    assert done.startswith("refunded: out of stock  1 x Code")
+    index = next(n for n, row in enumerate(rows) if waiting in row)
+    assert rows[index].startswith("paid ")
+    assert rows[index + 1].strip() == "DO NOT SHIP: being refunded, out of stock"
+
+
+def test_orders_shows_an_order_refunded_for_another_reason_as_refunded(
+    shelved: Settings,
+) -> None:
+    async def refunded_by_staff() -> None:
+        ledger = Ledger(shelved.database_url)
+        await ledger.open()
+        try:
+            await ledger.record_payment(paid_intent("pi_RefundedByStaff"))
+            await ledger.apply_state(paid_intent("pi_RefundedByStaff", refunded=True))
+        finally:
+            await ledger.close()
+
+    run_async(refunded_by_staff())
+    [row] = [row for row in run(shelved, "orders").stdout.splitlines() if "pi_Refunded" in row]
+    assert row.startswith("refunded  1 x Code")
+
+
+def test_a_refund_reason_from_the_database_is_shown_visibly(shelved: Settings) -> None:
+    async def odd_reason() -> None:
+        ledger = Ledger(shelved.database_url)
+        await ledger.open()
+        try:
+            await ledger.record_payment(paid_intent("pi_OddReason", refunded=True))
+            async with ledger.database.transaction() as connection:
+                await connection.execute(update(orders).values(refund_reason="gone\x1b[2J"))
+        finally:
+            await ledger.close()
+
+    run_async(odd_reason())
+    result = run(shelved, "orders")
+    assert "\x1b" not in result.output
+    assert "refunded: gone\\x1b[2J" in result.stdout
