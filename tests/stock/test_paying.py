@@ -30,9 +30,10 @@ async def level(books: Stock, book_id: str) -> StockLevel:
 async def test_a_line_short_of_copies_is_said_before_anything_is_charged(
     shopper: Client, sandbox: SandboxServer, books: Stock
 ) -> None:
+    await fill_cart(shopper, ("code", 1), ("hackers", 2))
+    # Meanwhile other shoppers bought all but one copy of Hackers.
     await books.set("code", 3, "test")
     await books.set("hackers", 1, "test")
-    await fill_cart(shopper, ("code", 1), ("hackers", 2))
     before = {intent.id for intent in sandbox.client().v1.payment_intents.list().auto_paging_iter()}
 
     refused = await press_pay(shopper, sandbox, "/checkout")
