@@ -26,6 +26,7 @@ from bookshop.orders.migrate import upgrade
 from bookshop.orders.schema import PAID, REFUNDED
 from bookshop.payments import Intent, Payments, PaymentsUnavailable
 from bookshop.stock import commands as stock_commands
+from bookshop.stock import keeper
 from bookshop.text import visible
 
 DEFAULT_RECONCILE_DAYS = 7
@@ -122,6 +123,13 @@ async def reconcile(settings: Settings, since: datetime) -> Reconciliation:
         intents = await payments.list_intents(since)
         await ledger.open()
         changes = [change for state in intents if (change := await ledger.apply_state(state))]
+        # A payment found paid for copies that were gone is refunded now, as the shop would.
+        for intent_id in await ledger.to_refund():
+            before = await ledger.get(intent_id)
+            refunded = await keeper.refund(ledger, payments, intent_id)
+            after = await ledger.get(intent_id)
+            if after is not None:
+                changes.append(Change(intent_id, before, after, refunded))
     finally:
         payments.close()
         await ledger.close()

@@ -420,3 +420,31 @@ def test_reconcile_repairs_a_missed_refund(settings: Settings, sandbox: SandboxS
     (order,) = run_async(_orders(settings, paid.id))
     assert order is not None and order.status == "refunded"
     assert order.amount_refunded == price("code")
+
+
+async def _count(settings: Settings, book_id: str, copies: int) -> None:
+    ledger = Ledger(settings.database_url)
+    await ledger.open()
+    try:
+        await ledger.stock.set(book_id, copies, "test")
+    finally:
+        await ledger.close()
+
+
+def test_reconcile_refunds_a_payment_it_finds_made_for_copies_that_were_gone(
+    settings: Settings, sandbox: SandboxServer
+) -> None:
+    # Paid at Stripe while the shop was down, for the last copy, which the shop sold meanwhile.
+    run_async(_count(settings, "code", 0))
+    paid = checkout(sandbox, "code", VISA)
+
+    first = run(settings, "reconcile", "--since", today())
+    second = run(settings, "reconcile", "--since", today())
+
+    assert first.exit_code == 0, first.output
+    assert f"{paid.id}: missing -> paid" in first.output
+    assert f"{paid.id}: paid -> refunded" in first.output
+    assert "nothing to change." in second.output
+    (order,) = run_async(_orders(settings, paid.id))
+    assert order is not None and (order.status, order.refund_reason) == ("refunded", "out of stock")
+    assert len(sandbox.client().v1.refunds.list(params={"payment_intent": paid.id}).data) == 1
