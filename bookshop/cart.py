@@ -1,8 +1,13 @@
-"""The cart: book ids and quantities kept in the shopper's session, and the cart page."""
+"""The cart: book ids and quantities kept in the shopper's session, the cart page, and what is
+left to buy of each book the shop counts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from quart import Blueprint, Response, redirect, request, url_for
+from sqlalchemy import func, select
 from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
@@ -12,11 +17,90 @@ from bookshop.catalog import Book, catalog
 from bookshop.forms import find_book, parse_quantity
 from bookshop.pages import render
 from bookshop.security import policy
-from bookshop.session import cart_entries, set_cart_entries
+from bookshop.session import CART, CheckoutState, cart_entries, checkout_state, set_cart_entries
+from bookshop.stock import stock
+from bookshop.stock.schema import HELD, reservations
 
 blueprint = Blueprint("cart", __name__)
 
 LEFT_THE_CATALOG = "A book in your cart is no longer sold, so we took it out."
+# Up to this many copies left, shoppers read how many ("Only 2 left"); more is "In stock".
+FEW_LEFT = 3
+
+
+@dataclass(frozen=True)
+class Availability:
+    """How many copies of a book the shop counts are left to buy (on hand, less those reserved
+    by checkouts paying now). A book the shop does not count has none: it is not limited."""
+
+    left: int
+
+    @property
+    def sold_out(self) -> bool:
+        """No copy is left to buy."""
+        return self.left <= 0
+
+    @property
+    def few(self) -> bool:
+        """So few are left that shoppers read how many."""
+        return 0 < self.left <= FEW_LEFT
+
+    @property
+    def label(self) -> str:
+        """What the grid and the book's page say: "In stock", "Only 2 left" or "Sold out"."""
+        if self.sold_out:
+            return "Sold out"
+        return f"Only {self.left} left" if self.few else "In stock"
+
+    def shortage(self, quantity: int) -> str | None:
+        """What a line of `quantity` copies says when there are not that many, else None."""
+        if self.sold_out:
+            return "Sold out"
+        if quantity > self.left:
+            return f"Only {self.left} left: you asked for {quantity}"
+        return None
+
+
+async def availabilities(
+    book_ids: Iterable[str], paying: CheckoutState | None = None
+) -> dict[str, Availability]:
+    """What is left of each of these books the shop counts (the others are absent): one stock
+    query for all of them, as a page of the grid asks for its 24 books at once. For the lines of
+    a checkout that has pressed Pay (`paying`), the copies it holds count as left to it: paying
+    again gives them back first."""
+    left = await stock().left(book_ids)
+    if paying is not None and left and (paying.intent_id or paying.unanswered_since):
+        for book_id, copies in (await _held(paying.id, list(left))).items():
+            left[book_id] += copies
+    return {book_id: Availability(copies) for book_id, copies in left.items()}
+
+
+async def _held(checkout_id: str, book_ids: list[str]) -> dict[str, int]:
+    # The copies a checkout holds while its payment runs (3D Secure, or an answer Stripe never
+    # gave), by book. Read here until `Stock` can say it (a `held(checkout_id)` of its own).
+    query = (
+        select(reservations.c.book_id, func.sum(reservations.c.quantity))
+        .where(
+            reservations.c.checkout_id == checkout_id,
+            reservations.c.status == HELD,
+            reservations.c.book_id.in_(book_ids),
+        )
+        .group_by(reservations.c.book_id)
+    )
+    async with stock().database.reading() as connection:
+        return {book_id: int(copies) for book_id, copies in await connection.execute(query)}
+
+
+def refusal(availability: Availability | None, in_cart: int, quantity: int) -> str | None:
+    """Why `quantity` more copies can't go into a cart that has `in_cart` of the book already,
+    for lack of copies; None when there are enough (or the book is not counted)."""
+    if availability is None or in_cart + quantity <= availability.left:
+        return None
+    if availability.sold_out:
+        return "Sold out: no copies of this book are left to buy."
+    if in_cart:
+        return f"Only {availability.left} left of this book, and your cart already has {in_cart}."
+    return f"Only {availability.left} left of this book: you asked for {quantity}."
 
 
 async def read_cart() -> tuple[Basket, bool]:
@@ -63,46 +147,66 @@ async def page() -> Response:
 @blueprint.post("/cart/add")
 @policy()
 async def add() -> Response | WerkzeugResponse:
-    """Add copies of a book: the button's "Added" state for htmx, a 303 to the cart otherwise."""
+    """Add copies of a book: the button's "Added" state for htmx, a 303 to the cart otherwise.
+    More copies than are left (none, when sold out) are refused, as are the cart's limits."""
     form = await request.form
     if not form.get("book_id"):
         raise BadRequest("Choose a book to add to your cart.")
     book = await find_book(form["book_id"])
     quantity = parse_quantity(form.get("quantity"))
     basket, _ = await read_cart()
-    total = basket.quantity_of(book.id) + quantity
-    refused = None
-    if not basket.quantity_of(book.id) and len(basket.lines) >= MAX_TITLES:
-        refused = (
-            f"Your cart can hold at most {MAX_TITLES} different books. Check out, or remove one."
-        )
-    elif total > MAX_QUANTITY:
-        refused = (
-            f"You can buy at most {MAX_QUANTITY} copies of a book at a time; your cart already "
-            f"has {basket.quantity_of(book.id)} of this one."
-        )
+    had = basket.quantity_of(book.id)
+    availability = (await availabilities([book.id])).get(book.id)
+    # Copies first: a sold-out book is said to be so, whatever else the cart holds.
+    refused = refusal(availability, had, quantity) or _over_limits(basket, had, quantity)
     if refused and htmx.wants_fragment():
         # The button stays, with the reason beside it: htmx swaps a 422 in place of the form.
         return await render(
-            "cart/page.html", "cart/_add_form.html", status=422, book=book, refused=refused
+            "cart/page.html",
+            "cart/_add_form.html",
+            status=422,
+            book=book,
+            availability=availability,
+            refused=refused,
         )
     if refused:
         raise UnprocessableEntity(refused)
-    basket = basket.with_quantity(book, total)
+    basket = basket.with_quantity(book, had + quantity)
     write_cart(basket)
     if not htmx.wants_fragment():
         return redirect(url_for("cart.page"), code=303)
-    response = await render("cart/page.html", "cart/_added.html", book=book, count=basket.count)
+    response = await render(
+        "cart/page.html",
+        "cart/_added.html",
+        book=book,
+        availability=availability,
+        count=basket.count,
+    )
     return htmx.trigger(response, "cart:changed")
+
+
+def _over_limits(basket: Basket, had: int, quantity: int) -> str | None:
+    # The cart's own limits: so many titles, so many copies of one.
+    if not had and len(basket.lines) >= MAX_TITLES:
+        return f"Your cart can hold at most {MAX_TITLES} different books. Check out, or remove one."
+    if had + quantity > MAX_QUANTITY:
+        return (
+            f"You can buy at most {MAX_QUANTITY} copies of a book at a time; your cart already "
+            f"has {had} of this one."
+        )
+    return None
 
 
 @blueprint.post("/cart/<book_id>")
 @policy()
 async def change(book_id: str) -> Response | WerkzeugResponse:
-    """Set a line's quantity: the new summary for htmx, a 303 to the cart otherwise."""
+    """Set a line's quantity: the new summary for htmx, a 303 to the cart otherwise. A "Take"
+    button (the copies left of a line that asked for more) sends `taken`: its line's title
+    takes the keyboard's focus, as the button is gone."""
     book = await find_book(book_id)
-    quantity = parse_quantity((await request.form).get("quantity"))
-    return await _changed(book, quantity)
+    form = await request.form
+    quantity = parse_quantity(form.get("quantity"))
+    return await _changed(book, quantity, taken=bool(form.get("taken")))
 
 
 @blueprint.post("/cart/<book_id>/remove")
@@ -112,7 +216,7 @@ async def remove(book_id: str) -> Response | WerkzeugResponse:
     return await _changed(await find_book(book_id), 0)
 
 
-async def _changed(book: Book, quantity: int) -> Response | WerkzeugResponse:
+async def _changed(book: Book, quantity: int, taken: bool = False) -> Response | WerkzeugResponse:
     basket, dropped = await read_cart()
     if not basket.quantity_of(book.id):
         raise NotFound("That book isn't in your cart (any more). Reload the cart to see it.")
@@ -122,7 +226,9 @@ async def _changed(book: Book, quantity: int) -> Response | WerkzeugResponse:
     if not htmx.wants_fragment():
         return redirect(url_for("cart.page"), code=303)
     if quantity:
-        response = await render_cart(basket, dropped, changed=basket.lines[position])
+        response = await render_cart(
+            basket, dropped, changed=basket.lines[position], focus=book.id if taken else None
+        )
     else:
         # The line is gone: the keyboard's focus moves to the line that took its place.
         after = basket.lines[position].book.id if position < len(basket.lines) else "heading"
@@ -139,7 +245,8 @@ async def render_cart(
     focus: str | None = None,
 ) -> Response:
     """The cart page, or just its summary for htmx (with the header's count out of band, and
-    what changed said aloud)."""
+    what changed said aloud). Each line of a book with fewer copies left than it asks for says
+    so, and offers what is left (one stock query for the whole cart)."""
     return await render(
         "cart/page.html",
         "cart/_summary.html",
@@ -147,6 +254,9 @@ async def render_cart(
         notice=LEFT_THE_CATALOG if dropped else None,
         count=basket.count,
         quantities=range(MIN_QUANTITY, MAX_QUANTITY + 1),
+        availabilities=await availabilities(
+            (line.book.id for line in basket.lines), checkout_state(CART)
+        ),
         changed=changed,
         removed=removed,
         focus=focus,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from quart import Quart, Response
@@ -13,6 +15,7 @@ from quart import Quart, Response
 from bookshop import cart
 from bookshop.catalog import Book
 from bookshop.money import format_money
+from bookshop.stock import Stock
 from tests.fixtures.app import BOOKS, HTMX, Client, post
 from tests.fixtures.live import alerted, focused, said
 
@@ -307,3 +310,213 @@ async def test_the_plain_cart_page_moves_no_focus_and_writes_no_live_region(
         '<div id="live-alert" class="visually-hidden" role="alert" aria-live="assertive"></div>'
         in page
     )
+
+
+# --- What is left to buy ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def stock(app: Quart) -> Stock:
+    """The shop's stock: a book is counted once a test sets how many copies it has."""
+    stock: Stock = app.extensions["stock"]
+    return stock
+
+
+def line_of(body: str, book_id: str) -> str:
+    """One line of the cart page (or its summary)."""
+    start = body.index(f'data-book="{book_id}"')
+    return body[start : body.index("</li>", start)]
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+async def test_adding_a_sold_out_book_is_a_422_that_says_so(
+    client: Client, stock: Stock, htmx: bool
+) -> None:
+    await stock.set("code", 0, "test")
+    response = await add(client, "code", htmx=htmx)
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Sold out: no copies of this book are left to buy." in body
+    if htmx:
+        # The form, in place, with the reason beside the button and in the alert region. The
+        # button keeps its id and stays focusable (aria-disabled), so the focus stays on it.
+        assert body.lstrip().startswith('<form class="add-to-cart"')
+        assert alerted(body) == "Sold out: no copies of this book are left to buy."
+        assert said(body) is None and focused(body) == []
+        assert re.search(
+            r'<button id="add-code" class="[^"]*\bdisabled\b[^"]*" type="submit" '
+            r'aria-disabled="true">Add to cart<span class="visually-hidden"> Code: [^<]*: sold out',
+            body,
+        )
+    else:
+        assert "<html" in body  # the error page
+    assert header_count(await (await client.get("/cart")).get_data(as_text=True)) == 0
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+async def test_adding_more_copies_than_are_left_is_a_422_that_says_how_many(
+    client: Client, stock: Stock, htmx: bool
+) -> None:
+    await stock.set("code", 2, "test")
+    asked = await add(client, "code", htmx=htmx, quantity="3")
+    assert asked.status_code == 422
+    body = await asked.get_data(as_text=True)
+    assert "Only 2 left of this book: you asked for 3." in body
+    if htmx:
+        assert alerted(body) == "Only 2 left of this book: you asked for 3."
+    assert (await add(client, "code", quantity="2")).status_code == 303
+    again = await add(client, "code", htmx=htmx)
+    body = await again.get_data(as_text=True)
+    assert again.status_code == 422
+    assert "Only 2 left of this book, and your cart already has 2." in body
+    if htmx:
+        # Not sold out: the button stays as it was, enabled.
+        assert '<button id="add-code" class="btn btn-outline-primary btn-sm" type="submit">' in body
+        assert alerted(body) == "Only 2 left of this book, and your cart already has 2."
+    assert header_count(await (await client.get("/cart")).get_data(as_text=True)) == 2
+
+
+async def test_a_book_not_counted_is_not_limited_but_by_the_carts_own_limits(
+    client: Client, stock: Stock
+) -> None:
+    await stock.set("hackers", 1, "test")  # another book's count changes nothing here
+    assert (await add(client, "code", quantity="10")).status_code == 303
+
+
+async def test_a_line_asking_for_more_than_is_left_says_so_and_offers_to_take_what_is(
+    client: Client, stock: Stock
+) -> None:
+    await add(client, "code", quantity="3")
+    await add(client, "hackers")
+    await stock.set("code", 2, "test")  # another shopper bought some meanwhile
+
+    page = await (await client.get("/cart")).get_data(as_text=True)
+
+    line = line_of(page, "code")
+    assert re.search(r'<p class="stock [^"]*">Only 2 left: you asked for 3</p>', line)
+    take = re.search(
+        r'<form method="post" action="/cart/code" hx-post="/cart/code"[^>]*>.*?</form>', line, re.S
+    )
+    assert take, "the line offers the copies left"
+    assert 'hx-target="#cart-summary"' in take[0]
+    assert '<input type="hidden" name="quantity" value="2">' in take[0]
+    assert (
+        '<button id="take-code" class="btn btn-primary btn-sm" type="submit">Take 2'
+        '<span class="visually-hidden"> copies of Code: The Hidden Language'
+    ) in take[0]
+    assert "stock" not in line_of(page, "hackers")  # not counted: nothing to say
+    # The Checkout button stays: the pay step refuses what is short, and charges nothing.
+    assert 'href="/checkout"' in page
+
+    # Without JavaScript the Take form is a plain post: a 303 back to the cart, at 2 copies.
+    taken = await post(client, "/cart/code", {"quantity": "2", "taken": "1"})
+    assert (taken.status_code, taken.headers["Location"]) == (303, "/cart")
+    page = await (await client.get("/cart")).get_data(as_text=True)
+    assert "Only 2 left" not in page and 'id="take-code"' not in page
+    assert '<option value="2" selected>' in line_of(page, "code")
+
+
+async def test_taking_what_is_left_with_htmx_says_so_and_moves_the_focus_to_the_lines_title(
+    client: Client, stock: Stock
+) -> None:
+    await add(client, "code", quantity="3")
+    await stock.set("code", 2, "test")
+    response = await post(client, "/cart/code", {"quantity": "2", "taken": "1"}, HTMX)
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 200 and response.headers["HX-Trigger"] == "cart:changed"
+    assert said(body) == (
+        "Code: The Hidden Language of Computer Hardware and Software: 2 copies. "
+        "2 books in your cart, 58.00\xa0SGD."
+    )
+    # The Take button is gone: its line's title takes the focus, nothing else.
+    assert [tag.split(" class")[0] for tag in focused(body)] == ['<h2 id="line-code"']
+    assert 'id="take-code"' not in body and alerted(body) is None
+
+
+async def test_a_quantity_chosen_beyond_what_is_left_is_said_with_what_is(
+    client: Client, stock: Stock
+) -> None:
+    await add(client, "code")
+    await stock.set("code", 2, "test")
+    body = await (await post(client, "/cart/code", {"quantity": "3"}, HTMX)).get_data(as_text=True)
+    assert said(body) == (
+        "Code: The Hidden Language of Computer Hardware and Software: 3 copies. "
+        "Only 2 left: you asked for 3. 3 books in your cart, 87.00\xa0SGD."
+    )
+    # The select and its Update button keep their ids (and the focus); Take is offered.
+    assert 'id="quantity-code"' in body and 'id="update-code"' in body and 'id="take-code"' in body
+    assert focused(body) == []
+
+
+async def test_a_sold_out_line_says_so_and_offers_remove_only(client: Client, stock: Stock) -> None:
+    await add(client, "code", quantity="2")
+    await add(client, "hackers")
+    await stock.set("code", 0, "test")
+
+    page = await (await client.get("/cart")).get_data(as_text=True)
+
+    line = line_of(page, "code")
+    assert re.search(r'<p class="stock [^"]*">Sold out</p>', line)
+    assert 'id="quantity-code"' not in line and 'id="take-code"' not in line
+    assert re.search(
+        r'<button class="btn btn-outline-primary btn-sm" type="submit"\s+'
+        r'aria-label="Remove Code: [^"]* from your cart">Remove</button>',
+        line,
+    )
+    assert 'href="/checkout"' in page  # Checkout stays (see the cart's Checkout button)
+    removed = await post(client, "/cart/code/remove", {}, HTMX)
+    body = await removed.get_data(as_text=True)
+    assert said(body) == (
+        "Removed Code: The Hidden Language of Computer Hardware and Software from your cart. "
+        "1 book in your cart, 22.00\xa0SGD."
+    )
+    assert [tag.split(" class")[0] for tag in focused(body)] == ['<h2 id="line-hackers"']
+
+
+async def test_a_line_that_sells_out_as_its_quantity_changes_focuses_its_title(
+    client: Client, stock: Stock
+) -> None:
+    await add(client, "code")
+    await stock.set("code", 0, "test")
+    body = await (await post(client, "/cart/code", {"quantity": "2"}, HTMX)).get_data(as_text=True)
+    # Its select and Update button are gone: the focus goes to the line, which says why.
+    assert 'id="quantity-code"' not in body
+    assert [tag.split(" class")[0] for tag in focused(body)] == ['<h2 id="line-code"']
+    assert said(body) is not None and "Sold out." in said(body)  # type: ignore[operator]
+
+
+async def test_the_cart_asks_for_the_stock_of_all_its_lines_at_once(
+    client: Client, stock: Stock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for book_id in ("code", "hackers", "mythical-man-month"):
+        await add(client, book_id)
+    calls: list[list[str]] = []
+    left = stock.left
+
+    async def counted(book_ids: Iterable[str]) -> dict[str, int]:
+        calls.append(list(book_ids))
+        return await left(calls[-1])
+
+    monkeypatch.setattr(stock, "left", counted)
+    await client.get("/cart")
+    assert calls == [["code", "hackers", "mythical-man-month"]]
+
+
+async def test_copies_the_carts_own_checkout_holds_while_paying_are_left_to_it(
+    client: Client, new_client: Client, stock: Stock
+) -> None:
+    for shopper in (client, new_client):
+        await add(shopper, "code", quantity="2")
+    await stock.set("code", 2, "test")
+    await client.get("/checkout")  # opens the cart's checkout: its id in the session
+    async with client.session_transaction() as session:
+        checkout = session["checkouts"]["cart"]
+        checkout["intent"] = "pi_paying"  # pressed Pay: 3D Secure under way, say
+        session["checkouts"] = {"cart": checkout}
+    await stock.reserve(checkout["id"], [("code", 2)], datetime.now(UTC) + timedelta(minutes=5))
+
+    paying = await (await client.get("/cart")).get_data(as_text=True)
+    other = await (await new_client.get("/cart")).get_data(as_text=True)
+
+    assert "stock" not in line_of(paying, "code")  # paying again gives them back first
+    assert re.search(r'<p class="stock [^"]*">Sold out</p>', line_of(other, "code"))
