@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 from quart import Blueprint, Response, url_for
 from werkzeug.exceptions import NotFound
 
+from bookshop.cart import Availability
 from bookshop.catalog import Book, catalog
 from bookshop.money import to_major
 from bookshop.pages import absolute_url
@@ -20,11 +21,20 @@ SITEMAP_NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
 SITEMAP_URLS = 50_000
 # Crawlers may read these for a day.
 CRAWLER_CACHE_SECONDS = 86400
+IN_STOCK = "https://schema.org/InStock"
+LIMITED = "https://schema.org/LimitedAvailability"
+OUT_OF_STOCK = "https://schema.org/OutOfStock"
 
 
-def book_data(book: Book, page_url: str, cover_url: str, currency: str) -> dict[str, Any]:
-    """The book as schema.org JSON-LD: a Book that is also a Product, with its Offer. No
-    availability: the shop keeps no stock yet, and an invented one would mislead."""
+def book_data(
+    book: Book,
+    page_url: str,
+    cover_url: str,
+    currency: str,
+    availability: Availability | None = None,
+) -> dict[str, Any]:
+    """The book as schema.org JSON-LD: a Book that is also a Product, with its Offer and what is
+    left of it (`availability`: none for a book the shop does not count, which is in stock)."""
     return {
         "@context": "https://schema.org",
         "@type": ["Book", "Product"],
@@ -41,8 +51,19 @@ def book_data(book: Book, page_url: str, cover_url: str, currency: str) -> dict[
             "url": page_url,
             "price": str(to_major(book.price, currency)),
             "priceCurrency": currency.upper(),
+            "availability": offer_availability(availability),
         },
     }
+
+
+def offer_availability(availability: Availability | None) -> str:
+    """schema.org's word for what is left: out of stock, limited (as few as the page says "Only
+    2 left" for), or in stock (a book the shop does not count can always be ordered)."""
+    if availability is None:
+        return IN_STOCK
+    if availability.sold_out:
+        return OUT_OF_STOCK
+    return LIMITED if availability.few else IN_STOCK
 
 
 def not_for_crawlers() -> list[str]:

@@ -11,6 +11,7 @@ from quart import Blueprint, Response, current_app, render_template, request, ur
 from werkzeug.exceptions import BadRequest, NotFound
 
 from bookshop import htmx
+from bookshop.cart import availabilities
 from bookshop.catalog import SORTS, catalog
 from bookshop.catalog.store import RELEVANCE, TITLE
 from bookshop.config import Settings
@@ -57,6 +58,8 @@ async def index() -> Response:
         "sort": chosen,
         "sorts": SORT_CHOICES,
         "page": page,
+        # What is left of each counted book on the page: one stock query for all of them.
+        "availabilities": await availabilities(book.id for book in page.books),
         # The links' arguments: the pages build each URL once (pages.py) and remember it.
         "next_page": _page_args(query, sort, number + 1) if page.has_next else None,
         "previous_page": _page_args(query, sort, number - 1) if number > 1 else None,
@@ -87,16 +90,19 @@ def _page_args(query: str, sort: str, number: int) -> dict[str, Any]:
 @blueprint.get("/books/<book_id>")
 @policy()
 async def book(book_id: str) -> Response:
-    """A book's own page: cover, description, price, the ways to buy it, its schema.org data."""
+    """A book's own page: cover, description, price, what is left of it, the ways to buy it,
+    its schema.org data."""
     book = await find_book(book_id)
     settings: Settings = current_app.extensions["settings"]
     page_url = absolute_url(url_for("shop.book", book_id=book.id))
     cover_url = absolute_url(url_for("shop.cover", book_id=book.id))
+    availability = (await availabilities([book.id])).get(book.id)
     return await render(
         "shop/book.html",
         book=book,
+        availability=availability,
         canonical_url=page_url,
-        structured_data=book_data(book, page_url, cover_url, settings.currency),
+        structured_data=book_data(book, page_url, cover_url, settings.currency, availability),
     )
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import html
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 from xml.etree import ElementTree
@@ -69,10 +70,41 @@ async def test_every_book_page_carries_valid_json_ld_with_its_price(
     assert offer["price"] == str(to_major(book.price, "sgd"))
     assert re.fullmatch(r"\d+\.\d\d", str(offer["price"]))
     assert f"{offer['price']}\xa0SGD" in body
-    # No stock is kept yet: no availability is claimed.
-    assert "availability" not in offer
+    # The tests' books are not counted: a book the shop does not count can always be ordered.
+    assert offer["availability"] == "https://schema.org/InStock"
     cover = await client.get(urlsplit(str(data["image"])).path)
     assert cover.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("on_hand", "availability"),
+    [
+        (None, "InStock"),
+        (12, "InStock"),
+        (4, "InStock"),
+        (3, "LimitedAvailability"),
+        (1, "LimitedAvailability"),
+        (0, "OutOfStock"),
+    ],
+)
+async def test_json_ld_says_what_is_left_of_a_counted_book_as_the_page_does(
+    client: Client, app: Quart, on_hand: int | None, availability: str
+) -> None:
+    if on_hand is not None:
+        await app.extensions["stock"].set("code", on_hand, "test")
+    body = await (await client.get("/books/code")).get_data(as_text=True)
+    offer = json_ld(body)["offers"]
+    assert isinstance(offer, dict)
+    assert offer["availability"] == f"https://schema.org/{availability}"
+
+
+async def test_json_ld_counts_the_copies_checkouts_hold_as_gone(client: Client, app: Quart) -> None:
+    stock = app.extensions["stock"]
+    await stock.set("code", 3, "test")
+    await stock.reserve("someone-paying", [("code", 3)], datetime.now(UTC) + timedelta(minutes=5))
+    offer = json_ld(await (await client.get("/books/code")).get_data(as_text=True))["offers"]
+    assert isinstance(offer, dict)
+    assert offer["availability"] == "https://schema.org/OutOfStock"
 
 
 async def test_json_ld_prices_follow_the_currency_s_decimals(settings: Settings) -> None:

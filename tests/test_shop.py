@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from quart import Quart
 
 from bookshop.catalog import PAGE_SIZE
+from bookshop.stock import Stock
 from tests.fixtures.app import BOOKS, HTMX, Client
 from tests.fixtures.catalogs import generated_books
 from tests.fixtures.live import focused, said
@@ -131,7 +134,7 @@ async def test_a_book_has_a_page_of_its_own_on_both_paths(
     assert 'alt="Cover of Working in Public' in main
     assert 'action="/cart/add"' in main and 'name="book_id" value="working-in-public"' in main
     assert 'href="/checkout/working-in-public"' in main
-    # The shop keeps no stock yet: the page claims none.
+    # The shop does not count this book: the page claims nothing about its stock.
     assert "stock" not in main.lower()
 
 
@@ -293,3 +296,136 @@ async def test_more_books_says_how_many_came_and_focuses_the_first_of_them(
     assert tag.startswith('<a class="book-link') and f'href="/books/{many_books[PAGE_SIZE]}"' in tag
     last = await (await client.get("/?page=4", headers=HTMX)).get_data(as_text=True)
     assert said(last) == f"{len(many_books) - 3 * PAGE_SIZE} more books, to the end of the list."
+
+
+# --- What is left of each book ------------------------------------------------------------------
+
+
+def card(body: str, book_id: str) -> str:
+    """One book's card in a grid (or a page of it)."""
+    title = re.search(rf'<h2 class="h6 card-title"><a [^>]*href="/books/{book_id}"', body)
+    assert title, f"the grid shows {book_id}"
+    return body[title.start() : body.index("</article>", title.start())]
+
+
+def stock_label(html: str) -> str | None:
+    """What a card or a book's page says is left of the book, if anything."""
+    found = re.search(r'<p class="stock [^"]*">([^<]*)</p>', html)
+    return found[1] if found else None
+
+
+@pytest.fixture
+async def counted(app: Quart) -> Stock:
+    """The shop's stock with three of the tests' books counted: plenty, two left, none."""
+    stock: Stock = app.extensions["stock"]
+    await stock.set("code", 12, "test")
+    await stock.set("hackers", 2, "test")
+    await stock.set("mythical-man-month", 0, "test")
+    return stock
+
+
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [("/", {}), ("/?q=the", {}), ("/?q=the", HTMX)],
+    ids=["grid", "search", "htmx search"],
+)
+async def test_each_counted_book_in_the_grid_says_what_is_left_and_an_uncounted_one_nothing(
+    client: Client, counted: Stock, url: str, headers: dict[str, str]
+) -> None:
+    body = await (await client.get(url, headers=headers)).get_data(as_text=True)
+    assert stock_label(card(body, "code")) == "In stock"
+    assert stock_label(card(body, "hackers")) == "Only 2 left"
+    assert stock_label(card(body, "mythical-man-month")) == "Sold out"
+    # Not counted, so not limited: nothing to say.
+    assert stock_label(card(body, "soul-of-a-new-machine")) is None
+    assert body.count('class="stock ') == 3
+
+
+@pytest.mark.parametrize(
+    ("on_hand", "label"), [(4, "In stock"), (3, "Only 3 left"), (1, "Only 1 left"), (0, "Sold out")]
+)
+async def test_a_book_page_says_what_is_left_of_it(
+    client: Client, app: Quart, on_hand: int, label: str
+) -> None:
+    await app.extensions["stock"].set("code", on_hand, "test")
+    for headers in ({}, HTMX):
+        body = await (await client.get("/books/code", headers=headers)).get_data(as_text=True)
+        assert stock_label(body[body.index("<main") :]) == label
+
+
+async def test_copies_checkouts_hold_while_paying_are_not_left_to_others(
+    client: Client, counted: Stock
+) -> None:
+    await counted.reserve(
+        "another-shopper", [("hackers", 1)], datetime.now(UTC) + timedelta(minutes=5)
+    )
+    body = await (await client.get("/")).get_data(as_text=True)
+    assert stock_label(card(body, "hackers")) == "Only 1 left"
+
+
+async def test_a_sold_out_books_add_and_buy_now_are_disabled_with_the_reason_in_their_names(
+    client: Client, counted: Stock
+) -> None:
+    title = BOOKS["mythical-man-month"].title
+    grid = await (await client.get("/")).get_data(as_text=True)
+    page = await (await client.get("/books/mythical-man-month")).get_data(as_text=True)
+    for html in (card(grid, "mythical-man-month"), page[page.index("<main") :]):
+        # A disabled button, on the plain path too: no JavaScript needed to keep it unpressed.
+        assert re.search(
+            r'<button id="add-mythical-man-month" [^>]*type="submit" disabled>Add to cart'
+            rf'<span class="visually-hidden"> {re.escape(title)}: sold out</span></button>',
+            html,
+        )
+        # "Buy now" is no link any more: no href to follow, its name says why.
+        assert 'href="/checkout/mythical-man-month"' not in html
+        assert (
+            '<a class="btn btn-primary btn-sm disabled" role="link" aria-disabled="true">Buy now'
+            f'<span class="visually-hidden"> {title}: sold out</span></a>'
+        ) in html
+        assert stock_label(html) == "Sold out"  # the reason, visible
+    # Books with copies left keep both, enabled.
+    assert 'id="add-hackers" class="btn btn-outline-primary btn-sm" type="submit">' in grid
+    assert 'href="/checkout/hackers"' in grid
+
+
+class LeftSpy:
+    """`Stock.left`, counting its calls and the books each asked for."""
+
+    def __init__(self, stock: Stock) -> None:
+        self.left = stock.left
+        self.calls: list[list[str]] = []
+
+    async def __call__(self, book_ids: Iterable[str]) -> dict[str, int]:
+        wanted = list(book_ids)
+        self.calls.append(wanted)
+        return await self.left(wanted)
+
+
+@pytest.fixture
+def left_calls(app: Quart, monkeypatch: pytest.MonkeyPatch) -> LeftSpy:
+    """Every call the shop makes to its stock's `left`, from here on."""
+    stock: Stock = app.extensions["stock"]
+    spy = LeftSpy(stock)
+    monkeypatch.setattr(stock, "left", spy)
+    return spy
+
+
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [("/", {}), ("/", HTMX), ("/?page=2", {}), ("/?page=2", HTMX), ("/?q=the", HTMX)],
+)
+async def test_a_page_of_the_grid_asks_for_the_stock_of_its_books_once(
+    client: Client, many_books: list[str], left_calls: LeftSpy, url: str, headers: dict[str, str]
+) -> None:
+    await client.get("/cart")  # the session's first page: its token, out of the count
+    left_calls.calls.clear()
+    body = await (await client.get(url, headers=headers)).get_data(as_text=True)
+    (asked,) = left_calls.calls
+    assert asked == card_ids(body) and len(asked) == PAGE_SIZE
+
+
+async def test_a_book_page_asks_for_its_books_stock_once(
+    client: Client, left_calls: LeftSpy
+) -> None:
+    await client.get("/books/code")
+    assert left_calls.calls == [["code"]]
