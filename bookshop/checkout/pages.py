@@ -1,16 +1,20 @@
 """The checkout pages: the order's summary and the payment form, for the cart or a book bought
 now. A page view asks nothing of Stripe: the Payment Element needs only the amount, and the
-PaymentIntent is made when the shopper presses Pay (`pay.py`)."""
+PaymentIntent is made when the shopper presses Pay (`pay.py`). A line asking for more copies
+than are left says so, and offers what is left ("Take 2"), or to remove it when sold out."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from quart import Response, current_app, redirect, request, url_for
-from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from bookshop import htmx
-from bookshop.basket import MAX_QUANTITY, MIN_QUANTITY, Basket
-from bookshop.cart import LEFT_THE_CATALOG
+from bookshop.basket import MAX_QUANTITY, MIN_QUANTITY, Basket, Line
+from bookshop.cart import LEFT_THE_CATALOG, Availability, availabilities, read_cart, write_cart
+from bookshop.catalog import Book
 from bookshop.checkout.blueprint import blueprint
 from bookshop.checkout.checkouts import (
     Checkout,
@@ -21,12 +25,13 @@ from bookshop.checkout.checkouts import (
     forget_paid,
     result_url,
 )
-from bookshop.forms import find_book
+from bookshop.forms import find_book, parse_quantity
 from bookshop.orders import ledger
 from bookshop.orders.schema import PAID
 from bookshop.pages import render
 from bookshop.payments import Intent, PaymentNotFound, PaymentsUnavailable, payments
 from bookshop.security import policy
+from bookshop.session import checkout_state
 from bookshop.shipping import default_rates
 
 
@@ -59,8 +64,11 @@ async def page(book_id: str) -> Response | WerkzeugResponse:
 @blueprint.post("/checkout/<book_id>/quantity")
 @policy(private=True)
 async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
-    """Change the quantity: the new summary for htmx, a redirect (303) to the page otherwise."""
-    checkout = await book_checkout(book_id, (await request.form).get("quantity"))
+    """Change the quantity: the new summary for htmx, a redirect (303) to the page otherwise.
+    The "Take" button (the copies left, when fewer than asked for) sends `taken`: the quantity
+    select then takes the keyboard's focus, as the button is gone."""
+    form = await request.form
+    checkout = await book_checkout(book_id, form.get("quantity"))
     if not htmx.wants_fragment():
         return redirect(checkout.page_url, code=303)
     basket = delivered(checkout.books)
@@ -69,10 +77,64 @@ async def change_quantity(book_id: str) -> Response | WerkzeugResponse:
         # A full page load: the address step, or the receipt of a payment made in another tab.
         target = result_url(paid) if paid is not None else checkout.page_url
         return htmx.redirect(Response(status=204), target)
-    response = await render_checkout(checkout, basket, quantity_changed=True)
+    response = await render_checkout(
+        checkout, basket, quantity_changed=True, focus="quantity" if form.get("taken") else None
+    )
     # Keep the address bar in step so a reload shows the same quantity, and tell the Payment
     # Element the new amount.
     return htmx.trigger(htmx.replace_url(response, checkout.page_url), "checkout:amount-changed")
+
+
+@blueprint.post("/checkout/cart/<book_id>/quantity")
+@policy(private=True)
+async def take_in_cart(book_id: str) -> Response | WerkzeugResponse:
+    """The cart's checkout: a line takes the copies left ("Take 2"). The new summary for htmx
+    (the line's title takes the focus), a 303 to the checkout otherwise."""
+    book = await find_book(book_id)
+    return await _cart_line_changed(book, parse_quantity((await request.form).get("quantity")))
+
+
+@blueprint.post("/checkout/cart/<book_id>/remove")
+@policy(private=True)
+async def remove_from_cart(book_id: str) -> Response | WerkzeugResponse:
+    """The cart's checkout: a sold-out line leaves the cart. The new summary for htmx (the next
+    line's title, or the order's heading, takes the focus), a 303 to the checkout otherwise."""
+    return await _cart_line_changed(await find_book(book_id), 0)
+
+
+async def _cart_line_changed(book: Book, quantity: int) -> Response | WerkzeugResponse:
+    books, _ = await read_cart()
+    if not books.quantity_of(book.id):
+        raise NotFound("That book isn't in your cart (any more). Reload the page to see it.")
+    position = [each.book.id for each in books.lines].index(book.id)
+    write_cart(books.with_quantity(book, quantity))
+    if not htmx.wants_fragment():
+        return redirect(url_for("checkout.cart"), code=303)  # emptied: it sends on to the cart
+    checkout = await cart_checkout()
+    basket = delivered(checkout.books)
+    paid = await paid_unseen(checkout) if basket is not None else None
+    if not checkout.books.lines or basket is None or paid is not None:
+        # A full page load: the empty cart, the address step, or a receipt from another tab.
+        if paid is not None:
+            target = result_url(paid)
+        else:
+            target = url_for("cart.page") if not checkout.books.lines else checkout.page_url
+        return htmx.redirect(Response(status=204), target)
+    if quantity:
+        focus = book.id
+        changed = next(line for line in basket.lines if line.book.id == book.id)
+    else:
+        lines = basket.lines
+        focus = lines[position].book.id if position < len(lines) else "heading"
+        changed = None
+    response = await render_checkout(
+        checkout,
+        basket,
+        line_changed=changed,
+        removed=None if quantity else book,
+        focus=focus,
+    )
+    return htmx.trigger(response, "checkout:amount-changed")
 
 
 async def show(checkout: Checkout) -> Response | WerkzeugResponse:
@@ -119,12 +181,27 @@ async def render_checkout(
     status: int = 200,
     confirmed: Intent | None = None,
     quantity_changed: bool = False,
+    line_changed: Line | None = None,
+    removed: Book | None = None,
+    focus: str | None = None,
+    left: Mapping[str, int] | None = None,
 ) -> Response:
     """A checkout's page, or its summary for htmx. `confirmed`: an intent the shopper has
-    confirmed (3D Secure under way), whose summary shows what it pays for, read only."""
+    confirmed (3D Secure under way), whose summary shows what it pays for, read only.
+    `line_changed`/`removed`: a cart's line just changed or removed here (said aloud), `focus`:
+    what takes the keyboard's focus ("quantity", a book's line, "heading"). `left`: copies left
+    the caller knows fresher than the shop's half-second cache (the pay step's `Short.left`)."""
     address = basket.address
     # A confirmed buy-now pays for its own copies, whatever the stale page asked for.
     quantity = basket.lines[0].quantity if checkout.book and basket.lines else checkout.quantity
+    available: dict[str, Availability] = {}
+    if confirmed is None or confirmed.changeable:
+        # What is left matters only to an order that can still change (a confirmed one pays for
+        # copies it holds already).
+        available = await availabilities(
+            (line.book.id for line in basket.lines), checkout_state(checkout.key)
+        )
+        available.update({book: Availability(copies) for book, copies in (left or {}).items()})
     return await render(
         "checkout/page.html",
         "checkout/_summary.html",
@@ -136,6 +213,10 @@ async def render_checkout(
         intent=confirmed,
         notice=notice,
         quantity_changed=quantity_changed,
+        availabilities=available,
+        line_changed=line_changed,
+        removed=removed,
+        focus=focus,
         payments=payments(),
         pay_url=checkout.pay_url,
         zone=default_rates().zone(address.country) if address is not None else None,

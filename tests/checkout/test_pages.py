@@ -16,7 +16,8 @@ from quart import Quart
 from bookshop import create_app
 from bookshop.config import Settings
 from bookshop.money import format_money
-from tests.checkout.steps import books_in, paid_but_never_seen, pushed_intent
+from bookshop.stock import Stock
+from tests.checkout.steps import books_in, paid_but_never_seen, pushed_intent, start_3d_secure
 from tests.fixtures.app import (
     HTMX,
     SINGAPORE,
@@ -444,3 +445,181 @@ async def test_an_htmx_quantity_change_says_the_new_total_and_keeps_the_selects_
     assert said(body) == f"Quantity 2. Total {format_money(delivered(5600, 2), 'sgd')}."
     assert alerted(body) is None and focused(body) == []
     assert 'id="quantity"' in body and 'id="update-quantity"' in body
+
+
+CODE = "Code: The Hidden Language of Computer Hardware and Software"
+
+# --- Copies left --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stock(app: Quart) -> Stock:
+    """The shop's stock: a book is counted once a test sets how many copies it has."""
+    stock: Stock = app.extensions["stock"]
+    return stock
+
+
+def order_line(body: str, book_id: str) -> str:
+    """One line of a cart's checkout summary."""
+    start = body.index(
+        f'class="order-line d-flex justify-content-between gap-3 py-1" data-book="{book_id}"'
+    )
+    return body[start : body.index("</li>", start)]
+
+
+async def test_a_book_bought_now_beyond_what_is_left_says_so_and_offers_to_take_what_is(
+    client: Client, stock: Stock
+) -> None:
+    await stock.set("code", 2, "test")
+    page = await (await client.get("/checkout/code?quantity=3")).get_data(as_text=True)
+    assert re.search(r'<p class="stock [^"]*">Only 2 left: you asked for 3</p>', page)
+    forms = re.findall(
+        r'<form method="post" action="/checkout/code/quantity".*?</form>', page, re.S
+    )
+    (take,) = [form for form in forms if "take-quantity" in form]
+    assert 'hx-target="#checkout-summary"' in take
+    assert '<input type="hidden" name="quantity" value="2">' in take
+    assert '<button id="take-quantity" class="btn btn-primary" type="submit">Take 2<' in take
+
+    # Plain: a 303 to the page at 2 copies, which has nothing more to say.
+    taken = await post(client, "/checkout/code/quantity", {"quantity": "2", "taken": "1"})
+    assert taken.headers["Location"] == "/checkout/code?quantity=2"
+    page = await (await client.get(taken.headers["Location"])).get_data(as_text=True)
+    assert "Only 2 left" not in page and 'id="take-quantity"' not in page
+
+    # htmx: the summary, its total said, and the focus on the quantity (the button is gone).
+    response = await post(client, "/checkout/code/quantity", {"quantity": "2", "taken": "1"}, HTMX)
+    body = await response.get_data(as_text=True)
+    assert response.headers["HX-Trigger"] == "checkout:amount-changed"
+    assert said(body) == f"Quantity 2. Total {format_money(delivered(5800, 2), 'sgd')}."
+    assert [tag.split(" name")[0] for tag in focused(body)] == [
+        '<select class="form-select" id="quantity"'
+    ]
+
+
+async def test_a_quantity_chosen_beyond_what_is_left_is_said_with_what_is(
+    client: Client, stock: Stock
+) -> None:
+    await stock.set("code", 2, "test")
+    body = await (await post(client, "/checkout/code/quantity", {"quantity": "3"}, HTMX)).get_data(
+        as_text=True
+    )
+    assert said(body) == "Quantity 3. Only 2 left: you asked for 3. Total 87.00\xa0SGD."
+    assert focused(body) == []  # the select keeps the focus (its id)
+    assert 'id="take-quantity"' in body
+
+
+async def test_a_sold_out_book_bought_now_says_so_and_cannot_be_added(
+    client: Client, stock: Stock
+) -> None:
+    await stock.set("code", 0, "test")
+    page = await (await client.get("/checkout/code")).get_data(as_text=True)
+    assert re.search(r'<p class="stock [^"]*">Sold out</p>', page)
+    assert 'id="take-quantity"' not in page
+    assert re.search(r'<button id="add-code" [^>]* disabled>', page)
+
+
+async def test_a_carts_checkout_line_beyond_what_is_left_offers_to_take_what_is(
+    client: Client, stock: Stock
+) -> None:
+    await fill_cart(client, ("code", 3), ("hackers", 1))
+    await stock.set("code", 2, "test")
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    line = order_line(page, "code")
+    assert "Only 2 left: you asked for 3" in line
+    assert 'action="/checkout/cart/code/quantity"' in line
+    assert 'hx-post="/checkout/cart/code/quantity" hx-target="#checkout-summary"' in line
+    assert '<input type="hidden" name="quantity" value="2">' in line
+    assert "Take 2<span" in line
+    assert "stock" not in order_line(page, "hackers")
+
+    taken = await post(client, "/checkout/cart/code/quantity", {"quantity": "2"})
+    assert (taken.status_code, taken.headers["Location"]) == (303, "/checkout")
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    assert "Only 2 left" not in page
+    assert books_in(page) == ["code", "hackers"]
+    assert 'data-lines="code:2:2900,hackers:1:2200"' in page
+
+
+async def test_taking_what_is_left_in_a_carts_checkout_with_htmx_says_the_new_total(
+    client: Client, stock: Stock
+) -> None:
+    await fill_cart(client, ("code", 3), ("hackers", 1))
+    await stock.set("code", 2, "test")
+    response = await post(client, "/checkout/cart/code/quantity", {"quantity": "2"}, HTMX)
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in body
+    # The Payment Element hears of the new amount; the header's count follows.
+    assert response.headers["HX-Trigger"] == "checkout:amount-changed"
+    assert re.search(r'<span id="cart-count" hx-swap-oob="innerHTML">3<', body)
+    total = format_money(delivered(8000, 3), "sgd")
+    assert said(body) == f"{CODE}: 2 copies. Total {total}."
+    assert 'data-lines="code:2:2900,hackers:1:2200"' in body
+    # The Take button is gone: the line's title takes the focus.
+    assert [tag.split(" tabindex")[0] for tag in focused(body)] == [
+        '<span class="line-title" id="order-line-code"'
+    ]
+
+
+async def test_a_sold_out_line_of_a_carts_checkout_offers_remove(
+    client: Client, stock: Stock
+) -> None:
+    await fill_cart(client, ("code", 1), ("hackers", 1))
+    await stock.set("code", 0, "test")
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    line = order_line(page, "code")
+    assert re.search(r'<span class="stock [^"]*">Sold out</span>', line)
+    assert 'action="/checkout/cart/code/remove"' in line and "Take" not in line
+
+    response = await post(client, "/checkout/cart/code/remove", {}, HTMX)
+    body = await response.get_data(as_text=True)
+    assert books_in(body) == ["hackers"]
+    assert said(body) == (
+        f"Removed {CODE} from your order. Total {format_money(delivered(2200, 1), 'sgd')}."
+    )
+    assert [tag.split(" tabindex")[0] for tag in focused(body)] == [
+        '<span class="line-title" id="order-line-hackers"'
+    ]
+    assert response.headers["HX-Trigger"] == "checkout:amount-changed"
+
+
+async def test_removing_a_carts_last_line_from_its_checkout_leads_to_the_cart_or_the_heading(
+    client: Client, stock: Stock
+) -> None:
+    await fill_cart(client, ("hackers", 1), ("code", 1))
+    await stock.set("code", 0, "test")
+    body = await (await post(client, "/checkout/cart/code/remove", {}, HTMX)).get_data(as_text=True)
+    # The last line went: the order's heading takes the focus.
+    assert [tag.split(" tabindex")[0] for tag in focused(body)] == [
+        '<h2 id="summary-heading" class="h5"'
+    ]
+    await stock.set("hackers", 0, "test")
+    emptied = await post(client, "/checkout/cart/hackers/remove", {}, HTMX)
+    assert (emptied.status_code, emptied.headers["HX-Redirect"]) == (204, "/cart")
+    plain = await post(client, "/checkout/cart/hackers/remove", {})
+    assert plain.status_code == 404  # not in the cart any more
+
+
+async def test_the_pay_steps_refusal_of_a_short_line_offers_what_is_left(
+    client: Client, stock: Stock, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 3))
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    await stock.set("code", 2, "test")  # sold meanwhile, after the page was shown
+    response = await press_pay(client, sandbox, "/checkout", page=page)
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "Nothing was charged" in (alerted(body) or "")
+    assert "Only 2 left: you asked for 3" in order_line(body, "code")
+    assert 'id="take-code"' in body
+
+
+async def test_copies_held_for_a_checkouts_3d_secure_are_not_short_on_its_own_page(
+    client: Client, stock: Stock, sandbox: SandboxServer
+) -> None:
+    await fill_cart(client, ("code", 2))
+    await stock.set("code", 2, "test")
+    await start_3d_secure(client, sandbox, "/checkout")
+    # Its copies are held for this checkout: to the shopper paying, nothing is short.
+    page = await (await client.get("/checkout")).get_data(as_text=True)
+    assert "stock" not in order_line(page, "code") and "Sold out" not in page
