@@ -200,8 +200,14 @@ class Stock:
         short: dict[str, int] = {}
         async with self.database.transaction() as connection:
             await self._release(connection, reservations.c.checkout_id == checkout_id, checkout_id)
+            counted = set(
+                await connection.scalars(
+                    select(book_stock.c.book_id).where(book_stock.c.book_id.in_(list(wanted)))
+                )
+            )
             # Books in one order, so two checkouts never wait on each other's rows (PostgreSQL).
-            for book_id, quantity in sorted(wanted.items()):
+            for book_id in sorted(counted):
+                quantity = wanted[book_id]
                 taken = await connection.execute(
                     update(book_stock)
                     .where(
@@ -217,8 +223,7 @@ class Stock:
                             book_stock.c.book_id == book_id
                         )
                     )
-                    if left is not None:  # None: the shop does not count this book
-                        short[book_id] = left
+                    short[book_id] = left or 0
                     continue
                 stamp = now()
                 await connection.execute(
