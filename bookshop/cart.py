@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from quart import Blueprint, Response, redirect, request, url_for
-from sqlalchemy import func, select
 from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
@@ -19,7 +18,6 @@ from bookshop.pages import render
 from bookshop.security import policy
 from bookshop.session import CART, CheckoutState, cart_entries, checkout_state, set_cart_entries
 from bookshop.stock import stock
-from bookshop.stock.schema import HELD, reservations
 
 blueprint = Blueprint("cart", __name__)
 
@@ -70,25 +68,9 @@ async def availabilities(
     again gives them back first."""
     left = await stock().left(book_ids)
     if paying is not None and left and (paying.intent_id or paying.unanswered_since):
-        for book_id, copies in (await _held(paying.id, list(left))).items():
+        for book_id, copies in (await stock().held(paying.id, left)).items():
             left[book_id] += copies
     return {book_id: Availability(copies) for book_id, copies in left.items()}
-
-
-async def _held(checkout_id: str, book_ids: list[str]) -> dict[str, int]:
-    # The copies a checkout holds while its payment runs (3D Secure, or an answer Stripe never
-    # gave), by book. Read here until `Stock` can say it (a `held(checkout_id)` of its own).
-    query = (
-        select(reservations.c.book_id, func.sum(reservations.c.quantity))
-        .where(
-            reservations.c.checkout_id == checkout_id,
-            reservations.c.status == HELD,
-            reservations.c.book_id.in_(book_ids),
-        )
-        .group_by(reservations.c.book_id)
-    )
-    async with stock().database.reading() as connection:
-        return {book_id: int(copies) for book_id, copies in await connection.execute(query)}
 
 
 def refusal(availability: Availability | None, in_cart: int, quantity: int) -> str | None:

@@ -138,7 +138,12 @@ async def pay(checkout: Checkout, form: MultiDict[str, str]) -> Response | Werkz
         )
     except Short as short:
         response = await render_checkout(
-            checkout, basket, notice=short_notice(basket, short), status=409, confirmed=confirmed
+            checkout,
+            basket,
+            notice=short_notice(basket, short),
+            status=409,
+            confirmed=confirmed,
+            left=short.left,
         )
         return htmx.retarget(response, "#checkout-summary", swap="innerHTML")
     try:

@@ -116,6 +116,20 @@ class Stock:
                 known[book_id] = self._left[book_id] = found.get(book_id)
         return {book_id: left for book_id, left in known.items() if left is not None}
 
+    async def held(self, checkout_id: str, book_ids: Iterable[str]) -> dict[str, int]:
+        """The copies of these books a checkout holds while its payment runs, by book."""
+        query = (
+            select(reservations.c.book_id, func.sum(reservations.c.quantity))
+            .where(
+                reservations.c.checkout_id == checkout_id,
+                reservations.c.status == HELD,
+                reservations.c.book_id.in_(list(book_ids)),
+            )
+            .group_by(reservations.c.book_id)
+        )
+        async with self.database.reading() as connection:
+            return {book_id: int(copies) for book_id, copies in await connection.execute(query)}
+
     async def levels(self, book_id: str | None = None) -> list[StockLevel]:
         """Every counted book's stock (or one book's), by book id."""
         query = select(book_stock).order_by(book_stock.c.book_id)
