@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from bookshop.config import SANDBOX_WEBHOOK_SECRET
 from bookshop.orders import Ledger, Order
 from tests.fixtures.app import TEST_CATALOG
 from tests.fixtures.database import run_async
@@ -77,9 +78,14 @@ class RunningShop:
 
 
 def shop_environment(
-    shop_port: int, sandbox_port: int, database_url: str, workers: int = 1
+    shop_port: int,
+    sandbox_port: int,
+    database_url: str,
+    workers: int = 1,
+    sandbox: SandboxServer | None = None,
 ) -> dict[str, str]:
-    """The environment `python -m bookshop` gets: sandbox mode, orders in `database_url`."""
+    """The environment `python -m bookshop` gets: sandbox mode, orders in `database_url`. With
+    `sandbox`, the shop talks to that running sandbox (its keys and URL) and starts none."""
     env = {**os.environ, **PINNED_SETTINGS}
     env.update(
         SHOP_WORKERS=str(workers),
@@ -89,27 +95,41 @@ def shop_environment(
         SHOP_CATALOG_SEED=str(TEST_CATALOG),
         PYTHONUNBUFFERED="1",
     )
+    if sandbox is not None:
+        # Keys and a base URL given: the shop starts a sandbox only when that URL is on
+        # SANDBOX_PORT, which is another (free) port here.
+        env.update(
+            STRIPE_SECRET_KEY=sandbox.secret_key,
+            STRIPE_PUBLISHABLE_KEY=sandbox.publishable_key,
+            STRIPE_WEBHOOK_SECRET=SANDBOX_WEBHOOK_SECRET,
+            STRIPE_API_BASE=sandbox.url,
+        )
     return env
 
 
 @contextmanager
 def running_shop(
-    workdir: Path, workers: int = 1, database_url: str | None = None
+    workdir: Path,
+    workers: int = 1,
+    database_url: str | None = None,
+    sandbox: SandboxServer | None = None,
 ) -> Iterator[RunningShop]:
     """Start `python -m bookshop` (which starts the sandbox), wait until both answer, stop both.
 
     Orders go to `database_url`, by default a SQLite file in `workdir` (never into the checkout).
+    Given a running `sandbox` (another shop's), the shop uses it and starts none of its own: two
+    shop processes on one database and one Stripe. Its log is then `shop-<port>.log`.
     """
     shop_port, sandbox_port = free_port(), free_port()
     database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'shop.sqlite3'}"
-    log_path = workdir / "shop.log"
+    log_path = workdir / ("shop.log" if sandbox is None else f"shop-{shop_port}.log")
     with log_path.open("wb") as log:
         # Templates and static files are found relative to the package, so it runs from the
         # repository root; its own session lets a last-resort kill reach the sandbox child too.
         process = subprocess.Popen(
             [sys.executable, "-m", "bookshop"],
             cwd=REPO_ROOT,
-            env=shop_environment(shop_port, sandbox_port, database_url, workers),
+            env=shop_environment(shop_port, sandbox_port, database_url, workers, sandbox),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -117,7 +137,9 @@ def running_shop(
         )
         shop = RunningShop(
             url=f"http://127.0.0.1:{shop_port}",
-            sandbox=SandboxServer(url=f"http://127.0.0.1:{sandbox_port}"),
+            sandbox=SandboxServer(
+                url=sandbox.url if sandbox else f"http://127.0.0.1:{sandbox_port}"
+            ),
             log_path=log_path,
             pid=process.pid,
             database_url=database_url,
