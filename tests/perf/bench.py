@@ -23,11 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -35,7 +36,9 @@ import pycurl
 import stripe
 from quart import Quart
 
+from bookshop.database import Database
 from bookshop.sandbox.settings import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
+from bookshop.stock import Stock, StockLevel
 from tests.fixtures.app import BOOKS, TEST_CATALOG
 from tests.perf import catalog, load, servers
 from tests.perf.baseline import ADDRESS, CART
@@ -43,12 +46,16 @@ from tests.perf.load import LoadResult
 from tests.perf.results import Target, machine, save, shown, targets_table
 from tests.perf.servers import ROOT, ProcessMemory, Server, free_port, sandbox_port
 
+T = TypeVar("T")
 RESULTS = ROOT / "bench-results"
 HTMX = {"HX-Request": "true"}
 SEARCH = "the"
 PAID_CARD = "4242424242424242"
 HEALTHZ_PROBE = (2, 10)  # connections, pause (ms) between a connection's requests: a light probe
-SCENARIOS = ("page", "grid", "checkout", "pay", "status", "healthz")
+SCENARIOS = ("page", "grid", "checkout", "pay", "status", "healthz", "pay-stock")
+# "pay-stock": the pay step with the cart's books counted, so each Pay reserves and sells them.
+PAY_STOCK = "pay step, stock counted"
+STOCK_COPIES = 10_000_000  # of each book: more than any bench sells
 EMAIL = "reader@example.com"
 # What the checkout page shows (its total, lines and destination): the pay step sends it back.
 SHOWN_TOTAL = re.compile(
@@ -547,6 +554,53 @@ def run_scenarios(bench: Bench, shop: Server, baseline: Server) -> None:
         # The baseline too: how responsive the bare stack stays with the same Pays in flight.
         for server in (shop, baseline):
             bench.healthz_under_load(server, max(bench.options.concurrency), paying, form)
+    if "pay-stock" in chosen:
+        # Last: once counted, the books stay counted for every later Pay. The shop alone (the
+        # baseline counts nothing: its pay step row stands beside both).
+        database_url = shop.env["DATABASE_URL"]
+        count_stock(database_url, CART, STOCK_COPIES)
+        check_pays(shop, bench.sandbox, form, paying)
+        for concurrency in bench.options.concurrency:
+            bench.measure_pay(PAY_STOCK, (shop,), concurrency, paying, form)
+        time.sleep(2)  # the last window's Pays still in flight finish
+        levels = stock_levels(database_url, CART)
+        bench.log(
+            "    stock counted: "
+            + ", ".join(
+                f"{level.book_id} {level.sold} sold, {level.reserved} held" for level in levels
+            )
+        )
+        if any(level.sold == 0 for level in levels):
+            raise RuntimeError("the pay step with stock counted sold no copies")
+
+
+async def _with_stock(database_url: str, use: Callable[[Stock], Awaitable[T]]) -> T:
+    database = Database(database_url)
+    await database.open()
+    try:
+        return await use(Stock(database))
+    finally:
+        await database.close()
+
+
+def count_stock(database_url: str, books: Sequence[str], copies: int) -> None:
+    """Count these books' copies in the shop's database: its pay step then reserves and sells
+    them (a book not counted is sold without a stock row to change)."""
+
+    async def count(stock: Stock) -> None:
+        for book_id in books:
+            await stock.set(book_id, copies, "bench: pay-stock")
+
+    asyncio.run(_with_stock(database_url, count))
+
+
+def stock_levels(database_url: str, books: Sequence[str]) -> list[StockLevel]:
+    """These books' stock as the shop's database has it."""
+
+    async def read(stock: Stock) -> list[StockLevel]:
+        return [level for level in await stock.levels() if level.book_id in books]
+
+    return asyncio.run(_with_stock(database_url, read))
 
 
 def evaluate(bench: Bench, memory: Mapping[str, list[ProcessMemory]]) -> list[Target]:
@@ -628,6 +682,16 @@ def evaluate(bench: Bench, memory: Mapping[str, list[ProcessMemory]]) -> list[Ta
     return targets
 
 
+def beside_the_pay_step(rows: Sequence[Row]) -> list[Row]:
+    """The rows as measured, but those of the pay step with stock counted (measured last) right
+    after the pay step's own."""
+    counted = [row for row in rows if row.scenario == PAY_STOCK]
+    others = [row for row in rows if row.scenario != PAY_STOCK]
+    paying = [index for index, row in enumerate(others) if row.scenario == "pay step"]
+    at = paying[-1] + 1 if paying else len(others)
+    return [*others[:at], *counted, *others[at:]]
+
+
 def table(bench: Bench, memory: Mapping[str, list[ProcessMemory]], targets: list[Target]) -> str:
     """The results as Markdown tables (what docs/performance.md shows)."""
     lines = [
@@ -635,7 +699,7 @@ def table(bench: Bench, memory: Mapping[str, list[ProcessMemory]], targets: list
         "| CPU ms/req | sandbox CPU ms/req |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for row in bench.rows:
+    for row in beside_the_pay_step(bench.rows):
         result = row.median
         # The pay step's CPU columns are per paid order.
         paid = f"{result.paid_per_second:.0f}" if row.scenario.startswith("pay step") else "-"
