@@ -154,7 +154,7 @@ async def pay(checkout: Checkout, form: MultiDict[str, str]) -> Response | Werkz
         )
         intent = await asyncio.shield(recorded(paying, ledger()))
     except (PaymentNotFound, InvalidEmail, IntentLocked) as refused:
-        await stock().release(state.id, state.id)  # nothing was charged
+        await stock().release(state.id, checkout_id=state.id)  # nothing was charged
         if isinstance(refused, InvalidEmail):
             raise UnprocessableEntity(INVALID_EMAIL) from None
         if isinstance(refused, IntentLocked):

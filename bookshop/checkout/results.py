@@ -42,9 +42,10 @@ async def payment_status() -> Response:
         if started_here(payment):
             await forget_paid(payment)
         return await receipt_response(payment)
-    if payment.outcome in ("declined", "canceled") and payment.checkout_id:
-        # 3D Secure failed, or the payment was given up: its copies go back on sale.
-        await stock().release(payment.checkout_id, payment.id)
+    if payment.outcome in ("declined", "canceled"):
+        # 3D Secure failed, or the payment was given up: its copies (only its own: a later Pay
+        # of the same checkout holds its own) go back on sale.
+        await stock().release(payment.id, intent_id=payment.id)
     return await render_outcome(payment, intent_id=intent_id, secret=client_secret)
 
 

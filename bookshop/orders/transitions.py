@@ -385,14 +385,16 @@ class Transitions:
     ) -> bool:
         """The shop's own attempt was declined: a payable order is `failed`, with the code (the
         attempt is counted by its event), and the copies held for it go back on sale."""
-        await self.stock.release_in(connection, None, intent_id)
-        return await self.update(
+        # The order's row first, as every path locks it: then the stock's (no deadlock).
+        failed = await self.update(
             connection,
             intent_id,
             orders.c.status.in_(PAYABLE),
             status=FAILED,
             decline_code=decline_code,
         )
+        await self.stock.release_in(connection, intent_id)
+        return failed
 
     async def failed_since(
         self, connection: AsyncConnection, intent_id: str, decline_code: str | None
@@ -411,10 +413,11 @@ class Transitions:
 
     async def to_canceled(self, connection: AsyncConnection, intent_id: str) -> bool:
         """The intent was canceled: a payable order is too, and its held copies go back."""
-        await self.stock.release_in(connection, None, intent_id)
-        return await self.update(
+        canceled = await self.update(
             connection, intent_id, orders.c.status.in_(PAYABLE), status=CANCELED
         )
+        await self.stock.release_in(connection, intent_id)  # after the order's row, as above
+        return canceled
 
     async def refund(
         self, connection: AsyncConnection, intent_id: str, charge_id: str | None, amount: int

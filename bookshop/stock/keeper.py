@@ -38,7 +38,9 @@ async def expire(orders: Ledger, gateway: Payments, moment: datetime | None = No
                 await orders.apply_state(intent)  # paid: sold; canceled: released
         except PaymentsUnavailable:
             continue  # Stripe unreachable: the next round tries again, the copies still held
-        await orders.stock.release(hold.checkout_id, "expired")
+        await orders.stock.release(
+            "expired", checkout_id=hold.checkout_id, intent_id=hold.intent_id
+        )
         handled += 1
     return handled
 

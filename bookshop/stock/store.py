@@ -265,20 +265,23 @@ class Stock:
                 .values(intent_id=intent_id, updated_at=now())
             )
 
-    async def release(self, checkout_id: str, reference: str) -> int:
-        """Give back a checkout's held copies (its payment failed); how many went back."""
+    async def release(
+        self, reference: str, *, checkout_id: str | None = None, intent_id: str | None = None
+    ) -> int:
+        """Give back held copies: those of a payment (by its intent), or those of a checkout that
+        no payment is known to hold yet. How many went back."""
+        if intent_id is not None:
+            which = reservations.c.intent_id == intent_id
+        else:
+            which = (reservations.c.checkout_id == checkout_id) & reservations.c.intent_id.is_(None)
         async with self.database.transaction() as connection:
-            released = await self._release(
-                connection, reservations.c.checkout_id == checkout_id, reference
-            )
+            released = await self._release(connection, which, reference)
         self._left.clear()
         return released
 
-    async def release_in(
-        self, connection: AsyncConnection, checkout_id: str | None, intent_id: str
-    ) -> int:
+    async def release_in(self, connection: AsyncConnection, intent_id: str) -> int:
         """Give back the copies held for this payment, in the caller's transaction."""
-        released = await self._release(connection, _paying(checkout_id, intent_id), intent_id)
+        released = await self._release(connection, reservations.c.intent_id == intent_id, intent_id)
         self._left.clear()
         return released
 
@@ -428,10 +431,12 @@ def _aware(value: datetime) -> datetime:
 
 
 def _paying(checkout_id: str | None, intent_id: str) -> ColumnElement[bool]:
-    # The copies held for a payment: by its intent once known, else by its checkout.
+    # The copies held for a payment: by its intent once known, else its checkout's unattached.
     if checkout_id is None:
         return reservations.c.intent_id == intent_id
-    return (reservations.c.intent_id == intent_id) | (reservations.c.checkout_id == checkout_id)
+    return (reservations.c.intent_id == intent_id) | (
+        (reservations.c.checkout_id == checkout_id) & reservations.c.intent_id.is_(None)
+    )
 
 
 def _summed(lines: Iterable[tuple[str, int]]) -> Counter[str]:

@@ -90,3 +90,27 @@ async def test_3d_secure_keeps_the_copies_for_the_intent_it_waits_on(
     (hold,) = await books.expired(datetime.now(UTC) + timedelta(days=1))
     assert hold.intent_id == intent_id
     assert await books.left(["code"]) == {"code": 0}
+
+
+async def test_a_stale_result_page_gives_back_only_its_own_payments_copies(
+    shop: Quart, shopper: Client, sandbox: SandboxServer, books: Stock
+) -> None:
+    await books.set("code", 1, "test")
+    await press_pay(shopper, sandbox, "/checkout/code", THREE_D_SECURE)
+    first = await session_intent(shopper, "code")
+    assert first is not None
+    await shop.extensions["payments"].cancel(first)  # given up, then paid for again
+    await press_pay(shopper, sandbox, "/checkout/code", THREE_D_SECURE)
+    second = await session_intent(shopper, "code")
+    assert second not in (None, first)
+    assert await level(books, "code") == StockLevel("code", 1, 1, 0)
+
+    secret = sandbox.client().v1.payment_intents.retrieve(first).client_secret
+    stale = await shopper.get(
+        f"/payment/status?payment_intent={first}&payment_intent_client_secret={secret}"
+    )
+
+    assert 'data-outcome="canceled"' in await stale.get_data(as_text=True)
+    assert await level(books, "code") == StockLevel("code", 1, 1, 0)  # the second Pay's, still
+    (hold,) = await books.expired(datetime.now(UTC) + timedelta(days=1))
+    assert hold.intent_id == second

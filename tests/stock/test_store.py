@@ -69,8 +69,8 @@ async def test_paying_again_replaces_the_checkouts_hold_instead_of_adding_to_it(
 async def test_a_release_gives_the_copies_back_once(books: Stock) -> None:
     await books.set("code", 2, "test")
     await books.reserve("checkout-a", [("code", 2)], LATER)
-    assert await books.release("checkout-a", "declined") == 2
-    assert await books.release("checkout-a", "declined") == 0
+    assert await books.release("declined", checkout_id="checkout-a") == 2
+    assert await books.release("declined", checkout_id="checkout-a") == 0
     assert await level(books, "code") == StockLevel("code", 2, 0, 0)
 
 
@@ -88,7 +88,7 @@ async def test_a_sale_takes_the_held_copies_out_of_the_shop_once(books: Stock) -
 async def test_a_sale_whose_hold_lapsed_takes_what_is_left_or_nothing(books: Stock) -> None:
     await books.set("code", 2, "test")
     await books.reserve("checkout-a", [("code", 2)], LATER)
-    await books.release("checkout-a", "expired")
+    await books.release("expired", checkout_id="checkout-a")
     await books.reserve("checkout-b", [("code", 1)], LATER)  # another shopper meanwhile
 
     async with books.database.transaction() as connection:
