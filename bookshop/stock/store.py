@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from cachetools import TTLCache
 from quart import current_app
@@ -33,6 +33,8 @@ from bookshop.stock.schema import (
     stock_moves,
 )
 
+# What an update of a book's stock hands back for its move's record.
+LEVEL = (book_stock.c.book_id, book_stock.c.on_hand, book_stock.c.reserved)
 # What shoppers see of stock may be this old (each process keeps what it read); reserving and
 # selling always read the database.
 CACHE_SECONDS = 0.5
@@ -212,8 +214,11 @@ class Stock:
         more than is left."""
         wanted = _summed(lines)
         short: dict[str, int] = {}
+        held: list[dict[str, Any]] = []
         async with self.database.transaction() as connection:
-            await self._release(connection, reservations.c.checkout_id == checkout_id, checkout_id)
+            moves = await self._release(
+                connection, reservations.c.checkout_id == checkout_id, checkout_id
+            )
             counted = set(
                 await connection.scalars(
                     select(book_stock.c.book_id).where(book_stock.c.book_id.in_(list(wanted)))
@@ -222,16 +227,18 @@ class Stock:
             # Books in one order, so two checkouts never wait on each other's rows (PostgreSQL).
             for book_id in sorted(counted):
                 quantity = wanted[book_id]
-                taken = await connection.execute(
-                    update(book_stock)
-                    .where(
-                        book_stock.c.book_id == book_id,
-                        book_stock.c.on_hand - book_stock.c.reserved >= quantity,
+                taken = (
+                    await connection.execute(
+                        update(book_stock)
+                        .where(
+                            book_stock.c.book_id == book_id,
+                            book_stock.c.on_hand - book_stock.c.reserved >= quantity,
+                        )
+                        .values(reserved=book_stock.c.reserved + quantity, updated_at=now())
+                        .returning(*LEVEL)
                     )
-                    .values(reserved=book_stock.c.reserved + quantity, updated_at=now())
-                    .returning(book_stock.c.book_id)
-                )
-                if taken.first() is None:
+                ).first()
+                if taken is None:
                     left = await connection.scalar(
                         select(book_stock.c.on_hand - book_stock.c.reserved).where(
                             book_stock.c.book_id == book_id
@@ -240,20 +247,23 @@ class Stock:
                     short[book_id] = left or 0
                     continue
                 stamp = now()
-                await connection.execute(
-                    insert(reservations).values(
-                        checkout_id=checkout_id,
-                        book_id=book_id,
-                        quantity=quantity,
-                        status=HELD,
-                        expires_at=expires_at,
-                        created_at=stamp,
-                        updated_at=stamp,
-                    )
+                held.append(
+                    {
+                        "checkout_id": checkout_id,
+                        "book_id": book_id,
+                        "quantity": quantity,
+                        "status": HELD,
+                        "expires_at": expires_at,
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                    }
                 )
-                await self._moved(connection, book_id, RESERVED, quantity, checkout_id)
+                moves.append(_move(taken, RESERVED, quantity, checkout_id))
             if short:
                 raise Short(short)  # leaving the transaction undoes every line's hold
+            if held:
+                await connection.execute(insert(reservations), held)
+            await _record(connection, moves)
         self._left.clear()
 
     async def attach(self, checkout_id: str, intent_id: str) -> None:
@@ -275,15 +285,17 @@ class Stock:
         else:
             which = (reservations.c.checkout_id == checkout_id) & reservations.c.intent_id.is_(None)
         async with self.database.transaction() as connection:
-            released = await self._release(connection, which, reference)
+            moves = await self._release(connection, which, reference)
+            await _record(connection, moves)
         self._left.clear()
-        return released
+        return sum(move["quantity"] for move in moves)
 
     async def release_in(self, connection: AsyncConnection, intent_id: str) -> int:
         """Give back the copies held for this payment, in the caller's transaction."""
-        released = await self._release(connection, reservations.c.intent_id == intent_id, intent_id)
+        moves = await self._release(connection, reservations.c.intent_id == intent_id, intent_id)
+        await _record(connection, moves)
         self._left.clear()
-        return released
+        return sum(move["quantity"] for move in moves)
 
     async def sell(
         self,
@@ -328,29 +340,33 @@ class Stock:
                 .where(reservations.c.id.in_(ids))
                 .values(status=RELEASED, updated_at=now())
             )
-            for book_id, quantity in sorted(held.items()):
-                await self._give_back(connection, book_id, quantity, intent_id)
+            await _record(connection, await self._give_back(connection, held, intent_id))
             self._left.clear()
             return False
+        moves = []
         for book_id in sorted(counted):
             quantity, had = wanted[book_id], held[book_id]
-            await connection.execute(
-                update(book_stock)
-                .where(
-                    book_stock.c.book_id == book_id,
-                    book_stock.c.on_hand - book_stock.c.reserved + had >= quantity,
+            level = (
+                await connection.execute(
+                    update(book_stock)
+                    .where(
+                        book_stock.c.book_id == book_id,
+                        book_stock.c.on_hand - book_stock.c.reserved + had >= quantity,
+                    )
+                    .values(
+                        reserved=book_stock.c.reserved - had,
+                        on_hand=book_stock.c.on_hand - quantity,
+                        sold=book_stock.c.sold + quantity,
+                        updated_at=now(),
+                    )
+                    .returning(*LEVEL)
                 )
-                .values(
-                    reserved=book_stock.c.reserved - had,
-                    on_hand=book_stock.c.on_hand - quantity,
-                    sold=book_stock.c.sold + quantity,
-                    updated_at=now(),
-                )
-            )
+            ).one()
             if quantity:
-                await self._moved(connection, book_id, SALE, -quantity, intent_id)
+                moves.append(_move(level, SALE, -quantity, intent_id))
             if had > quantity:
-                await self._moved(connection, book_id, RELEASE, had - quantity, intent_id)
+                moves.append(_move(level, RELEASE, had - quantity, intent_id))
+        await _record(connection, moves)
         self._left.clear()
         return True
 
@@ -372,8 +388,9 @@ class Stock:
 
     async def _release(
         self, connection: AsyncConnection, which: ColumnElement[bool], reference: str
-    ) -> int:
+    ) -> list[dict[str, Any]]:
         # Each held row is released once: the conditional update says which rows this call took.
+        # The moves it made, for the caller to record with its own.
         rows = (
             await connection.execute(
                 update(reservations)
@@ -385,19 +402,23 @@ class Stock:
         back: Counter[str] = Counter()
         for row in rows:
             back[row.book_id] += row.quantity
-        for book_id, quantity in sorted(back.items()):
-            await self._give_back(connection, book_id, quantity, reference)
-        return sum(back.values())
+        return await self._give_back(connection, back, reference)
 
     async def _give_back(
-        self, connection: AsyncConnection, book_id: str, quantity: int, reference: str
-    ) -> None:
-        await connection.execute(
-            update(book_stock)
-            .where(book_stock.c.book_id == book_id)
-            .values(reserved=book_stock.c.reserved - quantity, updated_at=now())
-        )
-        await self._moved(connection, book_id, RELEASE, quantity, reference)
+        self, connection: AsyncConnection, back: Counter[str], reference: str
+    ) -> list[dict[str, Any]]:
+        moves = []
+        for book_id, quantity in sorted(back.items()):
+            level = (
+                await connection.execute(
+                    update(book_stock)
+                    .where(book_stock.c.book_id == book_id)
+                    .values(reserved=book_stock.c.reserved - quantity, updated_at=now())
+                    .returning(*LEVEL)
+                )
+            ).one()
+            moves.append(_move(level, RELEASE, quantity, reference))
+        return moves
 
     async def _level(self, connection: AsyncConnection, book_id: str) -> StockLevel | None:
         row = (
@@ -423,6 +444,25 @@ class Stock:
             )
         )
         return level
+
+
+def _move(level: Any, kind: str, quantity: int, reference: str) -> dict[str, Any]:
+    # A `stock_moves` row: the change, and the stock as it left it (an update's RETURNING).
+    return {
+        "book_id": level.book_id,
+        "kind": kind,
+        "quantity": quantity,
+        "on_hand": level.on_hand,
+        "reserved": level.reserved,
+        "reference": reference[:255],
+        "at": now(),
+    }
+
+
+async def _record(connection: AsyncConnection, moves: list[dict[str, Any]]) -> None:
+    # One statement for all of a change's moves.
+    if moves:
+        await connection.execute(insert(stock_moves), moves)
 
 
 def _aware(value: datetime) -> datetime:
