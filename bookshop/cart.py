@@ -1,10 +1,6 @@
-"""The cart: book ids and quantities kept in the shopper's session, the cart page, and what is
-left to buy of each book the shop counts."""
+"""The cart: book ids and quantities kept in the shopper's session, and the cart page."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable
-from dataclasses import dataclass
 
 from quart import Blueprint, Response, redirect, request, url_for
 from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity
@@ -16,61 +12,12 @@ from bookshop.catalog import Book, catalog
 from bookshop.forms import find_book, parse_quantity
 from bookshop.pages import render
 from bookshop.security import policy
-from bookshop.session import CART, CheckoutState, cart_entries, checkout_state, set_cart_entries
-from bookshop.stock import stock
+from bookshop.session import CART, cart_entries, checkout_state, set_cart_entries
+from bookshop.stock.availability import Availability, availabilities
 
 blueprint = Blueprint("cart", __name__)
 
 LEFT_THE_CATALOG = "A book in your cart is no longer sold, so we took it out."
-# Up to this many copies left, shoppers read how many ("Only 2 left"); more is "In stock".
-FEW_LEFT = 3
-
-
-@dataclass(frozen=True)
-class Availability:
-    """How many copies of a book the shop counts are left to buy (on hand, less those reserved
-    by checkouts paying now). A book the shop does not count has none: it is not limited."""
-
-    left: int
-
-    @property
-    def sold_out(self) -> bool:
-        """No copy is left to buy."""
-        return self.left <= 0
-
-    @property
-    def few(self) -> bool:
-        """So few are left that shoppers read how many."""
-        return 0 < self.left <= FEW_LEFT
-
-    @property
-    def label(self) -> str:
-        """What the grid and the book's page say: "In stock", "Only 2 left" or "Sold out"."""
-        if self.sold_out:
-            return "Sold out"
-        return f"Only {self.left} left" if self.few else "In stock"
-
-    def shortage(self, quantity: int) -> str | None:
-        """What a line of `quantity` copies says when there are not that many, else None."""
-        if self.sold_out:
-            return "Sold out"
-        if quantity > self.left:
-            return f"Only {self.left} left: you asked for {quantity}"
-        return None
-
-
-async def availabilities(
-    book_ids: Iterable[str], paying: CheckoutState | None = None
-) -> dict[str, Availability]:
-    """What is left of each of these books the shop counts (the others are absent): one stock
-    query for all of them, as a page of the grid asks for its 24 books at once. For the lines of
-    a checkout that has pressed Pay (`paying`), the copies it holds count as left to it: paying
-    again gives them back first."""
-    left = await stock().left(book_ids)
-    if paying is not None and left and (paying.intent_id or paying.unanswered_since):
-        for book_id, copies in (await stock().held(paying.id, left)).items():
-            left[book_id] += copies
-    return {book_id: Availability(copies) for book_id, copies in left.items()}
 
 
 def refusal(availability: Availability | None, in_cart: int, quantity: int) -> str | None:

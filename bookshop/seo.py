@@ -8,11 +8,11 @@ from xml.etree import ElementTree
 from quart import Blueprint, Response, url_for
 from werkzeug.exceptions import NotFound
 
-from bookshop.cart import Availability
 from bookshop.catalog import Book, catalog
 from bookshop.money import to_major
 from bookshop.pages import absolute_url
 from bookshop.security import policy
+from bookshop.stock.availability import Availability
 
 blueprint = Blueprint("seo", __name__)
 

@@ -11,7 +11,6 @@ from quart import Blueprint, Response, current_app, render_template, request, ur
 from werkzeug.exceptions import BadRequest, NotFound
 
 from bookshop import htmx
-from bookshop.cart import availabilities
 from bookshop.catalog import SORTS, catalog
 from bookshop.catalog.store import RELEVANCE, TITLE
 from bookshop.config import Settings
@@ -20,6 +19,7 @@ from bookshop.htmx import wants_fragment
 from bookshop.pages import absolute_url, render
 from bookshop.security import policy
 from bookshop.seo import book_data
+from bookshop.stock.availability import availabilities
 
 blueprint = Blueprint("shop", __name__)
 

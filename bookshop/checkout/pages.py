@@ -13,7 +13,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from bookshop import htmx
 from bookshop.basket import MAX_QUANTITY, MIN_QUANTITY, Basket, Line
-from bookshop.cart import LEFT_THE_CATALOG, Availability, availabilities, read_cart, write_cart
+from bookshop.cart import LEFT_THE_CATALOG, read_cart, write_cart
 from bookshop.catalog import Book
 from bookshop.checkout.blueprint import blueprint
 from bookshop.checkout.checkouts import (
@@ -33,6 +33,7 @@ from bookshop.payments import Intent, PaymentNotFound, PaymentsUnavailable, paym
 from bookshop.security import policy
 from bookshop.session import checkout_state
 from bookshop.shipping import default_rates
+from bookshop.stock.availability import Availability, availabilities
 
 
 @blueprint.get("/checkout")
