@@ -378,6 +378,18 @@ class Bench:
                 windows[server.name].append(result)
                 cpu[server.name].append(1000 * (after[0] - before[0]) / requests)
                 sandbox_cpu[server.name].append(1000 * (after[1] - before[1]) / requests)
+        return self.keep(scenario, servers, concurrency, windows, cpu, sandbox_cpu)
+
+    def keep(
+        self,
+        scenario: str,
+        servers: Sequence[Server],
+        concurrency: int,
+        windows: Mapping[str, list[LoadResult]],
+        cpu: Mapping[str, list[float]],
+        sandbox_cpu: Mapping[str, list[float]],
+    ) -> list[Row]:
+        """A row per server of its windows' medians, kept for the tables."""
         rows = [
             Row(
                 scenario,
@@ -452,20 +464,7 @@ class Bench:
                     windows[server.name].append(result)
                     cpu[server.name].append(1000 * (after[0] - before[0]) / paid)
                     sandbox_cpu[server.name].append(1000 * (after[1] - before[1]) / paid)
-        rows = [
-            Row(
-                scenario,
-                server.name,
-                concurrency,
-                load.median(windows[server.name]),
-                windows[server.name],
-                cpu_ms=round(statistics.median(cpu[server.name]), 2),
-                sandbox_cpu_ms=round(statistics.median(sandbox_cpu[server.name]), 2),
-            )
-            for server in servers
-        ]
-        self.rows.extend(rows)
-        return rows
+        return self.keep(scenario, servers, concurrency, windows, cpu, sandbox_cpu)
 
     def healthz_under_load(
         self, server: Server, concurrency: int, headers: Mapping[str, str], form: str
