@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     from bookshop import (
         address,
+        admin,
         assets,
         cart,
         checkout,
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None) -> Quart:
         shop,
         webhooks,
     )
+    from bookshop.admin import sessions as staff_sessions
+    from bookshop.admin.accounts import Accounts
     from bookshop.catalog import Catalog
     from bookshop.health import HealthCheck
     from bookshop.money import format_money
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     books = Catalog(orders.database)
     app.extensions["catalog"] = books
     app.extensions["stock"] = orders.stock
+    staff_sessions.install(app, settings, Accounts(orders.database))
 
     @app.before_serving
     async def start() -> None:
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.register_blueprint(seo.blueprint)
     app.register_blueprint(cart.blueprint)
     app.register_blueprint(checkout.blueprint)
+    admin.install(app)
     # No secret, no endpoint: an unverified webhook would let anyone mark orders paid.
     if settings.stripe_webhook_secret:
         app.register_blueprint(webhooks.blueprint)

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 # Shopper-facing titles; the description of the exception (set where it is raised) says more.
 TITLES = {
     400: "That request didn't make sense",
+    401: "Please sign in",
     403: "That request was refused",
     404: "We couldn't find that page",
     405: "That isn't allowed here",

@@ -30,8 +30,10 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_SECRET_BYTES = 32
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The rate limits a route may count against: paying (each a Stripe charge, what card testers
-# hammer) and reading a result (each a Stripe read).
-PAY, STATUS = "pay", "status"
+# hammer), reading a result (each a Stripe read) and staff signing in (what password guessers
+# hammer: limited per address and per account, whichever address the guesses come from).
+PAY, STATUS, LOGIN = "pay", "status", "login"
+LOGIN_RATE_CLIENT, LOGIN_RATE_ACCOUNT = "20/minute", "10/minute"
 V = TypeVar("V", bound=Callable[..., Any])
 PERIODS = {
     "second": timedelta(seconds=1),
@@ -54,6 +56,8 @@ class Policy:
     rate_limit: str | None = None
     # Signed another way (Stripe's webhooks): a CSRF token could never come with it.
     csrf_exempt: bool = False
+    # The back office's: the staff role a route needs ("staff" or "owner"), None for a shopper's.
+    role: str | None = None
 
 
 def policy(
@@ -62,23 +66,31 @@ def policy(
     secret: bool = False,
     rate_limit: str | None = None,
     csrf_exempt: bool = False,
+    role: str | None = None,
 ) -> Callable[[V], V]:
     """Declare a route's policy on its view, beneath the route decorator. Every route declares
     one (the app refuses to start otherwise), so a new route never silently gets none."""
 
     def declare(view: V) -> V:
-        view.policy = Policy(private, secret, rate_limit, csrf_exempt)  # type: ignore[attr-defined]
+        declared = Policy(private, secret, rate_limit, csrf_exempt, role)
+        view.policy = declared  # type: ignore[attr-defined]
         return view
 
     return declare
+
+
+def policy_of(view: Callable[..., Any]) -> Policy | None:
+    """The policy a view declares, if it declares one."""
+    declared = getattr(view, "policy", None)
+    return declared if isinstance(declared, Policy) else None
 
 
 def policies(app: Quart) -> dict[str, Policy]:
     """Each endpoint's declared policy; RuntimeError names a route that declares none."""
     found = {}
     for endpoint, view in app.view_functions.items():
-        declared = getattr(view, "policy", None)
-        if not isinstance(declared, Policy):
+        declared = policy_of(view)
+        if declared is None:
             raise RuntimeError(f"route {endpoint!r} declares no policy: add @policy(...) to it")
         found[endpoint] = declared
     return found
@@ -146,6 +158,12 @@ def parse_rate(text: str, key_function: Callable[[], Awaitable[str]]) -> RateLim
 async def client_key() -> str:
     """The connecting address: X-Forwarded-For is not trusted, since anyone can send it."""
     return request.remote_addr or "unknown"
+
+
+async def account_key() -> str:
+    """The staff account a sign-in names: guesses at one account count together."""
+    email: str = (await request.form).get("email", "")
+    return "account:" + email.strip().lower()[:254]
 
 
 async def everyone_key() -> str:
@@ -241,6 +259,10 @@ def install(app: Quart, settings: Settings) -> None:
             parse_rate(settings.rate_limit_pay_all, everyone_key),
         ],
         STATUS: [parse_rate(settings.rate_limit_status, client_key)],
+        LOGIN: [
+            parse_rate(LOGIN_RATE_CLIENT, client_key),
+            parse_rate(LOGIN_RATE_ACCOUNT, account_key),
+        ],
     }
     for endpoint, each in declared.items():
         if each.rate_limit is not None:

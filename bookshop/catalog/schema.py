@@ -23,6 +23,8 @@ books = Table(
     Column("isbn", String(13)),
     Column("added_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # A retired book is no longer sold (nor shown) but stays, for the orders that name it.
+    Column("retired_at", DateTime(timezone=True)),
     # The grid's sort orders, each walked in index order a page at a time.
     Index("books_by_title", "title", "id"),
     Index("books_by_price", "price", "id"),

@@ -56,6 +56,13 @@ orders = Table(
     Column("checkout_id", String(64)),
     # Why the shop refunds (or refunded) this paid order itself, if it does.
     Column("refund_reason", String(64)),
+    # When it was paid (the back office counts takings by it), and when it left, how and with
+    # what tracking number.
+    Column("paid_at", DateTime(timezone=True)),
+    Column("shipped_at", DateTime(timezone=True)),
+    Column("carrier", String(100)),
+    Column("tracking_number", String(100)),
+    Index("orders_by_paid", "paid_at"),
     # `make orders` lists paid orders first, newest first.
     Index("orders_by_status", "status", "created_at"),
     Index("orders_by_checkout", "checkout_id"),
@@ -124,6 +131,10 @@ class Order:
     review: str | None = None  # why staff must look at it before shipping, if they must
     checkout_id: str | None = None
     refund_reason: str | None = None  # why the shop refunds it itself (out of stock)
+    paid_at: datetime | None = None
+    shipped_at: datetime | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
 
     @classmethod
     def from_row(cls, row: Any, lines: tuple[OrderLine, ...]) -> Order:
@@ -146,6 +157,10 @@ class Order:
             review=row.review,
             checkout_id=row.checkout_id,
             refund_reason=row.refund_reason,
+            paid_at=_aware(row.paid_at) if row.paid_at is not None else None,
+            shipped_at=_aware(row.shipped_at) if row.shipped_at is not None else None,
+            carrier=row.carrier,
+            tracking_number=row.tracking_number,
         )
 
 

@@ -299,6 +299,7 @@ class Transitions:
             intent.id,
             orders.c.status.in_(PAYABLE),
             status=PAID,
+            paid_at=now(),
             charge_id=func.coalesce(intent.charge_id, orders.c.charge_id),
             email=func.coalesce(intent.email, orders.c.email),
         )
@@ -441,5 +442,6 @@ class Transitions:
             intent_id,
             orders.c.status.in_((*PAYABLE, PAID)),
             status=REFUNDED,
+            paid_at=func.coalesce(orders.c.paid_at, now()),
             charge_id=func.coalesce(orders.c.charge_id, charge_id),
         )
