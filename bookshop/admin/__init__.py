@@ -6,8 +6,19 @@ from __future__ import annotations
 from quart import Quart, Response, g, request
 
 # Each module adds its routes to the blueprint as it is imported.
-from bookshop.admin import home, sign_in  # noqa: F401
+from bookshop.admin import (  # noqa: F401
+    audit_log,
+    catalog,
+    home,
+    orders,
+    refunds,
+    shipping,
+    sign_in,
+    staff_accounts,
+    stock,
+)
 from bookshop.admin.blueprint import blueprint
+from bookshop.text import visible
 
 __all__ = ["blueprint", "install"]
 
@@ -31,6 +42,8 @@ def install(app: Quart) -> None:
         section for section in SECTIONS if section[0] in app.view_functions
     ]
     app.jinja_env.globals["signed_in_staff"] = lambda: g.get("staff")
+    # What shoppers typed, with invisible and direction-changing characters shown as escapes.
+    app.jinja_env.filters["visible"] = visible
 
     @app.after_request
     async def back_office_headers(response: Response) -> Response:

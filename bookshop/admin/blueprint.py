@@ -9,6 +9,7 @@ from quart import Blueprint, Response, current_app, g, redirect, request, url_fo
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from bookshop.admin.accounts import StaffMember
+from bookshop.admin.audit import Actor
 from bookshop.admin.schema import OWNER
 from bookshop.admin.sessions import signed_in
 from bookshop.htmx import wants_fragment
@@ -39,3 +40,8 @@ async def require_staff() -> Response | None:
 def current_staff() -> StaffMember:
     """The staff member this request is from (a guarded route only)."""
     return cast(StaffMember, g.staff)
+
+
+def acting() -> Actor:
+    """Who this request acts as, for the audit log: the staff member, from this address."""
+    return Actor(current_staff().email, request.remote_addr)
