@@ -14,6 +14,7 @@ from babel import Locale
 
 from bookshop.session import address_fields, set_address_fields
 from bookshop.shipping import Rates
+from bookshop.text import INVISIBLE_CHARACTERS
 
 FIELDS = ("name", "line1", "line2", "city", "state", "postal_code", "country", "phone")
 # Enough for any real address; Stripe takes up to 5000 characters a field.
@@ -39,11 +40,20 @@ LABELS = {
     "phone": "phone number",
 }
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{4,22}$")
+# Tabs and every Unicode space (no-break, thin, ideographic...): a run of them is one plain space.
+# Line breaks are not among them; they are refused below.
+SPACES = re.compile("[\t \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+# What the shopper writes in words, which must show something: a name or line made only of
+# blank-looking letters (a Hangul filler), marks with nothing to sit on or spaces is refused.
+WORDS = ("name", "line1", "line2", "city", "state")
+# The character kinds that show on a label: letters, numbers and punctuation.
+READABLE = frozenset("LNP")
 # Never part of an address, and the ones a tampered form would use to break a page.
 REFUSED_CHARACTERS = frozenset("<>{}\\`")
-# Unicode categories refused: controls, invisible formatting (direction marks included),
-# surrogates, private use and unassigned code points; symbols such as emoji.
-INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+# Unicode categories refused: controls, invisible formatting (direction marks included), line
+# and paragraph separators, surrogates, private use and unassigned code points; symbols such as
+# emoji.
+INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 SYMBOLS = frozenset({"So", "Sk"})
 # Symbols addresses do use ("2° piano", "№ 5", "〒100-0001"); they pass the check above.
 ADDRESS_SYMBOLS = frozenset("°№〒")
@@ -123,9 +133,12 @@ def read_form(form: Mapping[str, str], rates: Rates, locale: str) -> Form:
     """Check an address form for the country chosen in it; a field message for each problem."""
     values = {name: _clean(form.get(name, "")) for name in FIELDS}
     values["country"] = values["country"].upper()
+    needed = required_fields(values["country"])
     errors: dict[str, str] = {}
     for name, value in values.items():
-        problem = _characters(value) or _length(name, value)
+        problem = (
+            _characters(value) or _length(name, value) or _readable(name, value, name in needed)
+        )
         if problem:
             errors[name] = problem
     country = values["country"]
@@ -150,8 +163,8 @@ def read_form(form: Mapping[str, str], rates: Rates, locale: str) -> Form:
 
 
 def _clean(raw: str) -> str:
-    # One form of each character, and one plain space between words.
-    return " ".join(unicodedata.normalize("NFC", raw).split(" ")).strip()
+    # One form of each character, and one plain space between words, none around them.
+    return SPACES.sub(" ", unicodedata.normalize("NFC", raw)).strip()
 
 
 def _characters(value: str) -> str | None:
@@ -161,6 +174,18 @@ def _characters(value: str) -> str | None:
     if categories & SYMBOLS or REFUSED_CHARACTERS & set(value):
         return "Use letters, numbers and ordinary punctuation only."
     return None
+
+
+def _readable(name: str, value: str, required: bool) -> str | None:
+    if name not in WORDS or not value:
+        return None
+    if any(
+        unicodedata.category(char)[0] in READABLE and char not in INVISIBLE_CHARACTERS
+        for char in value
+    ):
+        return None
+    empty = "" if required else ", or leave it empty"
+    return f"Enter your {LABELS[name]} with letters or numbers we can read{empty}."
 
 
 def _length(name: str, value: str) -> str | None:

@@ -4,6 +4,7 @@ in the session (never in a URL), and no input that can break a page."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -114,7 +115,8 @@ def test_what_a_country_requires_is_asked_for() -> None:
         ("Ada\u202eredaeR", "invisible"),  # a right-to-left override
         ("Ada\u200fReader", "invisible"),  # a right-to-left mark
         ("Ada\x00Reader", "invisible"),
-        ("Ada\tReader", "invisible"),
+        ("Ada\nReader", "invisible"),  # a tab is a space (below), a line break is not
+        ("Ada\u2028Reader", "invisible"),  # a line separator
         ("Ada 📚 Reader", "letters, numbers"),
         ("<script>alert(1)</script>", "letters, numbers"),
         ("A" * 101, "100 characters"),
@@ -128,6 +130,69 @@ def test_what_no_address_needs_gets_a_message(value: str, message: str) -> None:
 def test_names_in_any_script_are_welcome() -> None:
     for name in ("Zoë Brontë", "李小龍", "Ἀριστοτέλης", "محمد علي", "O'Brien-Smith"):
         assert check("SG", name=name) == {}, name
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "\u3164"),  # a Hangul filler: a letter that prints as nothing
+        ("name", "\u3164 \uffa0 \u115f\u1160"),
+        ("name", "\u0301\u0301"),  # accents with no letter to sit on
+        ("name", "\u034f\u20dd"),  # a grapheme joiner and an enclosing circle
+        ("line1", "\u17b4\u17b5"),  # Khmer's inherent vowels
+        ("line2", "\u3164"),
+        ("city", "\u0301"),
+        ("state", "\u3164\u3000\u0301"),
+    ],
+)
+def test_a_name_or_line_with_nothing_visible_in_it_is_refused(field: str, value: str) -> None:
+    errors = check("US", **{field: value})
+    assert set(errors) == {field}
+    assert "letters or numbers we can read" in errors[field]
+
+
+def test_a_name_of_only_a_hangul_filler_or_only_accents_gets_a_message_that_says_so() -> None:
+    message = "Enter your full name with letters or numbers we can read."
+    assert check("SG", name="\u3164") == {"name": message}
+    assert check("SG", name="\u0301\u0301") == {"name": message}
+    # A line the shopper need not fill in says it can be left empty.
+    assert check("SG", line2="\u3164") == {
+        "line2": "Enter your second address line with letters or numbers we can read, "
+        "or leave it empty."
+    }
+
+
+def test_a_line_of_only_zero_width_spaces_is_refused() -> None:
+    errors = check("SG", line1="\u200b\u200b\u200b")
+    assert set(errors) == {"line1"} and "invisible" in errors["line1"]
+
+
+def test_a_letter_with_blank_looking_characters_around_it_is_kept() -> None:
+    assert check("SG", name="A\u0301 \u3164") == {}
+    assert check("SG", line2="-") == {}  # punctuation shows
+
+
+def stored(**changes: str) -> Address:
+    form = read_form({**VALID["SG"], "country": "SG", **changes}, default_rates(), "en_SG")
+    assert form.errors == {} and form.address is not None, form.errors
+    return form.address
+
+
+def test_each_run_of_spaces_and_tabs_is_stored_as_one_plain_space_with_none_around() -> None:
+    assert stored(name="Ada   \t Reader").name == "Ada Reader"
+    assert stored(name="\t Ada Reader  ").name == "Ada Reader"
+    assert stored(line1="1\u00a0\u00a0Straits\u00a0View\u00a0").line1 == "1 Straits View"
+    assert stored(line1="1\u3000Straits\u2009\u202f View").line1 == "1 Straits View"
+
+
+def test_every_unicode_space_counts_as_a_space() -> None:
+    spaces = [chr(point) for point in range(0x110000) if unicodedata.category(chr(point)) == "Zs"]
+    assert stored(name="Ada" + "".join(spaces) + "Reader").name == "Ada Reader"
+
+
+def test_a_decomposed_accent_is_kept_and_stored_composed() -> None:
+    name = stored(name="Jose\u0301 Reader").name
+    assert name == "Jos\u00e9 Reader" == unicodedata.normalize("NFC", name)
 
 
 def test_the_symbols_addresses_use_are_welcome() -> None:

@@ -49,6 +49,7 @@ def test_ordinary_text_in_any_script_is_untouched(text: str) -> None:
         ("line\u2028paragraph\u2029", "line\\u2028paragraph\\u2029"),
         ("tag\U000e0041", "tag\\U000e0041"),
         ("\u3164", "\\u3164"),  # a Hangul filler: a name that looks blank
+        ("a\u2028b", "a\\u2028b"),  # a line separator
         ("lone \udc80", "lone \\udc80"),
     ],
 )
@@ -56,6 +57,29 @@ def test_control_invisible_and_bidirectional_characters_are_made_visible(
     text: str, shown: str
 ) -> None:
     assert visible(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\u0301\u0301", "\\u0301\\u0301"),  # accents alone: a name that looks blank
+        ("\u20ddAda", "\\u20ddAda"),  # an enclosing mark at the start
+        ("Ada \u0301Reader", "Ada \\u0301Reader"),  # after a space
+        ("Ada\u00a0\u0301", "Ada\u00a0\\u0301"),  # after a no-break space
+        ("\u3164\u0301", "\\u3164\\u0301"),  # after a character shown as an escape
+        ("\x1b\u0301\u0308", "\\x1b\\u0301\\u0308"),
+    ],
+)
+def test_combining_marks_with_nothing_to_sit_on_are_made_visible(text: str, shown: str) -> None:
+    assert visible(text) == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["e\u0301", "Jose\u0301", "e\u0301\u0308", "a\u20dd", "\u1e9b\u0323", "\u05e9\u05c1\u05b8"],
+)
+def test_combining_marks_on_a_letter_stay_on_it(text: str) -> None:
+    assert visible(text) == text
 
 
 def test_nothing_invisible_or_controlling_is_left_anywhere_in_unicode() -> None:
