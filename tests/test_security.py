@@ -16,7 +16,7 @@ from werkzeug.datastructures import Headers
 
 from bookshop import create_app
 from bookshop.config import Settings
-from bookshop.security import PAY, STATUS, mask_token, policies, unmask_token
+from bookshop.security import LOGIN, PAY, STATUS, mask_token, policies, unmask_token
 from tests.fixtures.app import (
     HTMX,
     Client,
@@ -462,6 +462,9 @@ async def test_every_route_declares_its_policy_where_it_is_defined(app: Quart) -
     assert {name for name, each in declared.items() if each.rate_limit == STATUS} == {
         "checkout.payment_status",
         "checkout.success",
+    }
+    assert {name for name, each in declared.items() if each.rate_limit == LOGIN} == {
+        "admin.login"
     }
     assert {name for name, each in declared.items() if each.secret} == {
         "checkout.pay_cart",
