@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from cachetools import TTLCache
 from quart import current_app
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshop.database import Database
@@ -25,6 +25,7 @@ from bookshop.stock.schema import (
     RELEASE,
     RELEASED,
     RESERVED,
+    RETURN,
     SALE,
     SET,
     SOLD,
@@ -54,6 +55,14 @@ class StockLevel:
     def available(self) -> int:
         """Copies a shopper can still buy."""
         return self.on_hand - self.reserved
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A book's stock before a shopkeeper's change (None: it was not counted) and after it."""
+
+    before: StockLevel | None
+    after: StockLevel
 
 
 @dataclass(frozen=True)
@@ -163,48 +172,67 @@ class Stock:
 
     async def set(self, book_id: str, on_hand: int, reference: str) -> StockLevel:
         """Count a book's copies on hand (reserved ones included): the shop starts limiting it."""
+        async with self.database.transaction() as connection:
+            changed = await self.set_in(connection, book_id, on_hand, reference)
+        # Again once committed: a shopper's read in between may have kept the old count.
+        self._left.clear()
+        return changed.after
+
+    async def set_in(
+        self, connection: AsyncConnection, book_id: str, on_hand: int, reference: str
+    ) -> Changed:
+        """`set`, in the caller's transaction (the back office writes its audit entry in it)."""
         if on_hand < 0:
             raise StockError("A book can't have fewer than 0 copies.")
-        async with self.database.transaction() as connection:
-            before = await self._level(connection, book_id)
-            if before is not None and on_hand < before.reserved:
-                raise StockError(
-                    f"{before.reserved} copies of {book_id} are reserved by checkouts paying now: "
-                    f"count at least that many."
+        # Locked (PostgreSQL), so no checkout reserves more between this check and the update.
+        before = await self._level(connection, book_id, lock=True)
+        if before is not None and on_hand < before.reserved:
+            raise StockError(
+                f"{before.reserved} copies of {book_id} are reserved by checkouts paying now: "
+                f"count at least that many."
+            )
+        if before is None:
+            await connection.execute(
+                insert(book_stock).values(
+                    book_id=book_id, on_hand=on_hand, reserved=0, sold=0, updated_at=now()
                 )
-            if before is None:
-                await connection.execute(
-                    insert(book_stock).values(
-                        book_id=book_id, on_hand=on_hand, reserved=0, sold=0, updated_at=now()
-                    )
-                )
-            else:
-                await connection.execute(
-                    update(book_stock)
-                    .where(book_stock.c.book_id == book_id)
-                    .values(on_hand=on_hand, updated_at=now())
-                )
-            moved = on_hand - (before.on_hand if before else 0)
-            level = await self._moved(connection, book_id, SET, moved, reference)
+            )
+        else:
+            await connection.execute(
+                update(book_stock)
+                .where(book_stock.c.book_id == book_id)
+                .values(on_hand=on_hand, updated_at=now())
+            )
+        moved = on_hand - (before.on_hand if before else 0)
+        after = await self._moved(connection, book_id, SET, moved, reference)
         self._left.clear()
-        return level
+        return Changed(before, after)
 
     async def add(self, book_id: str, copies: int, reference: str) -> StockLevel:
         """A delivery: more copies on hand (a book not counted yet starts at these)."""
+        async with self.database.transaction() as connection:
+            changed = await self.add_in(connection, book_id, copies, reference)
+        self._left.clear()
+        return changed.after
+
+    async def add_in(
+        self, connection: AsyncConnection, book_id: str, copies: int, reference: str
+    ) -> Changed:
+        """`add`, in the caller's transaction (the back office writes its audit entry in it)."""
         if copies < 1:
             raise StockError("A delivery brings at least 1 copy.")
-        async with self.database.transaction() as connection:
-            await connection.execute(
-                self.database.insert(book_stock)
-                .values(book_id=book_id, on_hand=copies, reserved=0, sold=0, updated_at=now())
-                .on_conflict_do_update(
-                    index_elements=[book_stock.c.book_id],
-                    set_={"on_hand": book_stock.c.on_hand + copies, "updated_at": now()},
-                )
+        before = await self._level(connection, book_id, lock=True)
+        await connection.execute(
+            self.database.insert(book_stock)
+            .values(book_id=book_id, on_hand=copies, reserved=0, sold=0, updated_at=now())
+            .on_conflict_do_update(
+                index_elements=[book_stock.c.book_id],
+                set_={"on_hand": book_stock.c.on_hand + copies, "updated_at": now()},
             )
-            level = await self._moved(connection, book_id, DELIVERY, copies, reference)
+        )
+        after = await self._moved(connection, book_id, DELIVERY, copies, reference)
         self._left.clear()
-        return level
+        return Changed(before, after)
 
     async def reserve(
         self, checkout_id: str, lines: Sequence[tuple[str, int]], expires_at: datetime
@@ -370,6 +398,37 @@ class Stock:
         self._left.clear()
         return True
 
+    async def returned_in(
+        self, connection: AsyncConnection, intent_id: str, lines: Sequence[tuple[str, int]]
+    ) -> dict[str, int]:
+        """Copies of a refunded order back on hand, no longer sold, in the caller's transaction
+        (staff write the refund and its audit entry in it). Only counted books have a count to
+        go back to; how many copies went back, by book."""
+        back = _summed(lines)
+        moves = []
+        # Books in one order, as every change takes their rows (PostgreSQL: no deadlock).
+        for book_id in sorted(back):
+            quantity = back[book_id]
+            level = (
+                await connection.execute(
+                    update(book_stock)
+                    .where(book_stock.c.book_id == book_id)
+                    .values(
+                        on_hand=book_stock.c.on_hand + quantity,
+                        sold=case(
+                            (book_stock.c.sold > quantity, book_stock.c.sold - quantity), else_=0
+                        ),
+                        updated_at=now(),
+                    )
+                    .returning(*LEVEL)
+                )
+            ).first()
+            if level is not None:
+                moves.append(_move(level, RETURN, quantity, intent_id))
+        await _record(connection, moves)
+        self._left.clear()
+        return {move["book_id"]: move["quantity"] for move in moves}
+
     async def expired(self, moment: datetime) -> list[Hold]:
         """The checkouts whose held copies outlived their time, with the intent paying if known."""
         query = (
@@ -420,10 +479,11 @@ class Stock:
             moves.append(_move(level, RELEASE, quantity, reference))
         return moves
 
-    async def _level(self, connection: AsyncConnection, book_id: str) -> StockLevel | None:
-        row = (
-            await connection.execute(select(book_stock).where(book_stock.c.book_id == book_id))
-        ).first()
+    async def _level(
+        self, connection: AsyncConnection, book_id: str, *, lock: bool = False
+    ) -> StockLevel | None:
+        query = select(book_stock).where(book_stock.c.book_id == book_id)
+        row = (await connection.execute(query.with_for_update() if lock else query)).first()
         return StockLevel(row.book_id, row.on_hand, row.reserved, row.sold) if row else None
 
     async def _moved(

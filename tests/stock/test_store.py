@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bookshop.stock import Short, Stock, StockError, StockLevel
+from bookshop.stock.store import Changed
 
 LATER = datetime.now(UTC) + timedelta(minutes=15)
 
@@ -133,3 +134,37 @@ async def test_a_delivery_adds_copies_and_starts_counting_a_book(books: Stock) -
         ("delivery", 4, "delivery 17"),
         ("delivery", 2, "delivery 18"),
     ]
+
+
+async def test_a_change_in_the_callers_transaction_says_the_stock_before_and_after(
+    books: Stock,
+) -> None:
+    async with books.database.transaction() as connection:
+        counted = await books.set_in(connection, "code", 5, "test")
+        delivered = await books.add_in(connection, "code", 2, "delivery 19")
+    assert counted == Changed(None, StockLevel("code", 5, 0, 0))
+    assert delivered == Changed(StockLevel("code", 5, 0, 0), StockLevel("code", 7, 0, 0))
+    assert await books.left(["code"]) == {"code": 7}
+
+
+async def test_a_change_is_undone_with_the_callers_transaction(books: Stock) -> None:
+    await books.set("code", 3, "test")
+    assert await books.left(["code"]) == {"code": 3}  # now cached
+
+    class Undone(Exception):
+        pass
+
+    with pytest.raises(Undone):
+        async with books.database.transaction() as connection:
+            await books.set_in(connection, "code", 9, "test")
+            await books.add_in(connection, "code", 1, "test")
+            raise Undone
+    assert await level(books, "code") == StockLevel("code", 3, 0, 0)
+    assert [move.kind for move in await books.moves("code")] == ["set"]
+    assert await books.left(["code"]) == {"code": 3}
+
+
+async def test_a_delivery_of_no_copies_is_refused(books: Stock) -> None:
+    with pytest.raises(StockError, match="at least 1 copy"):
+        await books.add("code", 0, "test")
+    assert await books.levels() == []
