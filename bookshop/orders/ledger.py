@@ -4,7 +4,8 @@ about a payment, through the transitions in `transitions.py`.
 - the pay step's answer (`record_payment`);
 - the result page (`mark_paid`);
 - Stripe's webhook events (`events.py`);
-- reconcile and re-reads (`apply_state`).
+- reconcile and re-reads (`apply_state`);
+- staff's refunds and shipping (`refunded`, `mark_shipped`, in `staff.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bookshop.database import Database
 from bookshop.orders.events import EventResult, Events
 from bookshop.orders.migrate import upgrade
 from bookshop.orders.schema import PAID, PAYABLE, Order, orders
+from bookshop.orders.staff import Audit, StaffActions, StaffRefund
 from bookshop.orders.transitions import Change, Transitions
 from bookshop.payments import Intent, WebhookEvent
 from bookshop.stock import Stock
@@ -33,6 +35,7 @@ class Ledger:
         self.stock = Stock(self.database)
         self._transitions = Transitions(self.database, self.stock)
         self._events = Events(self.database, self._transitions)
+        self._staff = StaffActions(self.database, self._transitions, self.stock)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -137,6 +140,19 @@ class Ledger:
         disagrees with (another address, amount or lines) is flagged for review instead."""
         async with self.database.transaction() as connection:
             return await self._transitions.apply_state(connection, state)
+
+    async def refunded(self, intent: Intent, refund: StaffRefund, audit: Audit) -> bool:
+        """Record a refund staff made at Stripe (`intent` as Stripe has it after), as its
+        charge.refunded event would, with the copies back on hand if asked and the audit entry,
+        in one transaction; False, and nothing written, when its key was recorded before."""
+        return await self._staff.refunded(intent, refund, audit)
+
+    async def mark_shipped(
+        self, intent_id: str, carrier: str, tracking_number: str | None, audit: Audit
+    ) -> Order:
+        """Mark a paid order shipped, once, with the audit entry in the same transaction; the
+        order as shipped, or NotShippable saying why not."""
+        return await self._staff.mark_shipped(intent_id, carrier, tracking_number, audit)
 
 
 def ledger() -> Ledger:

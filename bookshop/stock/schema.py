@@ -9,6 +9,8 @@ from bookshop.database import metadata
 HELD, RELEASED, SOLD = "held", "released", "sold"
 # What moved copies, as `stock list --book` shows it.
 SET, DELIVERY, RESERVED, RELEASE, SALE = "set", "delivery", "reserved", "released", "sold"
+# Copies of a refunded order put back on hand by staff.
+RETURN = "returned"
 
 # One row per book the shop counts; a book without one is not limited.
 book_stock = Table(
