@@ -1,6 +1,6 @@
 """Shopkeeper commands: `quart --app bookshop orders`, `reconcile`, `db upgrade`, `catalog`
-(`import` and `export`, in bookshop/catalog/commands.py) and `stock` (`set`, `add` and `list`, in
-bookshop/stock/commands.py).
+(`import` and `export`, in bookshop/catalog/commands.py), `stock` (`set`, `add` and `list`, in
+bookshop/stock/commands.py) and `staff` (back office accounts, in bookshop/admin/commands.py).
 
 Every line shows what shoppers typed (names, addresses, emails) and what the catalog and Stripe
 hold (titles, ids) through `visible`: a control, invisible or bidirectional character in them
@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import click
 from quart import Quart
 
+from bookshop.admin import commands as staff_commands
 from bookshop.catalog import commands as catalog_commands
 from bookshop.catalog.commands import shortened
 from bookshop.config import Settings
@@ -46,6 +47,7 @@ def register(app: Quart, settings: Settings) -> None:
     """Add the shopkeeper's commands to the app's `quart` CLI."""
     catalog_commands.register(app, settings)
     stock_commands.register(app, settings)
+    staff_commands.register(app, settings)
 
     @app.cli.command("orders")
     @click.option("--limit", default=50, show_default=True, help="How many orders to show.")
