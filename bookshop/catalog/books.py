@@ -33,15 +33,20 @@ class Book:
 
 
 class InvalidBook(ValueError):
-    """A book the catalog cannot hold; the message says every field that is wrong."""
+    """A book the catalog cannot hold; the message says every field that is wrong, and
+    `fields` has each wrong field's own message by its name (a form shows it beside the field)."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(fields.values()))
+        self.fields = fields
 
 
 def make_book(fields: dict[str, Any]) -> Book:
-    """A book from raw fields (a CSV row, a TOML table), checked; else InvalidBook."""
-    problems: list[str] = []
+    """A book from raw fields (a CSV row, a TOML table, a form), checked; else InvalidBook."""
+    problems: dict[str, str] = {}
     book_id = _text(fields.get("id"))
     if not SLUG.fullmatch(book_id) or len(book_id) > MAX_ID_LENGTH:
-        problems.append(
+        problems["id"] = (
             f"id {book_id!r} is not a lowercase slug (a-z, 0-9, single hyphens) of at most "
             f"{MAX_ID_LENGTH} characters"
         )
@@ -51,7 +56,7 @@ def make_book(fields: dict[str, Any]) -> Book:
     price = _price(fields.get("price"), problems)
     isbn = _isbn(_text(fields.get("isbn")), problems)
     if problems:
-        raise InvalidBook("; ".join(problems))
+        raise InvalidBook(problems)
     return Book(book_id, title, author, blurb, price, isbn)
 
 
@@ -82,41 +87,41 @@ def _checked_text(
     fields: dict[str, Any],
     name: str,
     limit: int,
-    problems: list[str],
+    problems: dict[str, str],
     *,
     required: bool,
     lines: bool = False,
 ) -> str:
     value = _text(fields.get(name))
     if required and not value:
-        problems.append(f"{name} is missing")
+        problems[name] = f"{name} is missing"
     elif len(value) > limit:
-        problems.append(f"{name} is longer than {limit} characters")
+        problems[name] = f"{name} is longer than {limit} characters"
     elif any(
         unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") and not (lines and char == "\n")
         for char in value
     ):
         # Control and invisible characters would reach pages and the shopkeeper's terminal.
-        problems.append(f"{name} holds a control or invisible character")
+        problems[name] = f"{name} holds a control or invisible character"
     return value
 
 
-def _price(value: Any, problems: list[str]) -> int:
+def _price(value: Any, problems: dict[str, str]) -> int:
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_PRICE:
-        problems.append(
+        problems["price"] = (
             f"price {value!r} is not a whole number of minor units from 1 to {MAX_PRICE}"
         )
         return 0
     return value
 
 
-def _isbn(raw: str, problems: list[str]) -> str | None:
+def _isbn(raw: str, problems: dict[str, str]) -> str | None:
     if not raw:
         return None
     digits = normalise_isbn(raw)
     if not isbn13_is_valid(digits):
-        problems.append(f"isbn {raw!r} is not an ISBN-13 with a correct check digit")
+        problems["isbn"] = f"isbn {raw!r} is not an ISBN-13 with a correct check digit"
         return None
     return digits

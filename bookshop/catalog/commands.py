@@ -71,7 +71,8 @@ def register(app: Quart, settings: Settings) -> None:
         further columns are ignored), or the shop's TOML when its name ends in .toml. An
         optional stock column sets a book's copies on hand (empty: left as it is). Every row
         is checked first: if any is wrong, each is listed with its line and nothing is changed,
-        unless --skip-invalid is given. Importing a file again changes only what differs.
+        unless --skip-invalid is given. Importing a file again changes only what differs. A
+        retired book in FILE is updated but stays retired: the back office returns it to sale.
         """
         books, problems, counts = read_catalog(file)
         if counts and all(problem.row for problem in problems):
@@ -113,8 +114,8 @@ def register(app: Quart, settings: Settings) -> None:
     @catalog_group.command("export")
     @click.argument("file", default="-", type=click.Path(dir_okay=False, allow_dash=True))
     def export_command(file: str) -> None:
-        """Write every book, in id order, as CSV to FILE (standard output when FILE is - or
-        not given): the layout `catalog import` reads."""
+        """Write every book on sale, in id order, as CSV to FILE (standard output when FILE
+        is - or not given): the layout `catalog import` reads. Retired books stay out."""
         # atomic: a file appears only once complete, so a failed export leaves no half file.
         try:
             with click.open_file(file, "w", encoding="utf-8", atomic=True) as stream:
@@ -197,8 +198,8 @@ async def set_stock(stock: Stock, counts: Sequence[StockCount]) -> int:
 
 
 async def export_books(settings: Settings, stream: IO[str]) -> int:
-    """Write every book of the database the settings name to `stream` as CSV, with its copies on
-    hand (empty for a book the shop does not count); how many."""
+    """Write every book on sale in the database the settings name to `stream` as CSV, with its
+    copies on hand (empty for a book the shop does not count); how many."""
     write = csv_writer(stream)
     exported = 0
     async with opened(settings) as database:
@@ -220,7 +221,8 @@ def show_problems(problems: Sequence[Problem]) -> None:
 
 def summary(books: int, imported: Imported, skipped: int, counted: int = 0) -> str:
     """The import's one line: `Imported 3 books: 1 added, 1 changed, 1 unchanged.`, with what
-    became of the file's `counted` stock counts when it gave any (`; stock: 2 set, 0 unchanged`)."""
+    became of the file's `counted` stock counts when it gave any (`; stock: 2 set, 0 unchanged`)
+    and how many of its books are retired, which an import leaves so."""
     written = imported.written
     unchanged = books - written.added - written.changed
     line = (
@@ -229,6 +231,11 @@ def summary(books: int, imported: Imported, skipped: int, counted: int = 0) -> s
     )
     if counted:
         line += f"; stock: {imported.stock_set} set, {counted - imported.stock_set} unchanged"
+    if written.retired:
+        line += (
+            f"; {count(written.retired, 'retired book')} stayed retired (return "
+            f"{'it' if written.retired == 1 else 'them'} to sale in the back office)"
+        )
     if skipped:
         line += f"; {count(skipped, 'invalid row')} skipped"
     return line + "."

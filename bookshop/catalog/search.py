@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Float, Integer, Subquery, column, text
+from sqlalchemy import Float, Integer, Subquery, column, func, literal, select, text, union_all
+
+from bookshop.catalog.schema import books
 
 # Words: runs of letters and digits in any script. Everything else separates them.
 WORD = re.compile(r"[^\W_]+")
@@ -19,6 +21,8 @@ MAX_WORDS = 8
 # Matches ranked for one search: a common word matches a tenth of a large catalog, and ranking
 # every match costs tens of milliseconds; a shopper reads the best of the first thousand.
 MAX_RANKED = 1000
+# The score of a book found by its id: above any match of its words, in either engine.
+BY_ID = -1e300
 
 
 def words(query: str) -> list[str]:
@@ -47,3 +51,15 @@ def matches(dialect: str, query_words: list[str]) -> Subquery:
             "WHERE search @@ query LIMIT :ranked) AS matched"
         ).bindparams(expression=expression, ranked=MAX_RANKED)
     return statement.columns(column("number", Integer), column("score", Float)).subquery("found")
+
+
+def matches_or_id(dialect: str, query_words: list[str], book_id: str) -> Subquery:
+    """`matches`, and the book whose id is `book_id` (if any) ranked above them all: the back
+    office finds a book by its id as well as by its words."""
+    found = matches(dialect, query_words)
+    by_id = select(books.c.number, literal(BY_ID, Float).label("score")).where(
+        books.c.id == book_id
+    )
+    both = union_all(select(found.c.number, found.c.score), by_id).subquery("both")
+    best = func.min(both.c.score).label("score")
+    return select(both.c.number, best).group_by(both.c.number).subquery("found")

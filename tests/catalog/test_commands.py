@@ -358,3 +358,47 @@ def test_a_bad_rows_text_is_shown_with_its_control_characters_made_visible(
     assert result.exit_code == 1
     assert "\x1b" not in result.output
     assert "\\x1b[2Jevil" in result.output
+
+
+def retire(settings: Settings, book_id: str) -> None:
+    """Take a book off sale, as the back office does."""
+
+    async def write() -> None:
+        database = Database(settings.database_url)
+        await database.open()
+        try:
+            await upgrade(database)
+            async with database.transaction() as connection:
+                assert await Catalog(database).retire_in(connection, book_id, True)
+        finally:
+            await database.close()
+
+    run_async(write())
+
+
+def test_export_leaves_retired_books_out(settings: Settings, tmp_path: Path) -> None:
+    original = write_catalog_csv(tmp_path / "books.csv", generated_books(3))
+    assert run(settings, "catalog", "import", str(original)).exit_code == 0
+    retire(settings, generated_books(3)[1].id)
+    result = run(settings, "catalog", "export")
+    assert result.exit_code == 0, result.output
+    lines = original.read_text(encoding="utf-8").splitlines()
+    assert result.stdout.splitlines() == [lines[0], lines[1], lines[3]]
+
+
+def test_an_import_updates_a_retired_book_and_says_it_stays_retired(
+    settings: Settings, tmp_path: Path
+) -> None:
+    books = generated_books(3)
+    first = run(settings, "catalog", "import", str(write_catalog_csv(tmp_path / "a.csv", books)))
+    assert first.exit_code == 0, first.output
+    retire(settings, books[1].id)
+    books[1] = dataclasses.replace(books[1], title="A New Title")
+    result = run(settings, "catalog", "import", str(write_catalog_csv(tmp_path / "b.csv", books)))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "Imported 3 books: 0 added, 1 changed, 2 unchanged; 1 retired book stayed retired "
+        "(return it to sale in the back office).\n"
+    )
+    assert stored(settings)[books[1].id][0].title == "A New Title"
+    assert "A New Title" not in run(settings, "catalog", "export").stdout

@@ -10,7 +10,15 @@ from dataclasses import replace
 import pytest
 
 from bookshop.catalog import Book, Catalog, search
-from bookshop.catalog.store import CACHE_SECONDS, PAGE_SIZE
+from bookshop.catalog.store import (
+    CACHE_SECONDS,
+    EVERY,
+    LISTING_PAGE_SIZE,
+    ON_SALE,
+    PAGE_SIZE,
+    RETIRED,
+    Entry,
+)
 from bookshop.database import Database
 from bookshop.orders.migrate import upgrade
 from tests.fixtures.catalogs import generated_books
@@ -235,3 +243,144 @@ async def test_a_search_ranks_only_its_first_matches(
     # Five of the 32 books that match, each a real match, and no page after them.
     assert len(page.books) == 5 and not page.has_next
     assert all("garden" in (book.title + book.author).lower() for book in page.books)
+
+
+async def retire(catalog: Catalog, book_id: str, retired: bool = True) -> bool:
+    """Retire a book (or return it to sale) in a transaction of its own, as the back office
+    does; whether that changed it."""
+    async with catalog.database.transaction() as connection:
+        changed = await catalog.retire_in(connection, book_id, retired)
+    catalog.forget()
+    return changed
+
+
+async def listed(catalog: Catalog, query: str = "", shown: str = EVERY) -> list[str]:
+    """The ids of the back office's first page of books."""
+    return [entry.book.id for entry in (await catalog.listing(1, query, shown)).entries]
+
+
+async def test_a_retired_book_is_absent_from_every_read_for_shoppers(catalog: Catalog) -> None:
+    before_count = await catalog.count()
+    assert await retire(catalog, "gardener")
+    assert await catalog.get("gardener") is None
+    assert "gardener" not in await catalog.get_many(["gardener", "percent"])
+    assert "gardener" not in await ids(catalog, "", "title")
+    assert await ids(catalog, "roses") == []
+    assert await catalog.count() == before_count - 1
+    assert "gardener" not in await catalog.ids(0, 100)
+    assert "gardener" not in [book.id async for book in catalog.every_book()]
+
+
+async def test_the_back_office_reads_a_retired_book_with_when_it_was_retired(
+    catalog: Catalog,
+) -> None:
+    await retire(catalog, "gardener")
+    entry = await catalog.entry("gardener")
+    assert entry is not None and entry.book == BOOKS[1] and entry.retired
+    assert entry.retired_at is not None and entry.retired_at.tzinfo is not None
+    assert await catalog.entry("percent") == Entry(BOOKS[4])
+    assert await catalog.entry("no-such-book") is None
+    assert set(await catalog.entries(["gardener", "percent", "nope"])) == {"gardener", "percent"}
+
+
+async def test_a_returned_book_is_on_sale_again_and_retiring_twice_changes_nothing(
+    catalog: Catalog,
+) -> None:
+    assert await retire(catalog, "gardener")
+    assert not await retire(catalog, "gardener")
+    assert not await retire(catalog, "no-such-book")
+    assert await retire(catalog, "gardener", retired=False)
+    assert not await retire(catalog, "gardener", retired=False)
+    assert await catalog.get("gardener") == BOOKS[1]
+    assert await ids(catalog, "roses") == ["gardener"]
+
+
+async def test_the_back_office_lists_books_on_sale_retired_or_all_by_title(
+    catalog: Catalog,
+) -> None:
+    await retire(catalog, "gardener")
+    by_title = ["percent", "gardener", "cafe-society", "mythical-man-month", "secret-garden"]
+    assert await listed(catalog) == by_title
+    assert await listed(catalog, shown=ON_SALE) == [
+        book_id for book_id in by_title if book_id != "gardener"
+    ]
+    assert await listed(catalog, shown=RETIRED) == ["gardener"]
+    assert await listed(catalog, "garden") == ["secret-garden", "gardener"]
+    assert await listed(catalog, "garden", RETIRED) == ["gardener"]
+
+
+async def test_the_back_office_finds_a_book_by_its_id_first(catalog: Catalog) -> None:
+    # "percent" is no word of its title; "gardener" is its id, and "garden" only a prefix.
+    assert await listed(catalog, "percent") == ["percent"]
+    assert await listed(catalog, "Gardener") == ["gardener"]
+    await catalog.write([Book("garden", "Garden Walks", "Someone", "", 100)])
+    assert await listed(catalog, "garden") == ["garden", "secret-garden", "gardener"]
+    assert await listed(catalog, "no-such-book") == []
+
+
+@pytest.mark.parametrize("query", HOSTILE, ids=range(len(HOSTILE)))
+async def test_whatever_the_back_office_types_is_a_query_never_an_error(
+    catalog: Catalog, query: str
+) -> None:
+    page = await catalog.listing(1, query)
+    assert all(entry.book.id in {b.id for b in BOOKS} for entry in page.entries)
+
+
+async def test_the_back_office_list_is_paged(catalog: Catalog) -> None:
+    await catalog.write(generated_books(LISTING_PAGE_SIZE))
+    first, second = await catalog.listing(1), await catalog.listing(2)
+    assert len(first.entries) == LISTING_PAGE_SIZE and first.has_next
+    assert len(second.entries) == len(BOOKS) and not second.has_next
+    assert not {e.book.id for e in first.entries} & {e.book.id for e in second.entries}
+
+
+async def test_a_new_book_is_added_once_and_an_id_taken_by_a_retired_book_is_refused(
+    catalog: Catalog,
+) -> None:
+    new = Book("new-book", "A New Book", "Someone", "", 100)
+    async with catalog.database.transaction() as connection:
+        assert await catalog.add_in(connection, new)
+        assert not await catalog.add_in(connection, replace(new, title="Another"))
+    await retire(catalog, "gardener")
+    async with catalog.database.transaction() as connection:
+        assert not await catalog.add_in(connection, replace(BOOKS[1], title="Another"))
+    catalog.forget()
+    assert await catalog.get("new-book") == new
+    entry = await catalog.entry("gardener")
+    assert entry is not None and entry.book == BOOKS[1] and entry.retired
+
+
+async def test_a_saved_book_shows_at_once_once_the_cache_is_forgotten(catalog: Catalog) -> None:
+    assert await catalog.get("gardener") == BOOKS[1]  # now in the cache
+    cheaper = replace(BOOKS[1], price=999, title="A Year of Tulips")
+    async with catalog.database.transaction() as connection:
+        before = await catalog.save_in(connection, cheaper)
+        assert await catalog.save_in(connection, replace(cheaper, id="nope")) is None
+    assert before == Entry(BOOKS[1])
+    assert await catalog.get("gardener") == BOOKS[1]  # this process still remembers
+    catalog.forget()
+    assert await catalog.get("gardener") == cheaper
+    assert await ids(catalog, "tulips") == ["gardener"]
+
+
+async def test_a_write_in_a_transaction_that_fails_leaves_the_book_as_it_was(
+    catalog: Catalog,
+) -> None:
+    with pytest.raises(RuntimeError):
+        async with catalog.database.transaction() as connection:
+            await catalog.save_in(connection, replace(BOOKS[1], price=1))
+            await catalog.retire_in(connection, "gardener", True)
+            raise RuntimeError("the audit entry could not be written")
+    catalog.forget()
+    assert await catalog.get("gardener") == BOOKS[1]
+
+
+async def test_an_import_of_a_retired_book_updates_it_and_leaves_it_retired(
+    catalog: Catalog,
+) -> None:
+    await retire(catalog, "gardener")
+    written = await catalog.write([replace(BOOKS[1], price=1700), BOOKS[0]])
+    assert (written.added, written.changed, written.retired) == (0, 1, 1)
+    entry = await catalog.entry("gardener")
+    assert entry is not None and entry.retired and entry.book.price == 1700
+    assert await catalog.get("gardener") is None
