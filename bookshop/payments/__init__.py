@@ -11,6 +11,7 @@ from bookshop.payments.errors import (
     InvalidWebhook,
     PaymentNotFound,
     PaymentsUnavailable,
+    RefundRefused,
 )
 from bookshop.payments.gateway import Payments, payments
 from bookshop.payments.objects import (
@@ -19,10 +20,12 @@ from bookshop.payments.objects import (
     Intent,
     IntentLine,
     Outcome,
+    Refund,
     WebhookEvent,
     intent_id_from_secret,
     read_event,
     read_intent,
+    read_refund,
 )
 
 __all__ = [
@@ -37,9 +40,12 @@ __all__ = [
     "PaymentNotFound",
     "Payments",
     "PaymentsUnavailable",
+    "Refund",
+    "RefundRefused",
     "WebhookEvent",
     "intent_id_from_secret",
     "payments",
     "read_event",
     "read_intent",
+    "read_refund",
 ]

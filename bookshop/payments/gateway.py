@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import re
@@ -19,15 +20,18 @@ from quart import current_app
 
 from bookshop.basket import Basket
 from bookshop.config import Settings
+from bookshop.money import format_money
 from bookshop.payments.errors import (
     IntentLocked,
     InvalidEmail,
     InvalidWebhook,
     PaymentNotFound,
     PaymentsUnavailable,
+    RefundRefused,
 )
 from bookshop.payments.objects import (
     CONFIRMATION_TOKEN,
+    MAX_METADATA_VALUE,
     ConfirmationToken,
     Intent,
     WebhookEvent,
@@ -47,6 +51,8 @@ logging.getLogger("stripe").setLevel(logging.WARNING)
 T = TypeVar("T")
 INTENT_ID = re.compile(r"^pi_[A-Za-z0-9]{1,64}$")
 MAX_DESCRIPTION = 1000
+MAX_IDEMPOTENCY_KEY = 255  # Stripe's limit for an Idempotency-Key
+DASHBOARD = "https://dashboard.stripe.com"
 
 
 class Payments:
@@ -57,6 +63,7 @@ class Payments:
         self.publishable_key = settings.stripe_publishable_key
         self.js_url = settings.stripe_js_url
         self.sandbox = settings.sandbox
+        self._live = settings.live
         self._http = CurlClient(
             settings.stripe_api_base or stripe.DEFAULT_API_BASE, settings.stripe_timeout_seconds
         )
@@ -106,9 +113,6 @@ class Payments:
             stripe.APIConnectionError,
             stripe.RateLimitError,
             stripe.APIError,
-            # A key met again with other parameters: a bug to log, but for the shopper a retry
-            # (the next Pay comes with a new token, so a new key).
-            stripe.IdempotencyError,
         ) as error:
             log.warning(
                 "Stripe unavailable: %s (status %s, request %s)",
@@ -117,6 +121,14 @@ class Payments:
                 error.request_id,
             )
             raise PaymentsUnavailable from None
+        except stripe.IdempotencyError as error:
+            # A key met again with other parameters: a bug to log, but for the shopper a retry
+            # (the next Pay comes with a new token, so a new key).
+            log.warning(
+                "Stripe refused a key used before for other parameters (request %s)",
+                error.request_id,
+            )
+            raise KeyReused from None
         except stripe.InvalidRequestError as error:
             if error.http_status == 404 or error.param == "confirmation_token":
                 # Unknown, or a token spent or expired since the shop read it.
@@ -180,8 +192,9 @@ class Payments:
             return declined.intent
 
     async def intent(self, intent_id: str) -> Intent:
-        """The PaymentIntent as Stripe has it now, with its latest charge."""
-        return await self._retrieve(intent_id, expand=["latest_charge"])
+        """The PaymentIntent as Stripe has it now, with its latest charge and that charge's
+        refunds (Stripe sends a charge's refunds only when asked to expand them)."""
+        return await self._retrieve(intent_id, expand=["latest_charge.refunds"])
 
     async def cancel(self, intent_id: str) -> Intent:
         """Cancel a payment not yet made, so no later authentication can charge it; the intent
@@ -197,18 +210,108 @@ class Payments:
             await self._call(self._request, "post", _intent_path(intent_id, "/cancel"), **params)
         return await self.intent(intent_id)
 
-    async def refund(self, intent_id: str, reason: str) -> Intent:
-        """Refund a payment in full, once whatever the retries (the key names the intent and
-        why); the intent as Stripe has it after, with its refunded charge."""
+    async def refund(
+        self, intent_id: str, reason: str, *, amount: int | None = None, key: str | None = None
+    ) -> Intent:
+        """Refund `amount` of a payment (None: all that is left to refund), once whatever the
+        retries; the intent as Stripe has it after, its charge with its refunds.
+
+        `key` is the refund's idempotency key: the same key again refunds nothing more (Stripe
+        replays the first answer), so a caller that means two refunds passes two keys. Without
+        one the key names the intent, the reason and, for part of a payment, the amount. The
+        reason rides in the refund's metadata. RefundRefused when Stripe refuses it (more than
+        is left, refunded in full already, never paid, the key used for another refund)."""
         if not INTENT_ID.match(intent_id):
             raise PaymentNotFound
-        params = {
+        if amount is not None and (isinstance(amount, bool) or amount < 1):
+            raise RefundRefused("A refund must be a positive amount.", "invalid_amount")
+        if len(reason) > MAX_METADATA_VALUE:
+            raise RefundRefused(
+                f"The reason is too long: Stripe keeps at most {MAX_METADATA_VALUE} characters.",
+                "invalid_reason",
+            )
+        if key is None:
+            key = _refund_key(intent_id, reason, amount)
+        elif not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isascii() and key.isprintable()):
+            raise ValueError(
+                f"an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+            )
+        params: dict[str, Any] = {
             "payment_intent": intent_id,
             "metadata": {"reason": reason},
-            "idempotency_key": f"bookshop-refund-{intent_id}-{reason.replace(' ', '-')}",
+            "idempotency_key": key,
         }
-        await self._call(self._request, "post", "/v1/refunds", **params)
+        if amount is not None:
+            params["amount"] = amount
+        try:
+            await self._call(self._request, "post", "/v1/refunds", **params)
+        except KeyReused:
+            raise RefundRefused(
+                "This refund was already asked for with another amount or reason: nothing more "
+                "was refunded. Reload the order to see what was.",
+                "key_reused",
+            ) from None
+        except stripe.InvalidRequestError as error:
+            raise await self._refund_refused(intent_id, error, amount) from None
         return await self.intent(intent_id)
+
+    async def _refund_refused(
+        self, intent_id: str, error: stripe.InvalidRequestError, amount: int | None
+    ) -> Exception:
+        # Stripe's refusal of a refund in the shopkeeper's words, chosen by its code.
+        code = error.code or ""
+        if code == "resource_missing":
+            return PaymentNotFound()
+        if code == "charge_already_refunded":
+            return RefundRefused(
+                "This payment has been refunded in full already.", "already_refunded"
+            )
+        if code == "charge_disputed":
+            return RefundRefused(
+                "The customer's bank has disputed this payment: answer the dispute in Stripe's "
+                "dashboard instead of refunding.",
+                "disputed",
+            )
+        if code == "amount_too_large" or error.param == "amount":
+            return RefundRefused(await self._too_much(intent_id, amount), "amount_too_large")
+        if code == "charge_not_refundable" or error.param in ("payment_intent", "charge"):
+            return RefundRefused(
+                "This payment was never completed, so there is nothing to refund.", "not_paid"
+            )
+        # A refusal the shop does not know: logged for a developer, reported as refused.
+        log.error(
+            "Stripe refused a refund of %s: %s (code %s, param %s, request %s)",
+            intent_id,
+            type(error).__name__,
+            error.code,
+            error.param,
+            error.request_id,
+        )
+        return RefundRefused("Stripe refused this refund; nothing was refunded.", "refused")
+
+    async def _too_much(self, intent_id: str, amount: int | None) -> str:
+        # What is left to refund, read again: another refund may have come in meanwhile.
+        try:
+            charge = (await self.intent(intent_id)).charge
+        except (PaymentsUnavailable, PaymentNotFound):
+            charge = None
+        if charge is None or amount is None:
+            return "The refund is more than is left to refund on this payment."
+        left = charge.amount - charge.amount_refunded
+        return (
+            f"Only {format_money(left, charge.currency)} of this payment is left to refund: "
+            f"{format_money(amount, charge.currency)} is more than that."
+        )
+
+    def dashboard_url(self, intent_id: str) -> str | None:
+        """Where staff see the payment in Stripe's dashboard (test or live, as the key is);
+        None with the local sandbox, which has no such page."""
+        if not INTENT_ID.match(intent_id):
+            raise PaymentNotFound
+        if self.sandbox:
+            return None
+        mode = "" if self._live else "test/"
+        return f"{DASHBOARD}/{mode}payments/{quote(intent_id, safe='')}"
 
     async def payment_result(self, intent_id: str, client_secret: str) -> Intent:
         """The shopper's payment, read with the secret key; PaymentNotFound unless the client
@@ -282,6 +385,11 @@ class Payments:
         )
 
 
+class KeyReused(PaymentsUnavailable):
+    """An idempotency key met again with other parameters: unavailable to the shopper (the next
+    Pay has a new key); a refund says it was refused."""
+
+
 class Declined(Exception):
     """Stripe declined the card; `intent` is the intent as the decline left it."""
 
@@ -318,6 +426,19 @@ def _description(basket: Basket) -> str:
     # Shown in Stripe's dashboard and on its receipt; Stripe allows 1000 characters.
     text = "; ".join(f"{line.quantity} x {line.book.title}" for line in basket.lines)
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
+
+
+def _refund_key(intent_id: str, reason: str, amount: int | None) -> str:
+    # Once per intent and reason (and amount, for part of a payment): a full refund's key is the
+    # one the stock keeper has always sent. A reason that would not fit in the header (Stripe
+    # takes keys of at most 255 characters; a header, printable ASCII) is named by its digest.
+    named = reason.replace(" ", "-")
+    suffix = "" if amount is None else f"-{amount}"
+    key = f"bookshop-refund-{intent_id}-{named}{suffix}"
+    if len(key) > MAX_IDEMPOTENCY_KEY or not (named.isascii() and named.isprintable()):
+        digest = hashlib.sha256(reason.encode()).hexdigest()
+        key = f"bookshop-refund-{intent_id}-{digest}{suffix}"
+    return key
 
 
 def _token_path(token_id: str) -> str:

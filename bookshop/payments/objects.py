@@ -33,6 +33,19 @@ class IntentLine:
 
 
 @dataclass(frozen=True)
+class Refund:
+    """One refund of a charge, as a staff order page lists it."""
+
+    id: str
+    amount: int
+    created: int
+    status: str  # succeeded (a card refund, at once in test mode), pending, failed, canceled
+    # Why: the shop's own words (metadata `reason`), else Stripe's reason (`duplicate`,
+    # `fraudulent`, `requested_by_customer`), else None (one made in Stripe's dashboard).
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class Charge:
     """A PaymentIntent's latest charge: what the receipt shows and the ledger keeps."""
 
@@ -45,6 +58,9 @@ class Charge:
     card_last4: str
     email: str | None
     receipt_url: str | None
+    # Newest first, when Stripe sent them: a charge carries its refunds only when they are
+    # expanded (`latest_charge.refunds`), and then the first page only (Stripe's ten newest).
+    refunds: tuple[Refund, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,6 +222,28 @@ def _read_charge(data: Mapping[str, Any]) -> Charge:
         card_last4=str(card.get("last4") or ""),
         email=data.get("receipt_email") or None,
         receipt_url=data.get("receipt_url") or None,
+        refunds=_read_refunds(data.get("refunds")),
+    )
+
+
+def _read_refunds(refunds: Any) -> tuple[Refund, ...]:
+    # A charge's `refunds` list, present only when expanded; anything else reads as none.
+    items = refunds.get("data") if isinstance(refunds, Mapping) else None
+    if not isinstance(items, list):
+        return ()
+    return tuple(read_refund(item) for item in items if isinstance(item, Mapping))
+
+
+def read_refund(data: Mapping[str, Any]) -> Refund:
+    """The one reading of a Refund's JSON."""
+    metadata = data.get("metadata")
+    reason = metadata.get("reason") if isinstance(metadata, Mapping) else None
+    return Refund(
+        id=str(data["id"]),
+        amount=int(data["amount"]),
+        created=int(data.get("created") or 0),
+        status=str(data.get("status") or ""),
+        reason=str(reason or data.get("reason") or "") or None,
     )
 
 

@@ -34,6 +34,7 @@ DRIVEN = {
     "cancel",
     "checkout_intent",
     "confirmation_token",
+    "dashboard_url",
     "pay",
     "intent",
     "payment_result",
@@ -149,7 +150,9 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
     again = await payments.intent(changed.id)
     listed = await payments.list_intents(datetime.now(UTC) - timedelta(minutes=5))
     found = await payments.checkout_intent(checkout, datetime.now(UTC) - timedelta(minutes=5))
+    part = await payments.refund(paid.id, "damaged book", amount=100, key=f"part-{paid.id}")
     refunded = await payments.refund(paid.id, "out of stock")
+    link = payments.dashboard_url(paid.id)  # no call: the sandbox has no dashboard page
     waiting = await payments.pay(
         basket,
         secrets.token_urlsafe(12),
@@ -187,7 +190,10 @@ async def test_every_request_the_gateway_sends_is_one_stripe_accepts(
         paid.charge_id,
         paid.id,
     )
+    assert part.charge is not None and part.charge.amount_refunded == 100
     assert refunded.charge is not None and refunded.charge.refunded
+    assert [refund.amount for refund in refunded.charge.refunds][1:] == [100]
+    assert link is None
     assert (waiting.status, canceled.status, too_late.status) == (
         "requires_action",
         "canceled",

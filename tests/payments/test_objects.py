@@ -6,7 +6,7 @@ from typing import Any
 
 from bookshop.basket import MAX_QUANTITY, MAX_TITLES
 from bookshop.catalog.books import MAX_ID_LENGTH, MAX_PRICE
-from bookshop.payments import IntentLine, read_event, read_intent
+from bookshop.payments import IntentLine, Refund, read_event, read_intent, read_refund
 from bookshop.payments.objects import lines_metadata
 from tests.fixtures.stripe_data import example_object
 
@@ -92,6 +92,34 @@ def test_an_expanded_charge_reads_as_the_receipt() -> None:
     assert intent.charge is not None and intent.charge_id == charge["id"]
     assert (intent.charge.card_brand, intent.charge.card_last4) == ("visa", "4242")
     assert intent.email == "ada@example.com"
+
+
+def test_an_expanded_charges_refunds_read_newest_first_with_the_shops_reason() -> None:
+    stripes = example_object("refund")
+    mine = {**stripes, "id": "re_2", "amount": 300, "metadata": {"reason": "damaged book"}}
+    theirs = {**stripes, "reason": "requested_by_customer"}  # made in Stripe's dashboard
+    refunds = {**example_object("charge")["refunds"], "data": [mine, theirs, stripes]}
+    charge = {
+        **example_object("charge"),
+        "amount": 1000,
+        "amount_refunded": 500,
+        "refunds": refunds,
+    }
+    read = read_intent(checkout(status="succeeded", latest_charge=charge)).charge
+    assert read is not None
+    assert (read.amount, read.amount_refunded, read.refunded) == (1000, 500, False)
+    assert read.refunds == (
+        Refund("re_2", 300, 1234567890, "succeeded", "damaged book"),
+        Refund(stripes["id"], 100, 1234567890, "succeeded", "requested_by_customer"),
+        Refund(stripes["id"], 100, 1234567890, "succeeded", None),
+    )
+    assert read_refund(mine) == read.refunds[0]
+
+
+def test_a_charge_without_its_refunds_expanded_reads_as_none_listed() -> None:
+    charge = {key: value for key, value in example_object("charge").items() if key != "refunds"}
+    read = read_intent(checkout(status="succeeded", latest_charge=charge)).charge
+    assert read is not None and read.refunds == ()
 
 
 def test_an_unexpanded_charge_is_only_its_id() -> None:
