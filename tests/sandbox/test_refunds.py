@@ -137,3 +137,48 @@ def test_receipt_url_serves_a_receipt_page(
     page = httpx.get(charge.receipt_url)
     assert page.status_code == 200
     assert "2599" in page.text and "4242" in page.text and "no real money" in page.text
+
+
+def test_a_refunds_idempotency_key_replays_it_and_refuses_other_parameters(
+    sandbox: SandboxServer, client: stripe.StripeClient
+) -> None:
+    intent = paid_intent(client, 3000)
+    key = {"idempotency_key": f"staff-refund-{intent.id}"}
+    params = {"payment_intent": intent.id, "amount": 700, "metadata": {"reason": "damaged book"}}
+    first = client.v1.refunds.create(params, key)  # type: ignore[arg-type]
+    again = client.v1.refunds.create(params, key)  # type: ignore[arg-type]
+    assert again.id == first.id
+    assert again.last_response.headers.get("Idempotent-Replayed") == "true"
+    with pytest.raises(stripe.IdempotencyError):
+        client.v1.refunds.create({**params, "amount": 800}, key)  # type: ignore[arg-type]
+    charge = client.v1.charges.retrieve(intent.latest_charge)  # type: ignore[arg-type]
+    assert (charge.amount_refunded, charge.refunded) == (700, False)
+    assert [r.id for r in client.v1.refunds.list({"payment_intent": intent.id}).data] == [first.id]
+    mine = [
+        event["type"]
+        for event in sandbox.events()
+        if event["type"] in ("refund.created", "charge.refunded")
+        and event["data"]["object"]["id"] in (first.id, charge.id)
+    ]
+    assert mine == ["charge.refunded", "refund.created"]  # once, not again on the replay
+
+
+def test_too_much_is_refused_in_stripes_words_and_refunds_nothing(
+    client: stripe.StripeClient,
+) -> None:
+    intent = paid_intent(client, 1000)
+    client.v1.refunds.create({"payment_intent": intent.id, "amount": 600})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.refunds.create({"payment_intent": intent.id, "amount": 500})
+    error = caught.value.error
+    assert error is not None
+    assert (error.type, error.code, error.param) == (
+        "invalid_request_error",
+        "amount_too_large",
+        "amount",
+    )
+    assert error.message == (
+        "Refund amount ($5.00) is greater than unrefunded amount on charge ($4.00)"
+    )
+    charge = client.v1.charges.retrieve(intent.latest_charge)  # type: ignore[arg-type]
+    assert charge.amount_refunded == 600
