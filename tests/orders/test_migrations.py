@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 
 from bookshop import create_app
+from bookshop.admin import schema as admin_schema  # noqa: F401 - declares its tables
 from bookshop.catalog import schema as catalog_schema  # noqa: F401 - declares its tables
 from bookshop.catalog.books import read_toml
 from bookshop.config import SEED_FILE, Settings
@@ -78,6 +79,9 @@ async def test_two_processes_starting_a_new_ledger_together_migrate_it_once(
             "book_stock",
             "reservations",
             "stock_moves",
+            "staff",
+            "staff_sessions",
+            "audit_log",
         }
     finally:
         await asyncio.gather(first.close(), second.close())
