@@ -11,7 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 from bookshop.orders import Ledger
 from bookshop.orders.schema import OUT_OF_STOCK
-from bookshop.payments import Intent, PaymentNotFound, Payments, PaymentsUnavailable
+from bookshop.payments import (
+    Intent,
+    PaymentNotFound,
+    Payments,
+    PaymentsUnavailable,
+    RefundRefused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +64,13 @@ async def refund_out_of_stock(orders: Ledger, gateway: Payments) -> list[Intent]
 
 async def refund(orders: Ledger, gateway: Payments, intent_id: str) -> Intent:
     """Refund a paid order whose copies were gone, and record it; the intent as refunded."""
-    intent = await gateway.refund(intent_id, OUT_OF_STOCK)
+    try:
+        intent = await gateway.refund(intent_id, OUT_OF_STOCK)
+    except RefundRefused as refused:
+        if refused.code != "already_refunded":
+            raise
+        # Staff refunded it in full first: done, and the ledger takes it from Stripe's intent.
+        intent = await gateway.intent(intent_id)
     await orders.apply_state(intent)
     log.warning("order %s refunded: out of stock", intent_id)
     return intent

@@ -119,3 +119,30 @@ async def test_a_payment_for_copies_sold_meanwhile_is_refunded_once_and_says_so(
         == []
     )
     assert len(sandbox.client().v1.refunds.list(params={"payment_intent": intent_id}).data) == 1
+
+
+async def test_an_out_of_stock_payment_staff_refunded_first_is_recorded_not_retried(
+    shop: Quart, shopper: Client, sandbox: SandboxServer, books: Stock
+) -> None:
+    await books.set("code", 1, "test")
+    intent_id, secret = await waiting_for_3d_secure(shopper, sandbox)
+    await books.release("lost", intent_id=intent_id)
+    other = await deliver_to_singapore(shop.test_client())
+    assert (await press_pay(other, sandbox, "/checkout/code", VISA)).status_code == 200
+    httpx.post(
+        f"{sandbox.url}/_sandbox/3ds/{intent_id}",
+        data={"client_secret": secret, "result": "approve"},
+        timeout=10,
+    )
+    orders, gateway = shop.extensions["ledger"], shop.extensions["payments"]
+    await orders.apply_state(await gateway.intent(intent_id))  # paid, for copies now gone
+    # Staff saw it first and refunded it in full from the back office (their own key).
+    await gateway.refund(intent_id, "damaged", key=f"bookshop-staff-refund-{intent_id}")
+
+    refunded = await keeper.refund_out_of_stock(orders, gateway)
+
+    assert [intent.id for intent in refunded] == [intent_id]
+    order = await orders.get(intent_id)
+    assert order is not None and order.status == "refunded"
+    assert await orders.to_refund() == []  # so the next rounds leave it alone
+    assert len(sandbox.client().v1.refunds.list(params={"payment_intent": intent_id}).data) == 1
