@@ -402,6 +402,9 @@ async def test_an_orders_page_shows_its_lines_address_payment_and_timeline(
     assert timeline[0] == ("Order created 32.00 SGD", "shopper")
     assert ("Paid 32.00 SGD", "shopper") in timeline
     assert timeline[-1] == ("Marked shipped carrier: None → SingPost", STAFF_EMAIL)
+    # And the order's audit entries, as the audit log shows them.
+    staff_actions = body[body.index('id="staff-actions-heading"') :]
+    assert '<tr class="audit-entry">' in staff_actions and "marked shipped" in staff_actions
     assert "to ship" in body and 'id="order-review"' not in body
 
 
