@@ -22,6 +22,7 @@ from bookshop.orders.listing import FILTERS
 from bookshop.orders.schema import orders
 from tests.checkout.steps import pushed_intent
 from tests.fixtures.app import BOOKS, HTMX, Client
+from tests.fixtures.live import said
 from tests.fixtures.paying import VISA, press_pay
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.staff import STAFF_EMAIL
@@ -218,6 +219,7 @@ async def test_htmx_gets_the_table_alone_with_the_lists_url_pushed(
     assert fragment.status_code == 200
     assert "<html" not in fragment_body and "<form" not in fragment_body
     assert listed(fragment_body) == listed(page_body) == ["pi_paid"]
+    assert said(fragment_body) == "Orders 1\u20131 of 1 · To ship." and said(page_body) is None
     assert fragment.headers["HX-Push-Url"] == "/admin/orders?status=to-ship"
     assert "HX-Request" in fragment.headers["Vary"] and "HX-Request" in page.headers["Vary"]
     # A page link swaps the table too, and pushes its own URL.
