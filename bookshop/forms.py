@@ -58,8 +58,11 @@ def parse_amount(raw: str | None) -> int:
 
 
 async def find_book(book_id: str) -> Book:
-    """The catalog's book, or a 404 that says so."""
+    """The catalog's book on sale, or a 404 that says so; a retired book's says it is no longer
+    sold (a shopper's old link or page may still name it)."""
     book = await catalog().get(book_id)
     if book is None:
+        if await catalog().entry(book_id) is not None:
+            raise NotFound("We no longer sell that book.")
         raise NotFound("We don't sell that book (or the link is wrong).")
     return book
