@@ -440,3 +440,19 @@ def test_a_price_that_is_not_money_in_the_shops_currency_says_what_to_type(
 ) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_price(typed, currency, "en_SG")
+
+
+async def test_a_change_whose_audit_entry_fails_is_not_made(
+    shop: Quart, owner: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def failing(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("the audit log's disk is full")
+
+    monkeypatch.setattr(audit, "record", failing)
+    failed = await edit(owner, CODE, price="1.00")
+    assert failed.status_code == 500
+    assert (await retire(owner, "code")).status_code == 500
+    assert (await post(owner, "/admin/catalog/new", NEW)).status_code == 500
+    entry = await catalog_of(shop).entry("code")
+    assert entry is not None and entry.book == CODE and not entry.retired
+    assert await catalog_of(shop).entry("the-new-book") is None
