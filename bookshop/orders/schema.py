@@ -63,6 +63,7 @@ orders = Table(
     Column("carrier", String(100)),
     Column("tracking_number", String(100)),
     Index("orders_by_paid", "paid_at"),
+    Index("orders_by_created", "created_at"),
     # `make orders` lists paid orders first, newest first.
     Index("orders_by_status", "status", "created_at"),
     Index("orders_by_checkout", "checkout_id"),
@@ -92,6 +93,7 @@ webhook_events = Table(
     Column("type", String(255), nullable=False),
     Column("intent_id", String(255)),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("webhook_events_by_intent", "intent_id"),
 )
 
 

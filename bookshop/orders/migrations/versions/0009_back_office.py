@@ -56,6 +56,9 @@ def upgrade() -> None:
     op.add_column("orders", sa.Column("carrier", sa.String(100)))
     op.add_column("orders", sa.Column("tracking_number", sa.String(100)))
     op.create_index("orders_by_paid", "orders", ["paid_at"])
+    # The back office lists orders newest first, and shows each order's webhook events.
+    op.create_index("orders_by_created", "orders", ["created_at"])
+    op.create_index("webhook_events_by_intent", "webhook_events", ["intent_id"])
     # Orders paid before this revision: their last write is the nearest to when.
     op.execute("UPDATE orders SET paid_at = updated_at WHERE status IN ('paid', 'refunded')")
     op.add_column("books", sa.Column("retired_at", moment))
@@ -63,6 +66,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("books", "retired_at")
+    op.drop_index("webhook_events_by_intent", "webhook_events")
+    op.drop_index("orders_by_created", "orders")
     op.drop_index("orders_by_paid", "orders")
     for column in ("tracking_number", "carrier", "shipped_at", "paid_at"):
         op.drop_column("orders", column)
