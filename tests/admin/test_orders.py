@@ -542,3 +542,17 @@ async def test_with_stripes_keys_the_order_links_to_stripes_dashboard(
 async def test_the_owner_sees_the_orders_too(every_kind: Quart, owner: Client) -> None:
     assert len(listed(await text(owner, "/admin/orders"))) == 7
     assert "paid@example.com" in await text(owner, "/admin/orders/pi_paid")
+
+
+async def test_each_export_is_written_to_the_audit_log_with_who_and_what(
+    shop: Quart, packer: Client
+) -> None:
+    await placed(shop, "pi_exported", "paid", minute=1, email="kept@example.com")
+
+    await packer.get("/admin/orders.csv?status=to-ship&q=kept")
+
+    entries, total = await audit.entries(shop.extensions["ledger"].database, subject="orders")
+    assert total == 1
+    (entry,) = entries
+    assert (entry.actor, entry.action) == (STAFF_EMAIL, "orders exported")
+    assert entry.after == {"status": "to-ship", "search": "kept", "orders": 1}
