@@ -50,6 +50,15 @@ class StaffMember:
         """True for the shop's owner: refunds, prices, the catalog and staff accounts too."""
         return self.role == OWNER
 
+    def state(self, moment: datetime) -> str:
+        """`active`, `disabled`, or `locked until 2026-12-06 14:05 UTC` after repeated failed
+        sign-ins."""
+        if self.disabled:
+            return "disabled"
+        if self.locked_until is not None and self.locked_until > moment:
+            return f"locked until {self.locked_until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        return "active"
+
 
 def now() -> datetime:
     """The time; the tests move it."""

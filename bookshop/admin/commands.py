@@ -196,21 +196,12 @@ def format_accounts(members: list[StaffMember], moment: datetime) -> str:
         (
             visible(member.email),
             member.role,
-            state(member, moment),
+            member.state(moment),
             f"{member.created_at.astimezone(UTC):%Y-%m-%d %H:%M}",
         )
         for member in members
     ]
     return table(header, rows, right=range(0))
-
-
-def state(member: StaffMember, moment: datetime) -> str:
-    """`active`, `disabled`, or `locked until 14:05 UTC` after repeated failed sign-ins."""
-    if member.disabled:
-        return "disabled"
-    if member.locked_until is not None and member.locked_until > moment:
-        return f"locked until {member.locked_until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-    return "active"
 
 
 def quoted(text: str) -> str:

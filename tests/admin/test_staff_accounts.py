@@ -57,7 +57,7 @@ async def test_a_locked_account_says_until_when(shop: Quart, owner: Client, pack
 
     body = await page(owner)
 
-    assert f"<td>locked until {member.locked_until:%H:%M} UTC</td>" in body
+    assert f"<td>locked until {member.locked_until:%Y-%m-%d %H:%M} UTC</td>" in body
 
 
 async def test_emails_are_shown_with_invisible_characters_made_visible(
