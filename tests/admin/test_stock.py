@@ -17,7 +17,6 @@ from bookshop.stock import Stock, StockLevel
 from tests.fixtures.app import HTMX, Client, post
 from tests.fixtures.staff import STAFF_EMAIL
 
-LATER = datetime.now(UTC) + timedelta(minutes=15)
 CODE = "Code: The Hidden Language of Computer Hardware and Software"
 
 
@@ -26,6 +25,11 @@ def books(shop: Quart) -> Stock:
     """The stock of `shop`."""
     stock: Stock = shop.extensions["stock"]
     return stock
+
+
+def later() -> datetime:
+    """When a checkout's hold would lapse: after the test, whenever it runs."""
+    return datetime.now(UTC) + timedelta(minutes=15)
 
 
 async def level(books: Stock, book_id: str) -> StockLevel | None:
@@ -46,7 +50,7 @@ async def test_staff_see_every_counted_book_with_on_hand_reserved_sold_and_avail
     shop: Quart, packer: Client, books: Stock
 ) -> None:
     await books.set("code", 5, "test")
-    await books.reserve("checkout-a", [("code", 2)], LATER)
+    await books.reserve("checkout-a", [("code", 2)], later())
     await books.set("hackers", 1, "test")
 
     response = await packer.get("/admin/stock")
@@ -85,7 +89,7 @@ async def test_setting_a_count_changes_it_and_audits_it_with_the_stock_before_an
     shop: Quart, packer: Client, books: Stock
 ) -> None:
     await books.set("code", 5, "test")
-    await books.reserve("checkout-a", [("code", 2)], LATER)
+    await books.reserve("checkout-a", [("code", 2)], later())
 
     response = await post(packer, "/admin/stock/code/set", {"on_hand": "9", "q": "code"})
 
@@ -200,7 +204,7 @@ async def test_a_refused_change_is_a_422_beside_its_form_and_changes_and_audits_
     message: str,
 ) -> None:
     await books.set("code", 5, "test")
-    await books.reserve("checkout-a", [("code", 2)], LATER)
+    await books.reserve("checkout-a", [("code", 2)], later())
     database = shop.extensions["ledger"].database
     entries_before = await audit.entries(database)
     moves_before = await books.moves("code")
