@@ -138,14 +138,15 @@ async def events_of(database: Database, intent_id: str) -> list[RecordedEvent]:
 
 
 def _matching(criteria: Criteria) -> ColumnElement[bool]:
-    condition = _status(criteria.status)
+    condition = matching(criteria.status)
     if criteria.search:
         condition = and_(condition, _search(criteria.search))
     return condition
 
 
-def _status(status: str) -> ColumnElement[bool]:
-    # KeyError for a filter FILTERS does not name: the view refuses those first.
+def matching(status: str) -> ColumnElement[bool]:
+    """The orders a status filter lists (the home page counts them alike); KeyError for a
+    filter FILTERS does not name (the view refuses those first)."""
     return {
         ALL: true(),
         TO_SHIP: and_(

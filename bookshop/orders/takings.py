@@ -16,7 +16,8 @@ from sqlalchemy import Date, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from bookshop.database import Database
-from bookshop.orders.schema import PAID, SETTLED, orders
+from bookshop.orders.listing import NEEDS_REVIEW, TO_SHIP, matching
+from bookshop.orders.schema import SETTLED, orders
 
 
 @dataclass(frozen=True)
@@ -42,18 +43,6 @@ class Waiting:
 
     to_ship: int
     to_review: int
-
-
-# As the orders page's "To ship" and "Needs review" filters (bookshop/orders/listing.py) count
-# them, so the home page's numbers match the lists it links to: paid, not shipped and nothing to
-# settle first; flagged because Stripe's intent disagrees with what the shop checked.
-TO_SHIP = (
-    (orders.c.status == PAID)
-    & orders.c.shipped_at.is_(None)
-    & orders.c.review.is_(None)
-    & orders.c.refund_reason.is_(None)
-)
-TO_REVIEW = orders.c.review.is_not(None)
 
 
 def midnight(day: date) -> datetime:
@@ -96,9 +85,11 @@ async def by_day(database: Database, first: date, last: date) -> list[tuple[date
 
 
 async def waiting(database: Database) -> Waiting:
-    """How many paid orders wait to be shipped, and how many orders to be looked at."""
-    query = select(func.count().filter(TO_SHIP), func.count().filter(TO_REVIEW)).where(
-        TO_SHIP | TO_REVIEW
+    """How many paid orders wait to be shipped, and how many orders to be looked at, as the
+    orders page's filters list them (so the home page's numbers match the lists it links to)."""
+    shipping, reviewing = matching(TO_SHIP), matching(NEEDS_REVIEW)
+    query = select(func.count().filter(shipping), func.count().filter(reviewing)).where(
+        shipping | reviewing
     )
     async with database.reading() as connection:
         to_ship, to_review = (await connection.execute(query)).one()

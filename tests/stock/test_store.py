@@ -11,7 +11,11 @@ import pytest
 from bookshop.stock import Short, Stock, StockError, StockLevel
 from bookshop.stock.store import Changed
 
-LATER = datetime.now(UTC) + timedelta(minutes=15)
+
+def later() -> datetime:
+    """When a test's reservations run out: well after the test (not after the module's import,
+    which a long run leaves behind)."""
+    return datetime.now(UTC) + timedelta(minutes=15)
 
 
 async def level(books: Stock, book_id: str) -> StockLevel:
@@ -24,20 +28,21 @@ async def test_a_reservation_takes_every_line_or_none_and_says_what_is_left(book
     await books.set("hackers", 1, "test")
 
     with pytest.raises(Short) as short:
-        await books.reserve("checkout-a", [("code", 2), ("hackers", 2)], LATER)
+        await books.reserve("checkout-a", [("code", 2), ("hackers", 2)], later())
 
     assert short.value.left == {"hackers": 1}
     assert await level(books, "code") == StockLevel("code", 3, 0, 0)  # nothing held
     assert [move.kind for move in await books.moves("code")] == ["set"]
-    await books.reserve("checkout-a", [("code", 2), ("hackers", 1)], LATER)
+    await books.reserve("checkout-a", [("code", 2), ("hackers", 1)], later())
     assert await level(books, "code") == StockLevel("code", 3, 2, 0)
     assert await books.left(["code", "hackers", "mythical-man-month"]) == {"code": 1, "hackers": 0}
 
 
 async def test_a_book_not_counted_is_never_short(books: Stock) -> None:
-    await books.reserve("checkout-a", [("code", 10)], LATER)
+    until = later()
+    await books.reserve("checkout-a", [("code", 10)], until)
     assert await books.levels() == []
-    assert await books.expired(LATER + timedelta(minutes=1)) == []  # nothing held for it
+    assert await books.expired(until + timedelta(minutes=1)) == []  # nothing held for it
 
 
 async def test_many_checkouts_at_once_hold_no_more_than_there_are(books: Stock) -> None:
@@ -45,7 +50,7 @@ async def test_many_checkouts_at_once_hold_no_more_than_there_are(books: Stock) 
 
     async def one(n: int) -> bool:
         try:
-            await books.reserve(f"checkout-{n}", [("code", 1)], LATER)
+            await books.reserve(f"checkout-{n}", [("code", 1)], later())
         except Short:
             return False
         return True
@@ -60,8 +65,8 @@ async def test_paying_again_replaces_the_checkouts_hold_instead_of_adding_to_it(
     books: Stock,
 ) -> None:
     await books.set("code", 3, "test")
-    await books.reserve("checkout-a", [("code", 2)], LATER)
-    await books.reserve("checkout-a", [("code", 3)], LATER)
+    await books.reserve("checkout-a", [("code", 2)], later())
+    await books.reserve("checkout-a", [("code", 3)], later())
     assert await level(books, "code") == StockLevel("code", 3, 3, 0)
     kinds = [move.kind for move in await books.moves("code")]
     assert kinds == ["set", "reserved", "released", "reserved"]
@@ -69,7 +74,7 @@ async def test_paying_again_replaces_the_checkouts_hold_instead_of_adding_to_it(
 
 async def test_a_release_gives_the_copies_back_once(books: Stock) -> None:
     await books.set("code", 2, "test")
-    await books.reserve("checkout-a", [("code", 2)], LATER)
+    await books.reserve("checkout-a", [("code", 2)], later())
     assert await books.release("declined", checkout_id="checkout-a") == 2
     assert await books.release("declined", checkout_id="checkout-a") == 0
     assert await level(books, "code") == StockLevel("code", 2, 0, 0)
@@ -77,7 +82,7 @@ async def test_a_release_gives_the_copies_back_once(books: Stock) -> None:
 
 async def test_a_sale_takes_the_held_copies_out_of_the_shop_once(books: Stock) -> None:
     await books.set("code", 3, "test")
-    await books.reserve("checkout-a", [("code", 2)], LATER)
+    await books.reserve("checkout-a", [("code", 2)], later())
     await books.attach("checkout-a", "pi_1")
     async with books.database.transaction() as connection:
         assert await books.sell(connection, "checkout-a", "pi_1", [("code", 2)])
@@ -88,9 +93,9 @@ async def test_a_sale_takes_the_held_copies_out_of_the_shop_once(books: Stock) -
 
 async def test_a_sale_whose_hold_lapsed_takes_what_is_left_or_nothing(books: Stock) -> None:
     await books.set("code", 2, "test")
-    await books.reserve("checkout-a", [("code", 2)], LATER)
+    await books.reserve("checkout-a", [("code", 2)], later())
     await books.release("expired", checkout_id="checkout-a")
-    await books.reserve("checkout-b", [("code", 1)], LATER)  # another shopper meanwhile
+    await books.reserve("checkout-b", [("code", 1)], later())  # another shopper meanwhile
 
     async with books.database.transaction() as connection:
         sold = await books.sell(connection, "checkout-a", "pi_a", [("code", 2)])
@@ -107,7 +112,7 @@ async def test_holds_past_their_time_are_listed_with_their_intent(books: Stock) 
     soon = datetime.now(UTC) + timedelta(minutes=1)
     await books.reserve("checkout-a", [("code", 1)], soon)
     await books.attach("checkout-a", "pi_a")
-    await books.reserve("checkout-b", [("code", 1)], LATER)
+    await books.reserve("checkout-b", [("code", 1)], later())
     expired = await books.expired(soon + timedelta(seconds=1))
     assert [(hold.checkout_id, hold.intent_id) for hold in expired] == [("checkout-a", "pi_a")]
 
@@ -120,7 +125,7 @@ async def test_counting_below_zero_or_below_what_is_held_is_refused(
     books: Stock, on_hand: int, message: str
 ) -> None:
     await books.set("code", 3, "test")
-    await books.reserve("checkout-a", [("code", 2)], LATER)
+    await books.reserve("checkout-a", [("code", 2)], later())
     with pytest.raises(StockError, match=message):
         await books.set("code", on_hand, "test")
     assert (await level(books, "code")).on_hand == 3
