@@ -1,4 +1,5 @@
-"""`make screenshots`: photograph the shop, the cart, its checkout, a decline and a receipt."""
+"""`make screenshots`: photograph the shop, the cart, its checkout, a decline, a receipt and the
+back office's orders page."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ import tempfile
 from pathlib import Path
 
 import click
-from playwright.sync_api import ViewportSize, expect, sync_playwright
+from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
+from bookshop.admin.accounts import Accounts
+from bookshop.admin.audit import TERMINAL, Actor
+from bookshop.admin.schema import OWNER
+from bookshop.database import Database
 from tests.e2e.servers import REPO_ROOT, running_shop
 from tests.e2e.shopper import VISA, Shopper
 from tests.fixtures.app import SINGAPORE
 from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, DEFAULT_TIMEOUT_MS
+from tests.fixtures.database import run_async
+from tests.fixtures.staff import OWNER_EMAIL, PASSWORD
 
 OUTPUT = REPO_ROOT / "docs" / "screenshots"
 # Wide enough for the checkout's two columns, short enough to keep each PNG small.
@@ -41,9 +48,9 @@ def take_screenshots(output: Path = OUTPUT) -> list[Path]:
             page.set_default_timeout(DEFAULT_TIMEOUT_MS)
             shopper = Shopper(page, shop)
 
-            def save(name: str, full_page: bool = True) -> None:
+            def save(name: str, full_page: bool = True, of: Page | None = None) -> None:
                 path = output / f"{name}.png"
-                page.screenshot(
+                (of or page).screenshot(
                     path=str(path), full_page=full_page, animations="disabled", caret="hide"
                 )
                 saved.append(path)
@@ -85,9 +92,30 @@ def take_screenshots(output: Path = OUTPUT) -> list[Path]:
 
             expect(shopper.pay(VISA)).to_have_attribute("data-outcome", "succeeded")
             save("receipt")
+
+            # The back office, as the shop's owner sees it after a sale.
+            run_async(add_owner(shop.database_url))
+            staff = browser.new_context(viewport=VIEWPORT).new_page()
+            staff.set_default_timeout(DEFAULT_TIMEOUT_MS)
+            staff.goto(f"{shop.url}/admin/orders")
+            staff.get_by_label("Email").fill(OWNER_EMAIL)
+            staff.get_by_label("Password").fill(PASSWORD)
+            staff.get_by_role("button", name="Sign in").click()
+            expect(staff.locator("tr.order-row").first).to_be_visible()
+            save("admin-orders", full_page=False, of=staff)
         finally:
             browser.close()
     return saved
+
+
+async def add_owner(database_url: str) -> None:
+    """The owner's account, as `quart --app bookshop staff add --owner` makes it."""
+    database = Database(database_url)
+    await database.open()
+    try:
+        await Accounts(database).add(OWNER_EMAIL, PASSWORD, OWNER, Actor(TERMINAL))
+    finally:
+        await database.close()
 
 
 def main() -> int:
