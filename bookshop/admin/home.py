@@ -65,11 +65,13 @@ async def home() -> Response:
 async def running_low() -> list[RunningLow]:
     """The counted books with FEW_LEFT copies or fewer left to sell, fewest first."""
     low = [level for level in await stock().levels() if level.available <= FEW_LEFT]
-    books = await catalog().get_many(level.book_id for level in low)
+    # Retired books are not for sale: none of them runs low.
+    books = await catalog().entries(level.book_id for level in low)
+    low = [level for level in low if not (level.book_id in books and books[level.book_id].retired)]
     found = [
         RunningLow(
             level.book_id,
-            books[level.book_id].title if level.book_id in books else None,
+            books[level.book_id].book.title if level.book_id in books else None,
             level.available,
         )
         for level in low

@@ -126,7 +126,7 @@ async def _check_book(kind: str, book_id: str) -> None:
             raise Refused("Enter the id of a book in the catalog.")
         if counted:
             raise Refused(f"“{book_id}” is counted already: change its copies in its row.")
-    if not counted and await catalog().get(book_id) is None:
+    if not counted and await catalog().entry(book_id) is None:
         raise Refused(f"The catalog has no book “{book_id}”.")
 
 
@@ -175,9 +175,9 @@ async def _page(
 
 async def _rows() -> list[Row]:
     levels = await stock().levels()
-    books = await catalog().get_many(level.book_id for level in levels)
+    books = await catalog().entries(level.book_id for level in levels)
     rows = [
-        Row(level, books[level.book_id].title if level.book_id in books else None)
+        Row(level, books[level.book_id].book.title if level.book_id in books else None)
         for level in levels
     ]
     return sorted(

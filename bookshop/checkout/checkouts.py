@@ -97,7 +97,13 @@ async def ordered(intent: Intent) -> Basket:
     """What an intent pays for: its lines at the prices confirmed, its delivery and address."""
     return paid_basket(
         ((each.book_id, each.quantity, each.unit_price) for each in intent.lines),
-        await catalog().get_many(each.book_id for each in intent.lines),
+        # A book retired since is still what was paid for: its title stays on the receipt.
+        {
+            book_id: entry.book
+            for book_id, entry in (
+                await catalog().entries(each.book_id for each in intent.lines)
+            ).items()
+        },
         intent.shipping,
         intent.address,
     )

@@ -121,7 +121,7 @@ async def changed(
 ) -> StockLevel:
     """Change a book's stock, only if the catalog has the book; its stock after."""
     async with opened(settings) as database:
-        if await Catalog(database).get(book_id) is None:
+        if await Catalog(database).entry(book_id) is None:
             raise UnknownBook(book_id)
         return await change(Stock(database))
 
@@ -130,8 +130,8 @@ async def every_level(settings: Settings) -> tuple[list[StockLevel], dict[str, s
     """Every counted book's stock, and the catalog's titles of them."""
     async with opened(settings) as database:
         levels = await Stock(database).levels()
-        books = await Catalog(database).get_many(level.book_id for level in levels)
-    return levels, {book_id: book.title for book_id, book in books.items()}
+        books = await Catalog(database).entries(level.book_id for level in levels)
+    return levels, {book_id: entry.book.title for book_id, entry in books.items()}
 
 
 async def one_book(
@@ -140,7 +140,8 @@ async def one_book(
     """A book's title (None when the catalog no longer has it), stock (None when not counted)
     and moves; None when the shop knows nothing of it."""
     async with opened(settings) as database:
-        book = await Catalog(database).get(book_id)
+        entry = await Catalog(database).entry(book_id)
+        book = entry.book if entry is not None else None
         stock = Stock(database)
         levels = await stock.levels(book_id)
         moves = await stock.moves(book_id)

@@ -253,3 +253,22 @@ async def test_each_decline_reads_as_its_own_kind_message_chosen_by_code(
         rendered = await render_template("checkout/_decline.html", code=code)
     # Lost, stolen and fraudulent cards (and anything unknown) are never named to the shopper.
     assert html.unescape(rendered.strip()) == decline_message(code)
+
+
+async def test_a_receipt_keeps_the_title_of_a_book_retired_since(
+    app: Quart, client: Client, sandbox: SandboxServer
+) -> None:
+    paid = await press_pay(client, sandbox, "/checkout/working-in-public")
+    intent_id = pushed_intent(paid)
+    books = app.extensions["catalog"]
+    async with books.database.transaction() as connection:
+        assert await books.retire_in(connection, "working-in-public", True)
+    books.forget()
+
+    receipt = await client.get(
+        f"/success?{result_query(intent_id, client_secret_of(sandbox, intent_id))}"
+    )
+
+    body = await receipt.get_data(as_text=True)
+    assert receipt.status_code == 200 and 'data-outcome="succeeded"' in body
+    assert "Working in Public" in body
