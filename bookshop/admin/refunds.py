@@ -77,6 +77,10 @@ class Asked:
             found.append(("restock", "1"))
         return found
 
+    def recorded(self, key: str) -> StaffRefund:
+        """The refund as the ledger records it, under its confirmation's key."""
+        return StaffRefund(key, self.amount, self.reason, self.lines, self.delivery, self.restock)
+
 
 @dataclass(frozen=True)
 class Confirmation:
@@ -140,15 +144,7 @@ async def confirm_refund(intent_id: str) -> Response:
     except PaymentsUnavailable:
         confirmation = Confirmation(token, asked, await _card(intent_id), unavailable=True)
         return await _confirmation(order, confirmation, status=503)
-    refunded = StaffRefund(
-        key=token,
-        amount=asked.amount,
-        reason=asked.reason,
-        lines=asked.lines,
-        delivery=asked.delivery,
-        restock=asked.restock,
-    )
-    await ledger().refunded(intent, refunded, _audit())
+    await ledger().refunded(intent, asked.recorded(token), _audit())
     return _back_to(intent_id)
 
 
