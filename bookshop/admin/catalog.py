@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Any, cast
 
-from babel.numbers import NumberFormatError, format_decimal, get_currency_precision, parse_decimal
 from quart import Response, current_app, redirect, request, url_for
 from sqlalchemy.ext.asyncio import AsyncConnection
 from werkzeug.exceptions import BadRequest, NotFound
@@ -22,14 +20,12 @@ from bookshop.catalog.books import MAX_PRICE
 from bookshop.catalog.store import EDITABLE, EVERY, ON_SALE, RETIRED, SHOWN, Entry
 from bookshop.config import Settings
 from bookshop.forms import whole_number
-from bookshop.money import format_money, to_major
+from bookshop.money import format_money, parse_money, plain_amount
 from bookshop.pages import render
 from bookshop.security import policy
 
 MAX_QUERY_LENGTH = 100
 MAX_PAGE_DIGITS = 6
-# Longer than any price the catalog holds, written any way a locale writes it.
-MAX_PRICE_LENGTH = 30
 # The fields a new book is given, and how the form names each in its messages.
 LABELS = {
     "id": "ID",
@@ -180,37 +176,12 @@ async def retire_book(book_id: str) -> Response:
 
 def parse_price(raw: str, currency: str, locale: str) -> int:
     """A price typed in the currency's major unit, as `locale` writes numbers ("12.50"), in
-    minor units (1250); ValueError says what to type instead. More decimals than the currency
-    has are refused, never rounded away."""
-    text = raw.strip()
-    like = f"like {price_text(1250, currency, locale)}"
-    if not text:
-        raise ValueError(f"Enter the price, {like}.")
-    # Letters: Decimal would read "1e3", "NaN" and "Infinity" as numbers.
-    if len(text) > MAX_PRICE_LENGTH or any(char.isalpha() for char in text):
-        raise ValueError(f"Enter the price as a number, {like}.")
-    try:
-        amount = parse_decimal(text, locale=locale, strict=True)
-    except NumberFormatError:
-        raise ValueError(f"Enter the price as a number, {like}.") from None
-    digits = get_currency_precision(currency.upper())
-    minor = amount.scaleb(digits)
-    if minor != minor.to_integral_value():
-        allowed = f"at most {digits} decimal places" if digits else "no decimal places"
-        raise ValueError(f"{currency.upper()} prices have {allowed}: {like}.")
+    minor units (1250); ValueError says what to type instead."""
+    minor = parse_money(raw, currency, locale, "the price")
     if not 0 < minor <= MAX_PRICE:
         highest = format_money(MAX_PRICE, currency, locale)
         raise ValueError(f"Enter a price above zero and at most {highest}.")
-    return int(minor)
-
-
-def price_text(amount: int, currency: str, locale: str) -> str:
-    """An amount in minor units as the price field shows it: in major units, as many decimals
-    as the currency has, no grouping ("1250" SGD cents -> "12.50")."""
-    digits = get_currency_precision(currency.upper())
-    pattern = "0." + "0" * digits if digits else "0"
-    major: Decimal = to_major(amount, currency)
-    return format_decimal(major, format=pattern, locale=locale)
+    return minor
 
 
 @asynccontextmanager
@@ -295,7 +266,7 @@ def _values_of(book: Book) -> dict[str, str]:
         "title": book.title,
         "author": book.author,
         "blurb": book.blurb,
-        "price": price_text(book.price, settings.currency, settings.locale),
+        "price": plain_amount(book.price, settings.currency, settings.locale),
     }
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
-from babel.numbers import NumberFormatError, get_currency_precision, parse_decimal
 from quart import Response, current_app, redirect, request, url_for
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -29,7 +28,7 @@ from bookshop.admin.orders import order_context
 from bookshop.admin.schema import OWNER, audit_log
 from bookshop.config import Settings
 from bookshop.forms import whole_number
-from bookshop.money import format_money
+from bookshop.money import format_money, parse_money
 from bookshop.orders import Order, ledger
 from bookshop.orders.schema import PAID, REFUNDED, SETTLED
 from bookshop.orders.staff import Audit, RefundedCopies, StaffRefund, subject
@@ -43,7 +42,6 @@ ORDER_PAGE, ACTIONS = "admin/order.html", "admin/_order_actions.html"
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
 TOKEN_BYTES = 24
 MAX_REASON_LENGTH = 200
-MAX_AMOUNT_LENGTH = 20
 # The audit entries an order's refunds are read from: far more than one order gathers.
 MAX_ENTRIES = 200
 
@@ -148,27 +146,15 @@ async def confirm_refund(intent_id: str) -> Response:
     return _back_to(intent_id)
 
 
-def parse_money(text: str, currency: str, locale: str) -> int:
-    """An amount staff typed ("5.00", "1,250.50", "5.00 SGD") in minor units of `currency`, read
-    as the shop's locale writes numbers; Refusal when it is not a positive amount."""
-    code = currency.upper()
-    number = text.strip()
-    if number.upper().endswith(code):
-        number = number[: -len(code)].strip()
-    example = format_money(500, code, locale).removesuffix(code).strip()
-    if not number or len(number) > MAX_AMOUNT_LENGTH:
-        raise Refusal(f"Enter the amount to refund as a number, like {example}.")
+def typed_amount(text: str, currency: str, locale: str) -> int:
+    """An amount to refund staff typed, in minor units; Refusal unless a positive amount."""
     try:
-        value = parse_decimal(number, locale=locale, strict=True)
-    except NumberFormatError:
-        raise Refusal(f"Enter the amount to refund as a number, like {example}.") from None
-    if not value.is_finite() or value <= 0:
+        amount = parse_money(text, currency, locale, "the amount to refund")
+    except ValueError as wrong:
+        raise Refusal(str(wrong)) from None
+    if amount <= 0:
         raise Refusal("Enter an amount more than nothing.")
-    minor = value.scaleb(get_currency_precision(code))
-    if minor != minor.to_integral_value():
-        places = get_currency_precision(code)
-        raise Refusal(f"{code} amounts have at most {places} decimals.")
-    return int(minor)
+    return amount
 
 
 def _asked(form: MultiDict[str, str], order: Order) -> Asked:
@@ -187,7 +173,7 @@ def _asked(form: MultiDict[str, str], order: Order) -> Asked:
     if amount_text and (ticked or delivery):
         raise Refusal("Refund either books (and the delivery) or an amount, not both.")
     if amount_text:
-        amount = parse_money(amount_text, order.currency, _locale())
+        amount = typed_amount(amount_text, order.currency, _locale())
         return Asked(amount, reason, amount_text=amount_text)
     if not ticked and not delivery:
         raise Refusal("Tick the books to refund (or the delivery), or enter an amount.")

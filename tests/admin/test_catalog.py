@@ -181,7 +181,7 @@ async def test_a_new_book_with_bad_fields_is_422_each_message_beside_its_field_v
     for name, message in [
         ("id", "ID &#39;Bad Id&#39; is not a lowercase slug"),
         ("title", "Title is missing"),
-        ("price", "SGD prices have at most 2 decimal places: like 12.50."),
+        ("price", "SGD amounts have at most 2 decimal places: like 12.50."),
         ("isbn", "ISBN &#39;123&#39; is not an ISBN-13"),
     ]:
         assert re.search(rf'id="book-{name}-error">{re.escape(message)}', body), name
@@ -421,14 +421,14 @@ def test_a_price_is_read_as_money_in_the_shops_currency_and_locale(
     ("typed", "currency", "message"),
     [
         ("", "sgd", "Enter the price, like 12.50."),
-        ("12.505", "sgd", "SGD prices have at most 2 decimal places: like 12.50."),
-        ("12.5", "jpy", "JPY prices have no decimal places: like 1250."),
+        ("12.505", "sgd", "SGD amounts have at most 2 decimal places: like 12.50."),
+        ("12.5", "jpy", "JPY amounts have no decimal places: like 1250."),
         ("twelve", "sgd", "Enter the price as a number, like 12.50."),
         ("1e3", "sgd", "Enter the price as a number, like 12.50."),
         ("NaN", "sgd", "Enter the price as a number, like 12.50."),
         ("Infinity", "sgd", "Enter the price as a number, like 12.50."),
         ("12,50", "sgd", "Enter the price as a number, like 12.50."),
-        ("12.50 SGD", "sgd", "Enter the price as a number, like 12.50."),
+        ("12.50 EUR", "sgd", "Enter the price as a number, like 12.50."),
         ("0", "sgd", "Enter a price above zero and at most 9,999,999.99\xa0SGD."),
         ("-5", "sgd", "Enter a price above zero and at most 9,999,999.99\xa0SGD."),
         ("10000000", "sgd", "Enter a price above zero and at most 9,999,999.99\xa0SGD."),
