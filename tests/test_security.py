@@ -463,9 +463,7 @@ async def test_every_route_declares_its_policy_where_it_is_defined(app: Quart) -
         "checkout.payment_status",
         "checkout.success",
     }
-    assert {name for name, each in declared.items() if each.rate_limit == LOGIN} == {
-        "admin.login"
-    }
+    assert {name for name, each in declared.items() if each.rate_limit == LOGIN} == {"admin.login"}
     assert {name for name, each in declared.items() if each.secret} == {
         "checkout.pay_cart",
         "checkout.pay_book",
