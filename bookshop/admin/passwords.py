@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from zxcvbn import zxcvbn
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
@@ -15,9 +15,6 @@ MIN_SCORE = 3
 
 # argon2-cffi's defaults are RFC 9106's second recommendation for Argon2id (64 MiB, 3 passes).
 _hasher = PasswordHasher()
-# Checked against when the account does not exist, so an unknown email takes as long as a known
-# one with a wrong password.
-_DECOY = _hasher.hash("not any staff member's password")
 
 
 class WeakPassword(ValueError):
@@ -31,6 +28,10 @@ def check_strength(password: str, email: str) -> None:
         raise WeakPassword(f"Use at least {MIN_LENGTH} characters.")
     if len(password) > MAX_LENGTH:
         raise WeakPassword(f"Use at most {MAX_LENGTH} characters.")
+    # Imported here: its word lists hold tens of megabytes that only the staff commands need,
+    # not every shop worker.
+    from zxcvbn import zxcvbn
+
     verdict = zxcvbn(password[:100], user_inputs=[email, *email.split("@")])
     if verdict["score"] < MIN_SCORE:
         hint = verdict["feedback"]["warning"] or "It is too easy to guess."
@@ -47,8 +48,16 @@ async def verify(stored: str | None, password: str) -> bool:
     return await asyncio.to_thread(_verify, stored, password)
 
 
+@cache
+def _decoy() -> str:
+    # Checked against when the account does not exist, so an unknown email takes as long as a
+    # known one with a wrong password. Made on first use: hashing takes 64 MiB for a moment,
+    # which a shop worker that no staff member signs in to never needs.
+    return _hasher.hash("not any staff member's password")
+
+
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DECOY, password) and stored is not None
+        return _hasher.verify(stored or _decoy(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False

@@ -39,6 +39,7 @@ LEVEL = (book_stock.c.book_id, book_stock.c.on_hand, book_stock.c.reserved)
 # What shoppers see of stock may be this old (each process keeps what it read); reserving and
 # selling always read the database.
 CACHE_SECONDS = 0.5
+UNCACHED = object()  # what the cache gives for a book it holds nothing of
 CACHE_ENTRIES = 4096
 
 
@@ -115,7 +116,13 @@ class Stock:
     async def left(self, book_ids: Iterable[str]) -> dict[str, int]:
         """How many copies of each counted book a shopper can buy; uncounted books are absent."""
         wanted = list(dict.fromkeys(book_ids))
-        known = {book_id: self._left[book_id] for book_id in wanted if book_id in self._left}
+        known: dict[str, int | None] = {}
+        for book_id in wanted:
+            # One get (it reads the cache's clock once): `in` then `[]` could see an entry
+            # expire between the two and raise KeyError.
+            cached = self._left.get(book_id, UNCACHED)
+            if cached is not UNCACHED:
+                known[book_id] = cast(int | None, cached)
         missing = [book_id for book_id in wanted if book_id not in known]
         if missing:
             query = select(
