@@ -19,8 +19,7 @@ from bookshop.catalog.transfer import MAX_STOCK
 from bookshop.orders import ledger
 from bookshop.pages import render
 from bookshop.security import policy
-from bookshop.stock import StockError, StockLevel, stock
-from bookshop.stock.store import Changed
+from bookshop.stock import Changed, StockError, StockLevel, stock
 
 # A count as typed: ASCII digits, a sign so that "-1" is refused for what it is.
 COPIES = re.compile(r"[+-]?[0-9]{1,9}")

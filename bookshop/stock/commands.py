@@ -23,7 +23,7 @@ from bookshop.catalog.commands import describe, opened, shortened
 from bookshop.catalog.store import Catalog
 from bookshop.catalog.transfer import MAX_STOCK
 from bookshop.config import Settings
-from bookshop.stock.store import Stock, StockError, StockLevel, StockMove
+from bookshop.stock import Stock, StockError, StockLevel, StockMove
 from bookshop.text import visible
 
 T = TypeVar("T")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -19,6 +18,7 @@ from sqlalchemy import ColumnElement, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshop.database import Database
+from bookshop.stock.records import Changed, Hold, Short, StockError, StockLevel, StockMove
 from bookshop.stock.schema import (
     DELIVERY,
     HELD,
@@ -41,63 +41,6 @@ LEVEL = (book_stock.c.book_id, book_stock.c.on_hand, book_stock.c.reserved)
 CACHE_SECONDS = 0.5
 UNCACHED = object()  # what the cache gives for a book it holds nothing of
 CACHE_ENTRIES = 4096
-
-
-@dataclass(frozen=True)
-class StockLevel:
-    """A counted book's copies: on hand (reserved ones included), reserved, and sold."""
-
-    book_id: str
-    on_hand: int
-    reserved: int
-    sold: int
-
-    @property
-    def available(self) -> int:
-        """Copies a shopper can still buy."""
-        return self.on_hand - self.reserved
-
-
-@dataclass(frozen=True)
-class Changed:
-    """A book's stock before a shopkeeper's change (None: it was not counted) and after it."""
-
-    before: StockLevel | None
-    after: StockLevel
-
-
-@dataclass(frozen=True)
-class StockMove:
-    """One change to a book's stock, what the stock was after it, and what made it."""
-
-    book_id: str
-    kind: str
-    quantity: int
-    on_hand: int
-    reserved: int
-    reference: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Hold:
-    """A checkout's reservation that outlived its time, and the intent paying for it if known."""
-
-    checkout_id: str
-    intent_id: str | None
-    since: datetime  # when the checkout reserved them
-
-
-class Short(Exception):
-    """A reservation asked for more copies of some books than are left: how many are, by id."""
-
-    def __init__(self, left: dict[str, int]) -> None:
-        super().__init__(left)
-        self.left = left
-
-
-class StockError(ValueError):
-    """A stock command that cannot be done (below what checkouts hold, a negative count)."""
 
 
 def now() -> datetime:

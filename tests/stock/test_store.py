@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cachetools import TTLCache
 
-from bookshop.stock import Short, Stock, StockError, StockLevel
-from bookshop.stock.store import CACHE_ENTRIES, CACHE_SECONDS, Changed
+from bookshop.stock import Changed, Short, Stock, StockError, StockLevel
+from bookshop.stock.store import CACHE_ENTRIES, CACHE_SECONDS
 
 
 def later() -> datetime:
