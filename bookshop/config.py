@@ -36,6 +36,8 @@ RENAMED = {
     "SHOP_RATE_LIMIT_PAY_ALL": "SHOP_RATE_LIMIT_CHECKOUT_ALL",
 }
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 log = logging.getLogger(__name__)
 _warned: set[str] = set()  # old names already warned about by this process
 
@@ -79,6 +81,12 @@ class Settings:
     rate_limit_status: str = "120/minute"
     # How long a checkout's copies stay reserved for a payment that waits (3D Secure).
     reservation_minutes: int = 15
+    # Where several shop processes keep their rate-limit counters; None: each in its own memory.
+    redis_url: str | None = None
+    # The proxies whose X-Forwarded-For and X-Forwarded-Proto are believed; no one's by default.
+    trusted_proxies: tuple[Network, ...] = ()
+    # host:port of the Prometheus metrics endpoint (never the shop's own port); None: no metrics.
+    metrics_bind: tuple[str, int] | None = None
 
     @property
     def sandbox(self) -> bool:
@@ -107,6 +115,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     api_base = get("STRIPE_API_BASE") or None
     sandbox_port = _integer(get("SANDBOX_PORT", "12111"), "SANDBOX_PORT", 1, 65535)
     if not secret and not publishable:
+        if stage == "production":
+            raise ConfigError(
+                "STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY are empty: production takes real "
+                "payments, so set your Stripe keys (without them the shop would use the sandbox)."
+            )
         # No keys: the local sandbox stands in for Stripe.
         secret, publishable = SANDBOX_SECRET_KEY, SANDBOX_PUBLISHABLE_KEY
         api_base = api_base or f"http://127.0.0.1:{sandbox_port}"
@@ -144,6 +157,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except (UnknownLocaleError, ValueError):
         raise ConfigError(f"SHOP_LOCALE {locale!r} is not a known locale (e.g. en_SG).") from None
 
+    public_url = _public_url(get("SHOP_PUBLIC_URL"))
+    database_url = normalise_database_url(get("DATABASE_URL") or "sqlite:///var/bookshop.sqlite3")
+    if stage == "production":
+        _check_production(public_url, database_url)
+    port = _integer(get("SHOP_PORT", "5000"), "SHOP_PORT", 1, 65535)
+    metrics_bind = _bind(get("SHOP_METRICS_BIND"), "SHOP_METRICS_BIND")
+    if metrics_bind is not None and metrics_bind[1] == port:
+        raise ConfigError(
+            "SHOP_METRICS_BIND uses SHOP_PORT: metrics need a port of their own, "
+            "off the public one."
+        )
+
     return Settings(
         env=stage,
         secret_key=cookie_secret,
@@ -159,14 +184,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stripe_max_retries=_integer(get("STRIPE_MAX_RETRIES", "2"), "STRIPE_MAX_RETRIES", 0, 5),
         currency=currency,
         locale=locale,
-        public_url=_public_url(get("SHOP_PUBLIC_URL")),
+        public_url=public_url,
         host=get("SHOP_HOST", "127.0.0.1"),
-        port=_integer(get("SHOP_PORT", "5000"), "SHOP_PORT", 1, 65535),
+        port=port,
         workers=_integer(get("SHOP_WORKERS", "1"), "SHOP_WORKERS", 1, 64),
         sandbox_port=sandbox_port,
-        database_url=normalise_database_url(
-            get("DATABASE_URL") or "sqlite:///var/bookshop.sqlite3"
-        ),
+        database_url=database_url,
         catalog_seed=_seed_file(get("SHOP_CATALOG_SEED")),
         rate_limits=get("SHOP_RATE_LIMITS", "on").lower() not in ("off", "0", "false", "no"),
         rate_limit_pay=_rate(*_renamed(get, "SHOP_RATE_LIMIT_PAY", "10/minute")),
@@ -177,7 +200,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reservation_minutes=_integer(
             get("SHOP_RESERVATION_MINUTES", "15"), "SHOP_RESERVATION_MINUTES", 1, 1440
         ),
+        redis_url=_redis_url(get("REDIS_URL")),
+        trusted_proxies=_networks(get("SHOP_TRUSTED_PROXIES")),
+        metrics_bind=metrics_bind,
     )
+
+
+def _check_production(public_url: str | None, database_url: str) -> None:
+    # What would make a production shop wrong rather than merely slow: URLs built from a Host
+    # header anyone can forge, or a database that moves with the directory it was started in.
+    if public_url is None:
+        raise ConfigError(
+            "SHOP_PUBLIC_URL is empty: production builds every absolute URL on it "
+            "(e.g. https://books.example), never on the request's Host header."
+        )
+    if not public_url.startswith("https://"):
+        raise ConfigError(f"SHOP_PUBLIC_URL is {public_url!r}: production is served over https://.")
+    parsed = make_url(database_url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_absolute():
+        raise ConfigError(
+            f"DATABASE_URL names a relative SQLite path ({parsed.database or 'in memory'!s}): in "
+            "production give an absolute one (sqlite:////srv/bookshop/shop.sqlite3) or PostgreSQL."
+        )
 
 
 def normalise_database_url(url: str) -> str:
@@ -285,6 +329,40 @@ def _public_url(raw: str) -> str | None:
             "if needed and no path (e.g. https://books.example)."
         )
     return url
+
+
+def _redis_url(raw: str) -> str | None:
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ConfigError(
+            "REDIS_URL is not a Redis URL: use redis://host:6379/0 (rediss:// for TLS)."
+        )
+    return raw
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    networks = []
+    for each in raw.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(each, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"SHOP_TRUSTED_PROXIES names {each!r}: list addresses or networks "
+                "(10.0.0.5, 172.16.0.0/12), separated by commas."
+            ) from None
+    return tuple(networks)
+
+
+def _bind(raw: str, name: str) -> tuple[str, int] | None:
+    if not raw:
+        return None
+    host, _, port = raw.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host:
+        raise ConfigError(f"{name} is {raw!r}: use host:port, e.g. 127.0.0.1:9100.")
+    return host, _integer(port, name, 1, 65535)
 
 
 def _rate(raw: str, name: str) -> str:

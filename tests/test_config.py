@@ -17,6 +17,14 @@ from bookshop.config import ConfigError, load_settings
 
 TEST_KEYS = {"STRIPE_SECRET_KEY": "sk_test_abc", "STRIPE_PUBLISHABLE_KEY": "pk_test_abc"}
 LIVE_KEYS = {"STRIPE_SECRET_KEY": "sk_live_abc", "STRIPE_PUBLISHABLE_KEY": "pk_live_abc"}
+# Everything production needs, with test keys.
+PRODUCTION = {
+    **TEST_KEYS,
+    "SHOP_ENV": "production",
+    "SHOP_SECRET_KEY": "x" * 40,
+    "SHOP_PUBLIC_URL": "https://books.example",
+    "DATABASE_URL": "postgresql://shop@127.0.0.1/shop",
+}
 
 
 @dataclass(frozen=True)
@@ -71,11 +79,23 @@ def test_host_port_and_currency_are_configurable() -> None:
             "http:// with a live key",
         ),
         ({**TEST_KEYS, "STRIPE_API_BASE": "http://stripe.example"}, "off this machine"),
-        ({"SHOP_ENV": "production"}, "SHOP_SECRET_KEY is empty"),
+        ({**TEST_KEYS, "SHOP_ENV": "production"}, "SHOP_SECRET_KEY is empty"),
         (
-            {"SHOP_ENV": "production", "SHOP_SECRET_KEY": "dev-only-not-secret"},
+            {**TEST_KEYS, "SHOP_ENV": "production", "SHOP_SECRET_KEY": "dev-only-not-secret"},
             "development secret",
         ),
+        ({"SHOP_ENV": "production", "SHOP_SECRET_KEY": "x" * 40}, "production takes real"),
+        ({**PRODUCTION, "SHOP_PUBLIC_URL": ""}, "SHOP_PUBLIC_URL is empty"),
+        ({**PRODUCTION, "SHOP_PUBLIC_URL": "http://books.example"}, "served over https://"),
+        ({**PRODUCTION, "DATABASE_URL": "sqlite:///var/shop.sqlite3"}, "relative SQLite path"),
+        ({**PRODUCTION, "DATABASE_URL": "sqlite://"}, "relative SQLite path"),
+        ({"REDIS_URL": "http://cache:6379"}, "REDIS_URL"),
+        ({"REDIS_URL": "127.0.0.1:6379"}, "REDIS_URL"),
+        ({"SHOP_TRUSTED_PROXIES": "10.0.0.1, proxy.internal"}, "'proxy.internal'"),
+        ({"SHOP_TRUSTED_PROXIES": "10.0.0.0/33"}, "'10.0.0.0/33'"),
+        ({"SHOP_METRICS_BIND": "9100"}, "SHOP_METRICS_BIND"),
+        ({"SHOP_METRICS_BIND": "127.0.0.1:http"}, "SHOP_METRICS_BIND"),
+        ({"SHOP_METRICS_BIND": "127.0.0.1:5000"}, "a port of their own"),
         ({"SHOP_ENV": "staging"}, "SHOP_ENV"),
         ({"SHOP_PORT": "http"}, "SHOP_PORT"),
         ({"SHOP_CURRENCY": "xyz"}, "SHOP_CURRENCY"),
@@ -138,16 +158,42 @@ def test_the_public_url_is_optional_and_kept_without_a_trailing_slash() -> None:
 
 
 def test_production_with_its_own_secret_starts() -> None:
-    settings = load_settings({"SHOP_ENV": "production", "SHOP_SECRET_KEY": "x" * 40, **TEST_KEYS})
+    settings = load_settings(PRODUCTION)
     assert settings.env == "production"
+
+
+def test_production_may_keep_its_sqlite_file_at_an_absolute_path() -> None:
+    settings = load_settings({**PRODUCTION, "DATABASE_URL": "sqlite:////srv/shop/shop.sqlite3"})
+    assert settings.database_url == "sqlite+aiosqlite:////srv/shop/shop.sqlite3"
+
+
+def test_redis_proxies_and_metrics_are_read_when_set() -> None:
+    settings = load_settings(
+        {
+            "REDIS_URL": "redis://:secret@127.0.0.1:6379/0",
+            "SHOP_TRUSTED_PROXIES": "10.0.0.5, 172.16.0.0/12 ::1",
+            "SHOP_METRICS_BIND": "[::1]:9100",
+        }
+    )
+    assert settings.redis_url == "redis://:secret@127.0.0.1:6379/0"
+    assert [str(network) for network in settings.trusted_proxies] == [
+        "10.0.0.5/32",
+        "172.16.0.0/12",
+        "::1/128",
+    ]
+    assert settings.metrics_bind == ("::1", 9100)
+
+
+def test_with_none_of_them_the_shop_counts_trusts_and_exports_nothing() -> None:
+    settings = load_settings({})
+    assert (settings.redis_url, settings.trusted_proxies, settings.metrics_bind) == (None, (), None)
 
 
 @pytest.mark.parametrize("secret_key", ["sk_live_abc", "rk_live_abc"])
 def test_live_keys_start_in_production_with_its_own_secret(secret_key: str) -> None:
     settings = load_settings(
         {
-            "SHOP_ENV": "production",
-            "SHOP_SECRET_KEY": "x" * 40,
+            **PRODUCTION,
             "STRIPE_SECRET_KEY": secret_key,
             "STRIPE_PUBLISHABLE_KEY": "pk_live_abc",
         }

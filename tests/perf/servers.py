@@ -51,6 +51,8 @@ def shop_environment(
         "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY,
         "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY,
         "STRIPE_API_BASE": sandbox_url,
+        # Production builds absolute URLs on it (required); the benchmark itself speaks http.
+        "SHOP_PUBLIC_URL": "https://bookshop.bench.invalid",
         "SHOP_HOST": "127.0.0.1",
         "SHOP_PORT": str(port),
         "SHOP_WORKERS": str(workers),
