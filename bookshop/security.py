@@ -9,16 +9,16 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from quart import Quart, Response, g, request
-from quart_rate_limiter import RateLimit, RateLimiter, rate_limit
 from werkzeug.exceptions import Forbidden, RequestHeaderFieldsTooLarge, RequestURITooLarge
+from werkzeug.routing import RequestRedirect
 
-from bookshop.config import RATE, Settings
+from bookshop.config import Settings
+from bookshop.rate_limits import Counter, Limit
 from bookshop.session import csrf_secret, set_csrf_secret
 
 MAX_BODY_BYTES = 64 * 1024
@@ -35,11 +35,6 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PAY, STATUS, LOGIN = "pay", "status", "login"
 LOGIN_RATE_CLIENT, LOGIN_RATE_ACCOUNT = "20/minute", "10/minute"
 V = TypeVar("V", bound=Callable[..., Any])
-PERIODS = {
-    "second": timedelta(seconds=1),
-    "minute": timedelta(minutes=1),
-    "hour": timedelta(hours=1),
-}
 
 
 @dataclass(frozen=True)
@@ -147,16 +142,9 @@ def _decode(text: str) -> bytes | None:
         return None
 
 
-def parse_rate(text: str, key_function: Callable[[], Awaitable[str]]) -> RateLimit:
-    """'30/minute' -> a RateLimit of 30 requests a minute, counted per key."""
-    match = RATE.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a rate like 30/minute")
-    return RateLimit(int(match.group(1)), PERIODS[match.group(2)], key_function)
-
-
 async def client_key() -> str:
-    """The connecting address: X-Forwarded-For is not trusted, since anyone can send it."""
+    """The client's address: the connecting one, or the one a trusted proxy names
+    (`bookshop.proxies`); X-Forwarded-For from anyone else is not believed."""
     return request.remote_addr or "unknown"
 
 
@@ -228,7 +216,7 @@ def install(app: Quart, settings: Settings) -> None:
     private = {endpoint for endpoint, each in declared.items() if each.private}
 
     @app.before_request
-    async def check_request() -> None:
+    async def check_request() -> Response | None:
         if len(request.query_string) > MAX_QUERY_BYTES:
             raise RequestURITooLarge("That address is too long.")
         if (
@@ -236,10 +224,14 @@ def install(app: Quart, settings: Settings) -> None:
             > MAX_HEADER_BYTES
         ):
             raise RequestHeaderFieldsTooLarge("That request's headers are too large.")
+        moved = request.routing_exception
+        if isinstance(moved, RequestRedirect):
+            return on_public_url(moved, settings)
         # Unknown routes and wrong methods get their own 404/405 first.
-        routed = request.routing_exception is None
+        routed = moved is None
         if routed and request.method in UNSAFE_METHODS and request.endpoint not in csrf_exempt:
             await check_csrf()
+        return None
 
     every_response = {https: security_headers(settings, https) for https in (False, True)}
 
@@ -252,21 +244,34 @@ def install(app: Quart, settings: Settings) -> None:
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    RateLimiter(app, enabled=settings.rate_limits)
+    if not settings.rate_limits:
+        return
+    counter = Counter(settings.redis_url)
     limits = {
         PAY: [
-            parse_rate(settings.rate_limit_pay, client_key),
-            parse_rate(settings.rate_limit_pay_all, everyone_key),
+            Limit.parse(settings.rate_limit_pay, client_key),
+            Limit.parse(settings.rate_limit_pay_all, everyone_key),
         ],
-        STATUS: [parse_rate(settings.rate_limit_status, client_key)],
+        STATUS: [Limit.parse(settings.rate_limit_status, client_key)],
         LOGIN: [
-            parse_rate(LOGIN_RATE_CLIENT, client_key),
-            parse_rate(LOGIN_RATE_ACCOUNT, account_key),
+            Limit.parse(LOGIN_RATE_CLIENT, client_key),
+            Limit.parse(LOGIN_RATE_ACCOUNT, account_key),
         ],
     }
     for endpoint, each in declared.items():
         if each.rate_limit is not None:
-            limit_endpoint(app, endpoint, limits[each.rate_limit])
+            limit_endpoint(app, endpoint, counter, each.rate_limit, limits[each.rate_limit])
+
+
+def on_public_url(moved: RequestRedirect, settings: Settings) -> Response:
+    """The routing's redirect (merged slashes, an added trailing slash) to the same path on
+    SHOP_PUBLIC_URL, or to the path alone: Werkzeug builds it on the Host header, which anyone
+    can forge. One leading slash, so the path can never read as another host (`//evil.example`)."""
+    parts = urlsplit(moved.new_url)
+    location = (settings.public_url or "") + "/" + parts.path.lstrip("/")
+    if parts.query:
+        location += "?" + parts.query
+    return Response("", status=moved.code, headers={"Location": location})
 
 
 def uncompressed_endpoints(app: Quart) -> frozenset[str]:
@@ -288,12 +293,16 @@ async def check_csrf() -> None:
         )
 
 
-def limit_endpoint(app: Quart, endpoint: str, limits: list[RateLimit]) -> None:
-    """Rate-limit one endpoint of this app only (views are shared between apps, so wrap them)."""
+def limit_endpoint(
+    app: Quart, endpoint: str, counter: Counter, name: str, limits: list[Limit]
+) -> None:
+    """Rate-limit one endpoint of this app only (views are shared between apps, so wrap them).
+    Limits are counted by their name, not the endpoint: every pay step counts against one."""
     view = cast(Callable[..., Awaitable[Any]], app.view_functions[endpoint])
 
     @wraps(view)
     async def limited(*args: Any, **kwargs: Any) -> Any:
+        await counter.check(name, limits)
         return await view(*args, **kwargs)
 
-    app.view_functions[endpoint] = rate_limit(limits=limits)(limited)
+    app.view_functions[endpoint] = limited

@@ -19,7 +19,7 @@ SHOP_ONLY = (
     "bookshop.payments",
     "sqlalchemy",
     "babel",
-    "quart_rate_limiter",
+    "limits",
 )
 
 

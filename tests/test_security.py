@@ -489,3 +489,21 @@ async def test_a_route_without_a_policy_is_refused_by_name(settings: Settings) -
 
     with pytest.raises(RuntimeError, match="route 'forgotten' declares no policy"):
         policies(app)
+
+
+@pytest.mark.parametrize("public_url", [None, "https://books.example"])
+@pytest.mark.parametrize(
+    ("path", "merged"),
+    [("/books//code", "/books/code"), ("//books//code", "/books/code")],
+)
+async def test_a_merged_slash_redirect_is_never_built_on_a_forged_host(
+    settings: Settings, public_url: str | None, path: str, merged: str
+) -> None:
+    app = create_app(dataclasses.replace(settings, public_url=public_url))
+    async with app.test_app():
+        response = await app.test_client().get(
+            path, headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+        )
+    assert response.status_code == 308
+    # On the public URL, or the path alone (one slash: `//host` would name another site).
+    assert response.headers["Location"] == (public_url or "") + merged
