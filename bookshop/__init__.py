@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         address,
         admin,
         assets,
+        caching,
         cart,
         checkout,
         cli,
@@ -53,7 +54,9 @@ def create_app(settings: Settings | None = None) -> Quart:
     from bookshop.money import format_money
     from bookshop.orders import Ledger
     from bookshop.payments import Payments
+    from bookshop.proxies import TrustedProxies
     from bookshop.server import freeze_startup_objects
+    from bookshop.shipping import default_rates
     from bookshop.stock import keeper
 
     # Static files are served by `assets` (fingerprinted, compressed once), not by Quart.
@@ -73,6 +76,8 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.jinja_env.globals["cart_count"] = cart.cart_count
     app.jinja_env.globals["country_name"] = lambda code: address.country_name(code, settings.locale)
 
+    # A mistake in shipping.toml stops the shop here, not at a shopper's address step.
+    default_rates()
     gateway = Payments(settings)
     app.extensions["payments"] = gateway
 
@@ -102,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         await orders.close()
 
     assets.install(app)
+    caching.install(app)
     errors.register_error_pages(app)
     htmx.install(app)
     app.register_blueprint(shop.blueprint)
@@ -118,6 +124,9 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.asgi_app = HealthCheck(  # type: ignore[method-assign]
         app.asgi_app, partial(security.security_headers, settings)
     )
+    if settings.trusted_proxies:
+        # Outermost, so the health check's headers (HSTS) see the scheme the proxy was asked in.
+        app.asgi_app = TrustedProxies(app.asgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
     # Each blueprint brings Flask's synchronous default context processor, which Quart runs in a
     # worker thread on every render only to find nothing (Quart's own async one fills the context).
     for processors in app.template_context_processors.values():

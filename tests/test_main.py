@@ -64,3 +64,59 @@ def test_a_sandbox_port_in_use_stops_the_start_with_one_line_saying_so(
     assert f"port {other_sandbox} for the Stripe sandbox is taken" in started.stderr
     assert "Traceback" not in started.stderr
     assert "Bookshop at" not in started.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SHOP_ENV": "production", "SHOP_SECRET_KEY": "x" * 40},
+        {
+            "SHOP_ENV": "production",
+            "SHOP_SECRET_KEY": "x" * 40,
+            "STRIPE_SECRET_KEY": "sk_test_abc",
+            "STRIPE_PUBLISHABLE_KEY": "pk_test_abc",
+        },
+    ],
+    ids=["no Stripe keys", "no public URL"],
+)
+def test_production_refuses_to_start_in_one_line(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bookshop import __main__ as entry
+
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's is read
+    for name in [name for name in os.environ if name.startswith(("SHOP_", "STRIPE_"))]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        entry.main()
+    message = str(stopped.value.code)
+    assert message.startswith("bookshop: ") and "\n" not in message
+    assert ("Stripe keys" if "STRIPE_SECRET_KEY" not in env else "SHOP_PUBLIC_URL") in message
+
+
+def test_a_country_in_two_shipping_zones_stops_the_start_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bookshop import __main__ as entry
+    from bookshop import shipping
+
+    rates = tmp_path / "shipping.toml"
+    zone = 'first_book = 1\neach_further_book = 1\nfree_from = 9\ndelivery = "soon"\n'
+    rates.write_text(
+        f'[[zones]]\nname = "Home"\ncountries = ["SG"]\n{zone}'
+        f'[[zones]]\nname = "Away"\ncountries = ["MY", "SG"]\n{zone}'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(shipping, "RATES_FILE", rates)
+    shipping.default_rates.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            entry.main()
+    finally:
+        shipping.default_rates.cache_clear()
+    assert stopped.value.code == (
+        "bookshop: shipping: SG is in two zones, 'Home' and 'Away': "
+        "a country may be in one shipping zone only."
+    )

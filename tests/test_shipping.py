@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bookshop.config import ConfigError
 from bookshop.shipping import default_rates, load_rates
 
 
@@ -45,12 +46,24 @@ def test_a_country_in_no_zone_has_no_delivery() -> None:
             '[[zones]]\nname="A"\ncountries=["SG"]\nfirst_book=1\neach_further_book=0\n'
             'free_from=0\ndelivery="x"\n[[zones]]\nname="B"\ncountries=["SG"]\nfirst_book=1\n'
             'each_further_book=0\nfree_from=0\ndelivery="x"',
-            "one shipping zone",
+            "SG is in two zones, 'A' and 'B'",
         ),
+        (
+            '[[zones]]\nname="Europe"\ncountries=["FR", "UK"]\nfirst_book=1\neach_further_book=0\n'
+            'free_from=0\ndelivery="x"',
+            "zone 'Europe' lists 'UK', which is not a 2-letter country code",
+        ),
+        (
+            '[[zones]]\nname="Europe"\ncountries=["FR"]\nfirst_book=1\ndelivery="x"',
+            "zone 'Europe' has no each_further_book, free_from",
+        ),
+        ('[[zones]]\nname="Europe"\ncountries=["FR"\n', "shipping.toml cannot be read"),
+        ('zone = "Europe"', "lists no \\[\\[zones\\]\\]"),
     ],
 )
 def test_a_rates_file_that_cannot_work_is_refused(tmp_path: Path, zones: str, message: str) -> None:
     path = tmp_path / "shipping.toml"
     path.write_text(zones)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message) as refused:
         load_rates(path)
+    assert "\n" not in str(refused.value)
