@@ -14,6 +14,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
+from redis.asyncio import ConnectionPool
 from werkzeug.exceptions import TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -51,18 +52,24 @@ class Counter:
     def __init__(self, redis_url: str | None = None) -> None:
         self._local = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
+        self._pool: ConnectionPool | None = None
         self._where = ""
         if redis_url:
             parts = urlsplit(redis_url)
             # Named in logs without its password.
             self._where = f"{parts.hostname or parts.path}:{parts.port or 6379}"
+            # A pool of our own, so that `close` can end its connections with the shop.
+            self._pool = ConnectionPool.from_url(
+                redis_url,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            )
             storage = RedisStorage(
                 f"async+{redis_url}",
                 implementation="redispy",
                 wrap_exceptions=True,
                 key_prefix="bookshop",
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # passed on to redis-py
             )
             self._shared = MovingWindowRateLimiter(storage)
         self._alone_until = 0.0
@@ -77,6 +84,11 @@ class Counter:
                     "Too many attempts in a short time. Wait a moment and try again.",
                     retry_after=await self._retry_after(limit.rate, identifiers),
                 )
+
+    async def close(self) -> None:
+        """End the connections to Redis (the shop stops)."""
+        if self._pool is not None:
+            await self._pool.disconnect()
 
     async def _hit(self, rate: RateLimitItem, identifiers: tuple[str, ...]) -> bool:
         shared = self._reachable()

@@ -247,6 +247,7 @@ def install(app: Quart, settings: Settings) -> None:
     if not settings.rate_limits:
         return
     counter = Counter(settings.redis_url)
+    app.after_serving(counter.close)
     limits = {
         PAY: [
             Limit.parse(settings.rate_limit_pay, client_key),
