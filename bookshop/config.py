@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from babel.numbers import list_currencies
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+MAX_SHOP_NAME = 60
 RATE = re.compile(r"^\s*([1-9]\d*)\s*/\s*(second|minute|hour)\s*$")
 # scheme://host[:port] and nothing more: page paths are appended to it.
 PUBLIC_URL = re.compile(
@@ -87,6 +89,13 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     # host:port of the Prometheus metrics endpoint (never the shop's own port); None: no metrics.
     metrics_bind: tuple[str, int] | None = None
+    # The shop's name in every page title and header, the emails and their sender.
+    shop_name: str = "Bookshop"
+    # Where mail goes out (smtp:// or smtps://, user and password in it); None: the sandbox's SMTP
+    # server catches it (development and tests only).
+    smtp_url: str | None = None
+    mail_from: str = "orders@bookshop.test"
+    sandbox_smtp_port: int = 12025
 
     @property
     def sandbox(self) -> bool:
@@ -169,6 +178,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "off the public one."
         )
 
+    shop_name = get("SHOP_NAME", "Bookshop") or "Bookshop"
+    if len(shop_name) > MAX_SHOP_NAME or not shop_name.isprintable():
+        raise ConfigError(
+            f"SHOP_NAME must be at most {MAX_SHOP_NAME} printable characters on one line."
+        )
+    smtp_url = _smtp_url(get("SMTP_URL"))
+    mail_from = _mail_from(get("MAIL_FROM"), stage)
+    if stage == "production" and smtp_url is None:
+        raise ConfigError(
+            "SMTP_URL is empty: production sends order emails through your mail server "
+            "(smtp://user:password@mail.example:587, or smtps:// on port 465)."
+        )
+
     return Settings(
         env=stage,
         secret_key=cookie_secret,
@@ -203,6 +225,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_url=_redis_url(get("REDIS_URL")),
         trusted_proxies=_networks(get("SHOP_TRUSTED_PROXIES")),
         metrics_bind=metrics_bind,
+        shop_name=shop_name,
+        smtp_url=smtp_url,
+        mail_from=mail_from,
+        sandbox_smtp_port=_integer(
+            get("SANDBOX_SMTP_PORT", "12025"), "SANDBOX_SMTP_PORT", 1, 65535
+        ),
     )
 
 
@@ -329,6 +357,36 @@ def _public_url(raw: str) -> str | None:
             "if needed and no path (e.g. https://books.example)."
         )
     return url
+
+
+def _smtp_url(raw: str) -> str | None:
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or port == -1:
+        raise ConfigError(
+            "SMTP_URL is not a mail server's URL: use smtp://user:password@mail.example:587 "
+            "(STARTTLS when the server offers it) or smtps://...:465 (TLS from the start)."
+        )
+    return raw
+
+
+def _mail_from(raw: str, stage: str) -> str:
+    if not raw:
+        if stage == "production":
+            raise ConfigError("MAIL_FROM is empty: name the address order emails come from.")
+        return "orders@bookshop.test"
+    name, address = parseaddr(raw)
+    if name or "@" not in address or address != raw:
+        raise ConfigError(
+            f"MAIL_FROM is {raw!r}: give the address alone (orders@books.example); "
+            "the sender's name is SHOP_NAME."
+        )
+    return address
 
 
 def _redis_url(raw: str) -> str | None:

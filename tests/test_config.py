@@ -24,6 +24,8 @@ PRODUCTION = {
     "SHOP_SECRET_KEY": "x" * 40,
     "SHOP_PUBLIC_URL": "https://books.example",
     "DATABASE_URL": "postgresql://shop@127.0.0.1/shop",
+    "SMTP_URL": "smtp://shop:secret@mail.example:587",
+    "MAIL_FROM": "orders@books.example",
 }
 
 
@@ -96,6 +98,16 @@ def test_host_port_and_currency_are_configurable() -> None:
         ({"SHOP_METRICS_BIND": "9100"}, "SHOP_METRICS_BIND"),
         ({"SHOP_METRICS_BIND": "127.0.0.1:http"}, "SHOP_METRICS_BIND"),
         ({"SHOP_METRICS_BIND": "127.0.0.1:5000"}, "a port of their own"),
+        ({**PRODUCTION, "SMTP_URL": ""}, "SMTP_URL is empty"),
+        ({**PRODUCTION, "MAIL_FROM": ""}, "MAIL_FROM is empty"),
+        ({"SMTP_URL": "mail.example:587"}, "SMTP_URL"),
+        ({"SMTP_URL": "http://mail.example"}, "SMTP_URL"),
+        ({"SMTP_URL": "smtp://mail.example:port"}, "SMTP_URL"),
+        ({"MAIL_FROM": "Books <orders@books.example>"}, "the sender's name is SHOP_NAME"),
+        ({"MAIL_FROM": "orders"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "orders@books.example\r\nBcc: all@example.com"}, "MAIL_FROM"),
+        ({"SHOP_NAME": "x" * 61}, "SHOP_NAME"),
+        ({"SHOP_NAME": "Books\nBcc: x"}, "SHOP_NAME"),
         ({"SHOP_ENV": "staging"}, "SHOP_ENV"),
         ({"SHOP_PORT": "http"}, "SHOP_PORT"),
         ({"SHOP_CURRENCY": "xyz"}, "SHOP_CURRENCY"),
@@ -182,6 +194,23 @@ def test_redis_proxies_and_metrics_are_read_when_set() -> None:
         "::1/128",
     ]
     assert settings.metrics_bind == ("::1", 9100)
+
+
+def test_the_shop_is_named_and_sends_mail_as_configured() -> None:
+    settings = load_settings(
+        {"SHOP_NAME": "Kinokuniya", "MAIL_FROM": "shop@books.example", "SMTP_URL": "smtps://h"}
+    )
+    assert (settings.shop_name, settings.mail_from, settings.smtp_url) == (
+        "Kinokuniya",
+        "shop@books.example",
+        "smtps://h",
+    )
+    default = load_settings({})
+    assert (default.shop_name, default.smtp_url, default.sandbox_smtp_port) == (
+        "Bookshop",
+        None,
+        12025,
+    )
 
 
 def test_with_none_of_them_the_shop_counts_trusts_and_exports_nothing() -> None:

@@ -53,6 +53,9 @@ def shop_environment(
         "STRIPE_API_BASE": sandbox_url,
         # Production builds absolute URLs on it (required); the benchmark itself speaks http.
         "SHOP_PUBLIC_URL": "https://bookshop.bench.invalid",
+        # Production needs a mail server; the benchmark pays no order, so none is reached.
+        "SMTP_URL": "smtp://127.0.0.1:9",
+        "MAIL_FROM": "orders@bookshop.bench.invalid",
         "SHOP_HOST": "127.0.0.1",
         "SHOP_PORT": str(port),
         "SHOP_WORKERS": str(workers),
