@@ -1,6 +1,7 @@
 """`python -m bookshop`: serve the shop, as `make run` does.
 
 With no Stripe keys configured it first starts the local Stripe sandbox as a process of its own.
+With SHOP_METRICS_BIND set it serves the workers' Prometheus metrics there, from this process.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from dotenv import load_dotenv
 from hypercorn.run import run
 
+from bookshop import metrics
 from bookshop.config import ConfigError, Settings, load_settings
 from bookshop.server import ServerConfig, hypercorn_config
+from bookshop.shipping import default_rates
 
 log = logging.getLogger("bookshop")
 
@@ -89,16 +92,42 @@ def main() -> int:
     load_dotenv()
     try:
         settings = load_settings(os.environ)
+        # The files the shop reads, checked before any worker starts.
+        default_rates()
     except ConfigError as error:
         # One line that says what to fix, not a traceback.
         sys.exit(f"bookshop: {error}")
     config = hypercorn_config(settings)
-    if settings.sandbox and settings.stripe_api_base == f"http://127.0.0.1:{settings.sandbox_port}":
-        with sandbox_process(settings):
-            log.info("Bookshop at http://%s:%s (test sandbox mode)", settings.host, settings.port)
-            return serve(config)
-    log.info("Bookshop at http://%s:%s", settings.host, settings.port)
-    return serve(config)
+    with metrics_endpoint(settings.metrics_bind):
+        if settings.sandbox and settings.stripe_api_base == sandbox_base(settings):
+            with sandbox_process(settings):
+                log.info(
+                    "Bookshop at http://%s:%s (test sandbox mode)", settings.host, settings.port
+                )
+                return serve(config)
+        log.info("Bookshop at http://%s:%s", settings.host, settings.port)
+        return serve(config)
+
+
+def sandbox_base(settings: Settings) -> str:
+    """Where the sandbox this command starts answers."""
+    return f"http://127.0.0.1:{settings.sandbox_port}"
+
+
+@contextmanager
+def metrics_endpoint(bind: tuple[str, int] | None) -> Iterator[None]:
+    """The metrics endpoint on `bind` while the shop runs (None: no metrics). Started before
+    Hypercorn spawns the workers, which inherit from this process where to write their metrics."""
+    with ExitStack() as stack:
+        if bind is not None:
+            try:
+                stack.enter_context(metrics.served(bind))
+            except OSError as error:
+                sys.exit(
+                    f"bookshop: cannot serve metrics on {bind[0]}:{bind[1]}: "
+                    f"{error.strerror or error}"
+                )
+        yield
 
 
 def serve(config: ServerConfig) -> int:

@@ -8,6 +8,7 @@ from typing import cast
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
+from bookshop import metrics
 from bookshop.config import Settings
 from bookshop.orders import ledger
 from bookshop.orders.schema import PAID
@@ -65,6 +66,8 @@ async def stripe_webhook() -> Response:
     except InvalidWebhook as error:
         log.warning("webhook refused: %s", error)
         return rejected(str(error))
+    # Every verified delivery, Stripe's retries included: how late the shop hears what happened.
+    metrics.webhook_received(event.created)
     result = await ledger().apply_event(event)
     if result.stale:
         # Only the intent as Stripe has it now can apply this event. It is recorded once that is

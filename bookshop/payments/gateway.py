@@ -1,4 +1,5 @@
-"""The shop's gateway to Stripe: every call run in a sized pool, its errors made the shop's."""
+"""The shop's gateway to Stripe: every call run in a sized pool and timed, its errors made the
+shop's."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from urllib.parse import quote
 import stripe
 from quart import current_app
 
+from bookshop import metrics
 from bookshop.basket import Basket
 from bookshop.config import Settings
 from bookshop.money import format_money
@@ -89,11 +91,17 @@ class Payments:
         data: dict[str, Any] = self._client.raw_request(method, path, **params).data
         return data
 
-    async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a Stripe call in the pool; Stripe's errors become the shop's own."""
+    async def _call(
+        self, function: Callable[..., T], /, *args: Any, kind: str | None = None, **kwargs: Any
+    ) -> T:
+        """Run a Stripe call in the pool, timed as `kind` (a raw request's is read from its
+        method and path); Stripe's errors become the shop's own, counted first as Stripe's."""
+        if kind is None:
+            kind = _kind(args[0], args[1])
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, partial(function, *args, **kwargs))
+            with metrics.stripe_call(kind):
+                return await loop.run_in_executor(self._pool, partial(function, *args, **kwargs))
         except stripe.CardError as error:
             # A decline is an answer, not a failure: the intent as the decline left it.
             body = cast(dict[str, Any], error.json_body or {})
@@ -346,7 +354,7 @@ class Payments:
             )
             return [read_intent(intent.to_dict()) for intent in pages.auto_paging_iter()]
 
-        return await self._call(every_page)
+        return await self._call(every_page, kind="payment_intents.list")
 
     def verify_webhook(self, payload: bytes, signature: str, secret: str) -> WebhookEvent:
         """Check `Stripe-Signature` on the raw body and read the event, or raise InvalidWebhook."""
@@ -439,6 +447,19 @@ def _refund_key(intent_id: str, reason: str, amount: int | None) -> str:
         digest = hashlib.sha256(reason.encode()).hexdigest()
         key = f"bookshop-refund-{intent_id}-{digest}{suffix}"
     return key
+
+
+def _kind(method: str, path: str) -> str:
+    # Stripe's name for a call, as its API reference has it ("payment_intents.confirm"), never
+    # with an id: a metric label the shop's own calls bound.
+    resource, *rest = path.removeprefix("/v1/").split("/")
+    if not rest:
+        action = "list" if method == "get" else "create"
+    elif len(rest) == 1:
+        action = {"get": "retrieve", "delete": "delete"}.get(method, "update")
+    else:
+        action = rest[1]  # /v1/payment_intents/pi_.../confirm
+    return f"{resource}.{action}"
 
 
 def _token_path(token_id: str) -> str:
