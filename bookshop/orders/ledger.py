@@ -21,7 +21,7 @@ from bookshop.orders.events import EventResult, Events
 from bookshop.orders.migrate import upgrade
 from bookshop.orders.schema import PAID, PAYABLE, Order, orders
 from bookshop.orders.staff import Audit, StaffActions, StaffRefund
-from bookshop.orders.transitions import Change, Transitions
+from bookshop.orders.transitions import Change, Transitions, counts_paid
 from bookshop.payments import Intent, WebhookEvent
 from bookshop.stock import Stock
 
@@ -99,6 +99,7 @@ class Ledger:
         """True once a webhook event id has been recorded."""
         return await self._events.seen(event_id)
 
+    @counts_paid
     async def record_payment(self, intent: Intent) -> Change | None:
         """Write the pay step's answer: the intent the shop created (or updated) and confirmed in
         one call, with the order and the address it checked. These are the order's, whatever a
@@ -106,6 +107,7 @@ class Ledger:
         async with self.database.transaction() as connection:
             return await self._transitions.apply_state(connection, intent, shops=True)
 
+    @counts_paid
     async def mark_paid(self, intent: Intent) -> bool:
         """The result page saw the payment succeed; True when this changed the order."""
         async with self.database.reading() as connection:
@@ -122,6 +124,7 @@ class Ledger:
             await self._transitions.ensure(connection, intent)
             return await self._transitions.to_paid(connection, intent)
 
+    @counts_paid
     async def apply_event(self, event: WebhookEvent) -> EventResult:
         """Record a verified webhook event once and apply it; a replay changes nothing.
 
@@ -130,10 +133,12 @@ class Ledger:
         """
         return await self._events.apply(event)
 
+    @counts_paid
     async def apply_late(self, event: WebhookEvent, state: Intent | None) -> EventResult:
         """Record a `stale` event with its intent as re-read since (None: Stripe has none)."""
         return await self._events.apply_late(event, state)
 
+    @counts_paid
     async def apply_state(self, state: Intent) -> Change | None:
         """Bring the order in line with the intent as Stripe has it now (reconcile, re-reads):
         its status and, while it is payable, what it charges. A paid order that Stripe's intent
@@ -141,6 +146,7 @@ class Ledger:
         async with self.database.transaction() as connection:
             return await self._transitions.apply_state(connection, state)
 
+    @counts_paid
     async def refunded(self, intent: Intent, refund: StaffRefund, audit: Audit) -> bool:
         """Record a refund staff made at Stripe (`intent` as Stripe has it after), as its
         charge.refunded event would, with the copies back on hand if asked and the audit entry,
