@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         compression,
         errors,
         htmx,
+        metrics,
         security,
         seo,
         shop,
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     cli.register(app, settings)
     security.install(app, settings)
     compression.install(app, security.uncompressed_endpoints(app))
+    metrics.install(app, settings)
     app.asgi_app = HealthCheck(  # type: ignore[method-assign]
         app.asgi_app, partial(security.security_headers, settings)
     )
