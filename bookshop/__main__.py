@@ -21,7 +21,7 @@ from hypercorn.run import run
 
 from bookshop import metrics
 from bookshop.config import ConfigError, Settings, load_settings
-from bookshop.server import ServerConfig, hypercorn_config
+from bookshop.server import LOG_FORMAT, ServerConfig, hypercorn_config
 from bookshop.shipping import default_rates
 
 log = logging.getLogger("bookshop")
@@ -86,9 +86,7 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: floa
 
 def main() -> int:
     """Check the settings, then serve."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     load_dotenv()
     try:
         settings = load_settings(os.environ)

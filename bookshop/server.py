@@ -17,6 +17,25 @@ from bookshop.config import Settings
 from bookshop.security import MAX_HEADER_BYTES
 
 UVLOOP = importlib.util.find_spec("uvloop") is not None
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# The shop's log lines in each worker as in the supervisor: Hypercorn's workers are new processes
+# (spawned), so a `basicConfig` in `python -m bookshop` does not reach them, and without this
+# their warnings and errors come out as bare messages and their INFO lines not at all.
+WORKER_LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"shop": {"format": LOG_FORMAT}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "shop",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    # Hypercorn's own error logger goes through the root's handler: each line once, one format.
+    "loggers": {"hypercorn.error": {"level": "INFO"}},
+}
 
 
 class _BoundInEachWorker(Sockets):
@@ -85,6 +104,7 @@ def hypercorn_config(
     config.accesslog = "-"
     config.logger_class = AccessLog
     config.access_log_format = AccessLog.FORMAT
+    config.logconfig_dict = WORKER_LOGGING
     # Bound what a client can make a worker buffer before the app sees the request.
     config.h11_max_incomplete_size = MAX_HEADER_BYTES
     config.h2_max_header_list_size = MAX_HEADER_BYTES

@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.app",
     "tests.fixtures.database",
+    "tests.fixtures.services",
     "tests.fixtures.staff",
 ]
