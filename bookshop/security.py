@@ -227,6 +227,11 @@ def install(app: Quart, settings: Settings) -> None:
         moved = request.routing_exception
         if isinstance(moved, RequestRedirect):
             return on_public_url(moved, settings)
+        if request.method in UNSAFE_METHODS:
+            # The body is read (at most MAX_BODY_BYTES) before any refusal: Hypercorn closes a
+            # connection whose body was left unread without saying so, and a proxy sending the
+            # next shopper's POST down it answers them 502.
+            await request.get_data()
         # Unknown routes and wrong methods get their own 404/405 first.
         routed = moved is None
         if routed and request.method in UNSAFE_METHODS and request.endpoint not in csrf_exempt:
