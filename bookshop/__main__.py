@@ -20,6 +20,7 @@ from dotenv import load_dotenv
 from hypercorn.run import run
 
 from bookshop import metrics
+from bookshop.catalog.transfer import read_catalog
 from bookshop.config import ConfigError, Settings, load_settings
 from bookshop.server import LOG_FORMAT, ServerConfig, hypercorn_config
 from bookshop.shipping import default_rates
@@ -90,8 +91,7 @@ def main() -> int:
     load_dotenv()
     try:
         settings = load_settings(os.environ)
-        # The files the shop reads, checked before any worker starts.
-        default_rates()
+        check_files(settings)
     except ConfigError as error:
         # One line that says what to fix, not a traceback.
         sys.exit(f"bookshop: {error}")
@@ -105,6 +105,16 @@ def main() -> int:
                 return serve(config)
         log.info("Bookshop at http://%s:%s", settings.host, settings.port)
         return serve(config)
+
+
+def check_files(settings: Settings) -> None:
+    """The files the shop reads, checked before any worker starts: a mistake is one line here,
+    not a traceback in each worker or a 500 at a shopper's address step."""
+    default_rates()
+    problems = read_catalog(settings.catalog_seed).problems
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(f"SHOP_CATALOG_SEED {settings.catalog_seed.name}: {problems[0]}{more}.")
 
 
 def sandbox_base(settings: Settings) -> str:

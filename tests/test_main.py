@@ -120,3 +120,19 @@ def test_a_country_in_two_shipping_zones_stops_the_start_naming_it(
         "bookshop: shipping: SG is in two zones, 'Home' and 'Away': "
         "a country may be in one shipping zone only."
     )
+
+
+def test_a_broken_catalog_seed_stops_the_start_naming_its_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bookshop import __main__ as entry
+
+    seed = tmp_path / "books.toml"
+    seed.write_text('[[books]]\nid = "Not A Slug"\ntitle = "T"\nauthor = "A"\nprice = 100\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOP_CATALOG_SEED", str(seed))
+    with pytest.raises(SystemExit) as stopped:
+        entry.main()
+    message = str(stopped.value.code)
+    assert message.startswith("bookshop: SHOP_CATALOG_SEED books.toml: line 1: ")
+    assert "'Not A Slug'" in message and "\n" not in message
