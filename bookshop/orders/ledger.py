@@ -58,6 +58,16 @@ class Ledger:
         async with self.database.reading() as connection:
             return await self._transitions.get(connection, intent_id)
 
+    async def by_number(self, number: str) -> Order | None:
+        """The order with this order number ("BK-7Q4M2X"), if the ledger has it."""
+        async with self.database.reading() as connection:
+            intent_id = await connection.scalar(
+                select(orders.c.intent_id).where(orders.c.number == number)
+            )
+            if intent_id is None:
+                return None
+            return await self._transitions.get(connection, intent_id)
+
     async def recent(self, limit: int = 50) -> list[Order]:
         """The newest orders, paid ones (to ship) first."""
         to_ship_first = case((orders.c.status == PAID, 0), else_=1)

@@ -35,6 +35,8 @@ orders = Table(
     "orders",
     metadata,
     Column("intent_id", String(255), primary_key=True),
+    # What the shopper and staff call the order ("BK-7Q4M2X", bookshop/orders/numbers.py).
+    Column("number", String(16), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("email", String(254)),
@@ -67,6 +69,7 @@ orders = Table(
     # `make orders` lists paid orders first, newest first.
     Index("orders_by_status", "status", "created_at"),
     Index("orders_by_checkout", "checkout_id"),
+    Index("orders_by_number", "number", unique=True),
 )
 
 # What each order is for: a book at a quantity, with its title and unit price at the time of sale.
@@ -117,6 +120,7 @@ class Order:
     """One checkout's payment as the shop records it."""
 
     intent_id: str
+    number: str  # what the shopper and staff call it: "BK-7Q4M2X"
     lines: tuple[OrderLine, ...]
     amount: int
     currency: str
@@ -143,6 +147,7 @@ class Order:
         """The order an `orders` row holds, with its lines."""
         return cls(
             intent_id=row.intent_id,
+            number=row.number,
             lines=lines,
             amount=row.amount,
             currency=row.currency,

@@ -31,6 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from bookshop import metrics
 from bookshop.catalog.schema import books
 from bookshop.database import Database
+from bookshop.orders.numbers import new_number
 from bookshop.orders.schema import (
     CANCELED,
     FAILED,
@@ -58,6 +59,9 @@ ADDRESS_CHANGED = "address changed at Stripe"
 CHARGE_CHANGED = "amount or lines changed at Stripe"
 # What Stripe says of an intent the shop's own call just confirmed (and paid, or is paying).
 CONFIRMED = ("succeeded", "processing")
+# Draws of a new order number before giving up: with a million orders among 729 million numbers,
+# eight taken draws in a row come once in 10^23 orders.
+NUMBER_DRAWS = 8
 
 
 @dataclass(frozen=True)
@@ -270,32 +274,44 @@ class Transitions:
 
     async def ensure(self, connection: AsyncConnection, intent: Intent) -> None:
         """Create an order the ledger missed (a webhook before the pay step's write, another
-        process, a crash) open, from the intent; the conditional updates then move it on. It
-        dates from when the shopper started paying, not from when the ledger heard of it."""
+        process, a crash) open, from the intent, with a new order number; the conditional updates
+        then move it on. It dates from when the shopper started paying, not from when the ledger
+        heard of it."""
         stamp = now()
         since = datetime.fromtimestamp(intent.created, UTC) if intent.created > 0 else stamp
-        created = await connection.execute(
-            self.database.insert(orders)
-            .values(
-                intent_id=intent.id,
-                checkout_id=intent.checkout_id or None,
-                amount=intent.amount,
-                shipping=intent.shipping,
-                **address_columns(intent.address),
-                currency=intent.currency,
-                email=intent.email,
-                status=OPEN,
-                attempts=0,
-                amount_refunded=0,
-                stripe_seen=0,
-                created_at=since,
-                updated_at=stamp,
+        values = {
+            "intent_id": intent.id,
+            "checkout_id": intent.checkout_id or None,
+            "amount": intent.amount,
+            "shipping": intent.shipping,
+            **address_columns(intent.address),
+            "currency": intent.currency,
+            "email": intent.email,
+            "status": OPEN,
+            "attempts": 0,
+            "amount_refunded": 0,
+            "stripe_seen": 0,
+            "created_at": since,
+            "updated_at": stamp,
+        }
+        for _ in range(NUMBER_DRAWS):
+            # DO NOTHING on any unique conflict, the order's own (it exists: nothing to do) or its
+            # number's (taken: draw again). No error is raised, so the caller's transaction goes
+            # on (a failed statement would abort it on PostgreSQL), and no savepoint is needed.
+            created = await connection.execute(
+                self.database.insert(orders)
+                .values(number=new_number(), **values)
+                .on_conflict_do_nothing()
+                .returning(orders.c.intent_id)
             )
-            .on_conflict_do_nothing(index_elements=[orders.c.intent_id])
-            .returning(orders.c.intent_id)
-        )
-        if created.first() is not None:
-            await self._replace_lines(connection, intent)
+            if created.first() is not None:
+                await self._replace_lines(connection, intent)
+                return
+            exists = select(orders.c.intent_id).where(orders.c.intent_id == intent.id)
+            if await connection.scalar(exists) is not None:
+                return
+            log.info("order number taken, drawing another for %s", intent.id)
+        raise RuntimeError(f"no free order number in {NUMBER_DRAWS} draws for {intent.id}")
 
     async def update(
         self,

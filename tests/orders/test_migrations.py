@@ -4,6 +4,7 @@ revision, with every order kept, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import sqlite3
 from dataclasses import replace
@@ -240,3 +241,22 @@ def test_db_upgrade_command_upgrades_a_v1_ledger_then_has_nothing_to_do(
     assert f"Ledger upgraded from 0001 to {head()}" in first.output
     assert second.exit_code == 0, second.output
     assert f"Ledger already at the newest revision, {head()}" in second.output
+
+
+async def test_orders_made_before_order_numbers_each_get_a_number_of_their_own(
+    v1_database: str,
+) -> None:
+    ledger = Ledger(v1_database)
+    await ledger.open()
+    try:
+        numbered = await rows(ledger, "SELECT intent_id, number FROM orders ORDER BY intent_id")
+        assert [intent_id for intent_id, _ in numbered] == [f"pi_v1order{n}" for n in range(1, 6)]
+        numbers = [number for _, number in numbered]
+        assert all(re.fullmatch(r"BK-[2-9A-HJKMNP-TV-Z]{6}", number) for number in numbers)
+        assert len(set(numbers)) == len(numbers)
+        # The ledger finds each order by its number.
+        for intent_id, number in numbered:
+            order = await ledger.by_number(number)
+            assert order is not None and order.intent_id == intent_id
+    finally:
+        await ledger.close()
