@@ -1,9 +1,11 @@
-"""`python -m bookshop.sandbox`: serve the Stripe sandbox with Hypercorn until SIGTERM/SIGINT."""
+"""`python -m bookshop.sandbox`: serve the Stripe sandbox with Hypercorn (and, with --smtp-port,
+catch mail over SMTP) until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import importlib.util
 import logging
@@ -58,6 +60,16 @@ def parse_args(argv: Sequence[str] | None = None) -> SandboxSettings:
         help="how long a ConfirmationToken can be used after its creation (default: 12 hours, "
         "as Stripe's)",
     )
+    # A flag only, never SANDBOX_SMTP_PORT: the shop's settings read that variable to know where
+    # to send, and every sandbox a test starts would otherwise try to take that one port.
+    parser.add_argument(
+        "--smtp-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also catch mail: an SMTP server on the sandbox's host and this port (no auth, "
+        "no delivery), shown in the dashboard and at /_sandbox/mail",
+    )
     parser.add_argument("--allow-non-loopback", action="store_true")
     args = parser.parse_args(argv)
     settings.host, settings.port = args.host, args.port
@@ -69,6 +81,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SandboxSettings:
     )
     settings.confirmation_token_lifetime_s = args.confirmation_token_lifetime
     settings.allow_non_loopback = args.allow_non_loopback
+    settings.smtp_port = args.smtp_port
     try:
         settings.webhooks = settings.webhooks + [parse_webhook(spec) for spec in args.webhook]
         if args.webhook_retries is not None:
@@ -183,24 +196,54 @@ def run(app: Quart, config: ServerConfig) -> None:
         runner.run(serve_until_signalled(app, config))
 
 
+class ListenError(Exception):
+    """A port the sandbox cannot listen on, and why."""
+
+    def __init__(self, port: int, reason: OSError) -> None:
+        super().__init__(port, reason)
+        self.port, self.reason = port, reason
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host and port, bound before serving so that a taken port ends
+    the process with one clear line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise ListenError(port, exc) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("hypercorn.error").setLevel(logging.WARNING)
+    # aiosmtpd logs every connection and command at INFO.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     settings = parse_args(argv)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    try:
-        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-        listener = socket.create_server((settings.host, settings.port), family=family)
-    except OSError as exc:
-        log.error("cannot listen on %s:%s: %s", host, settings.port, exc)
-        return 1
-    log.info(
-        "Stripe sandbox (test mode, no real money) listening on http://%s:%s", host, settings.port
-    )
-    app = create_sandbox_app(settings)
-    keep_stored_objects_out_of_gc(app)
-    with listener:
+    with contextlib.ExitStack() as listeners:
+        try:
+            listener = listeners.enter_context(bind(settings.host, settings.port))
+            smtp_listener = None
+            if settings.smtp_port is not None:
+                smtp_listener = listeners.enter_context(bind(settings.host, settings.smtp_port))
+        except ListenError as exc:
+            log.error("cannot listen on %s:%s: %s", host, exc.port, exc.reason)
+            return 1
+        log.info(
+            "Stripe sandbox (test mode, no real money) listening on http://%s:%s",
+            host,
+            listener.getsockname()[1],
+        )
+        app = create_sandbox_app(settings)
+        if smtp_listener is not None:
+            # Imported only here: most sandboxes catch no mail, and aiosmtpd slows the start.
+            from bookshop.sandbox.smtp import serve_smtp
+
+            serve_smtp(app, smtp_listener)
+            log.info("catching mail on smtp://%s:%s", host, smtp_listener.getsockname()[1])
+        keep_stored_objects_out_of_gc(app)
         run(app, server_config(listener))
     return 0
 

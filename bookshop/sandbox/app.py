@@ -7,7 +7,7 @@ from pathlib import Path
 from quart import Quart, Response, request
 
 from bookshop import compression
-from bookshop.sandbox import api, control, stripejs
+from bookshop.sandbox import api, control, dashboard, stripejs
 from bookshop.sandbox.faults import FaultMiddleware, Faults
 from bookshop.sandbox.idempotency import IdempotencyCache
 from bookshop.sandbox.runtime import SandboxState, state
@@ -42,6 +42,7 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> Quart:
     app.extensions["sandbox"] = sandbox
 
     app.register_blueprint(control.blueprint)
+    app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(stripejs.blueprint)
     # Stripe serves Stripe.js compressed; so does its stand-in, or the checkout would measure
     # slower here than with Stripe.

@@ -107,6 +107,10 @@ class Charges(Records):
             "url": f"/v1/charges/{charge_id}/refunds",
         }
 
+    def refunds_for_charge(self, charge_id: str) -> list[JSON]:
+        """Refunds of one Charge, oldest first."""
+        return [self.refunds.by_id[r] for r in self._refunds_by_charge.get(charge_id, [])]
+
     def refund(self, refund_id: str) -> JSON:
         """The Refund, or Stripe's 404."""
         refund = self.refunds.get(refund_id)

@@ -1,9 +1,8 @@
 """Sandbox-only endpoints: health, faults, webhook endpoints, ConfirmationTokens' lifetime,
-3D Secure, dashboard, receipts."""
+3D Secure, caught mail, receipts."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from quart import Blueprint, Response, abort, g, render_template, request
@@ -171,19 +170,22 @@ async def three_d_secure(intent_id: str) -> Response:
     return json_response({key: intent[key] for key in objects.PUBLISHABLE_FIELDS})
 
 
-@blueprint.route("/")
-async def dashboard() -> str:
-    """A read-only page of recent PaymentIntents and events."""
-    sandbox = state()
-    return await render_template(
-        "dashboard.html",
-        intents=sandbox.store.payment_intents.recent(50),
-        events=sandbox.store.events.recent(50),
-        attempts=sandbox.dispatcher.last_attempt,
-        endpoints=sandbox.dispatcher.endpoints,
-        faults=sandbox.faults,
-        now=time.time(),
-    )
+@blueprint.route("/_sandbox/mail", methods=["GET", "DELETE"])
+async def mail() -> Response:
+    """The caught mail, newest first; `DELETE` forgets it all (no auth, like the dashboard)."""
+    mailbox = state().mailbox
+    if request.method == "DELETE":
+        return json_response({"deleted": mailbox.clear()})
+    return json_response([message.as_json() for message in mailbox.recent()])
+
+
+@blueprint.route("/_sandbox/mail/<message_id>")
+async def mail_message(message_id: str) -> Response:
+    """One caught message."""
+    message = state().mailbox.get(message_id)
+    if message is None:
+        return error_response(errors.no_such("message", message_id, param="id"))
+    return json_response(message.as_json())
 
 
 @blueprint.route("/receipts/<charge_id>")

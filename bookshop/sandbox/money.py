@@ -182,6 +182,16 @@ def format_amount(amount: int, currency: str) -> str:
     return f"{symbol}{amount // 100}.{amount % 100:02d}"
 
 
+def display(amount: int, currency: str) -> str:
+    """`26.00 SGD`, `2,600 JPY`: an amount in minor units as Stripe's dashboard shows it."""
+    code = currency.upper()
+    if currency.lower() in ZERO_DECIMAL:
+        return f"{amount:,} {code}"
+    sign = "-" if amount < 0 else ""
+    major, minor = divmod(abs(amount), 100)
+    return f"{sign}{major:,}.{minor:02d} {code}"
+
+
 def supported_list() -> str:
     """The comma-separated list Stripe shows after an invalid currency."""
     return ", ".join(sorted(SUPPORTED))

@@ -46,6 +46,8 @@ class SandboxSettings:
     webhook_timeout_s: float = 5.0
     confirmation_token_lifetime_s: int = DEFAULT_CONFIRMATION_TOKEN_LIFETIME_S
     allow_non_loopback: bool = False
+    # Where the SMTP server that catches the shop's mail listens, on `host`; None: no SMTP at all.
+    smtp_port: int | None = None
 
     def validate(self) -> None:
         """Refuse settings that are inconsistent or unsafe."""
@@ -55,6 +57,11 @@ class SandboxSettings:
             raise SettingsError("the publishable key must be a test key (pk_test_...)")
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port {self.port} is out of range")
+        if self.smtp_port is not None:
+            if not 0 <= self.smtp_port <= 65535:
+                raise SettingsError(f"SMTP port {self.smtp_port} is out of range")
+            if self.smtp_port == self.port != 0:
+                raise SettingsError("the SMTP port must differ from the HTTP port")
         if self.latency_ms < 0:
             raise SettingsError("latency_ms must not be negative")
         if not 0.0 <= self.fail_rate <= 1.0:

@@ -116,6 +116,10 @@ class Dispatcher:
             await self._client.aclose()
             self._client = None
 
+    def attempts_for(self, event_id: str) -> list[Attempt]:
+        """The delivery attempts still remembered for one event, oldest first."""
+        return [attempt for attempt in self.attempts if attempt.event_id == event_id]
+
     def count(self) -> int:
         """How many endpoints an event is sent to (its `pending_webhooks`)."""
         return len(self._endpoints) + len(self._pending)

@@ -136,7 +136,7 @@ def test_receipt_url_serves_a_receipt_page(
     assert charge.receipt_url == f"{sandbox.url}/receipts/{charge.id}"
     page = httpx.get(charge.receipt_url)
     assert page.status_code == 200
-    assert "2599" in page.text and "4242" in page.text and "no real money" in page.text
+    assert "25.99 USD" in page.text and "4242" in page.text and "no real money" in page.text
 
 
 def test_a_refunds_idempotency_key_replays_it_and_refuses_other_parameters(
