@@ -195,12 +195,13 @@ def describe_address(order: Order | Intent) -> str:
 
 
 def format_orders(orders: list[Order], settings: Settings) -> str:
-    """The orders as a plain-text table (a row per book, then why staff must review the order,
-    if they must, and where it goes), or a line saying there are none. An order the shop refunds
-    itself says why: `refunded: out of stock` once refunded, and not to ship it until then."""
+    """The orders as a plain-text table (a row per book, with the order's number and payment id,
+    then why staff must review the order, if they must, and where it goes), or a line saying
+    there are none. An order the shop refunds itself says why: `refunded: out of stock` once
+    refunded, and not to ship it until then."""
     if not orders:
         return "No orders yet."
-    header = ("STATUS", "BOOKS", "AMOUNT", "DELIVERY", "EMAIL", "TIME (UTC)", "PAYMENT")
+    header = ("STATUS", "BOOKS", "AMOUNT", "DELIVERY", "EMAIL", "TIME (UTC)", "ORDER", "PAYMENT")
     rows: list[tuple[str, ...]] = [header]
     notes: dict[int, list[str]] = {}  # row index -> the lines printed under it
     for order in orders:
@@ -219,10 +220,11 @@ def format_orders(orders: list[Order], settings: Settings) -> str:
                 else "-",
                 visible(order.email or "-"),
                 f"{order.created_at.astimezone(UTC):%Y-%m-%d %H:%M}",
+                order.number,
                 visible(order.intent_id),
             )
         )
-        rows.extend(("", more, "", "", "", "", "") for more in books[1:])
+        rows.extend(("", more, "", "", "", "", "", "") for more in books[1:])
         under = notes[len(rows) - 1] = []
         if order.refund_reason and order.status == PAID:
             # Paid for copies that were gone: the shop refunds it within a minute or so.

@@ -223,13 +223,16 @@ def test_orders_lists_paid_orders_first_as_a_table(
 
     assert result.exit_code == 0, result.output
     header, *rows = result.output.splitlines()
-    assert header.split()[:6] == ["STATUS", "BOOKS", "AMOUNT", "DELIVERY", "EMAIL", "TIME"]
+    columns = "STATUS BOOKS AMOUNT DELIVERY EMAIL TIME (UTC) ORDER PAYMENT"
+    assert header.split() == columns.split()
     # The session's sandbox holds other tests' checkouts too: find ours, check the order. An
     # order of several books goes on over indented rows, one a book.
     statuses = [row.split()[0] for row in rows if not row.startswith(" ")]
     assert statuses == sorted(statuses, key=lambda status: status != "paid")
     paid_row = next(row for row in rows if paid.id in row)
     assert paid_row.startswith("paid ")
+    (order,) = run_async(_orders(settings, paid.id))
+    assert order is not None and paid_row.split()[-2:] == [order.number, paid.id]
     assert "1 x Working in Public" in paid_row
     assert "shopper@example.com" in paid_row
     assert format_money(price("working-in-public"), "sgd") in paid_row

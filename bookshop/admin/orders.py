@@ -29,6 +29,7 @@ MAX_PAGE_DIGITS = 6
 # Staff actions an order's page lists: far more than one order ever gathers.
 MAX_ENTRIES = 200
 CSV_COLUMNS = (
+    "order number",
     "intent id",
     "created",
     "paid",
@@ -79,8 +80,8 @@ class Happening:
 @blueprint.get("/orders")
 @policy(private=True, role=STAFF)
 async def orders() -> Response:
-    """The orders, newest first, 50 a page: filtered by status (`status`), searched by email or
-    payment id (`q`), page `page`. For htmx, the table alone (and the URL pushed)."""
+    """The orders, newest first, 50 a page: filtered by status (`status`), searched by email,
+    order number or payment id (`q`), page `page`. For htmx, the table alone (and the URL pushed)."""
     criteria = _criteria()
     number = _page_number()
     found = await listing.page(ledger().database, criteria, number)
@@ -308,6 +309,7 @@ def _changes(entry: audit.Entry) -> str:
 def _csv_row(order: Order) -> list[str]:
     currency = order.currency.upper()
     return [
+        order.number,
         order.intent_id,
         _iso(order.created_at),
         _iso(order.paid_at),

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from bookshop.database import Database
+from bookshop.orders.numbers import normalise
 from bookshop.orders.schema import (
     CANCELED,
     PAID,
@@ -50,7 +51,7 @@ INTENT_ID = re.compile(r"^pi_[A-Za-z0-9]{1,64}$")
 @dataclass(frozen=True)
 class Criteria:
     """Which orders a list shows: a status filter (a key of FILTERS) and a search (an email or
-    part of one, or a PaymentIntent's id)."""
+    part of one, an order number, or a PaymentIntent's id)."""
 
     status: str = ALL
     search: str = ""
@@ -164,12 +165,14 @@ def matching(status: str) -> ColumnElement[bool]:
 
 
 def _search(text: str) -> ColumnElement[bool]:
-    # What a search finds, in one place: a PaymentIntent by its exact id, else the orders whose
-    # email holds the text, whatever its case. Order numbers, once orders have them, are
-    # matched here too.
+    # What a search finds, in one place: a PaymentIntent by its exact id; an order by its number
+    # however it was typed ("bk 7q4m2x"); else the orders whose email holds the text, whatever
+    # its case (a word such as "reader" reads as a number too, so both are looked for).
     if INTENT_ID.match(text):
         return orders.c.intent_id == text
-    return func.lower(orders.c.email).contains(text.lower(), autoescape=True)
+    by_email = func.lower(orders.c.email).contains(text.lower(), autoescape=True)
+    number = normalise(text)
+    return by_email if number is None else or_(orders.c.number == number, by_email)
 
 
 def _newest(query: Select[Any]) -> Select[Any]:

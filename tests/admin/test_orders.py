@@ -188,6 +188,22 @@ async def test_a_search_finds_an_email_by_part_whatever_its_case_and_a_payment_b
     assert listed(nothing) == [] and "No orders match." in nothing
 
 
+async def test_the_list_shows_each_orders_number_and_finds_one_as_people_type_it(
+    every_kind: Quart, packer: Client
+) -> None:
+    order = await ledger_of(every_kind).get("pi_paid")
+    assert order is not None
+    body = await text(packer, "/admin/orders")
+    row = body[body.index('data-intent="pi_paid"') :].split("</tr>")[0]
+    assert f'<a class="order-number" href="/admin/orders/pi_paid">{order.number}</a>' in row
+
+    typed = "bk " + order.number.removeprefix("BK-").lower()
+    for headers in ({}, HTMX):
+        found = await text(packer, f"/admin/orders?q={typed.replace(' ', '+')}", headers)
+        assert listed(found) == ["pi_paid"], headers
+        assert ("<html" in found) is (not headers)
+
+
 async def test_orders_come_50_a_page_with_plain_previous_and_next_links(
     shop: Quart, packer: Client
 ) -> None:
@@ -319,6 +335,7 @@ async def test_the_csv_export_holds_the_filtered_orders_with_formulas_neutralise
     assert body.startswith("\ufeff")  # so Excel reads it as UTF-8
     rows = list(csv.reader(io.StringIO(body.removeprefix("\ufeff"))))
     assert rows[0] == [
+        "order number",
         "intent id",
         "created",
         "paid",
@@ -333,9 +350,11 @@ async def test_the_csv_export_holds_the_filtered_orders_with_formulas_neutralise
         "tracking",
         "lines",
     ]
-    by_id = {row[0]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
+    by_id = {row[1]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
     assert list(by_id) == ["pi_tab", "pi_at", "pi_formula"]  # to ship, newest first
     formula = by_id["pi_formula"]
+    numbered = await ledger_of(shop).get("pi_formula")
+    assert numbered is not None and formula["order number"] == numbered.number
     assert formula["name"] == '\'=HYPERLINK("http://evil.example","Click")'
     assert formula["email"] == "'=cmd@example.com"
     assert by_id["pi_at"]["name"] == "'@SUM(1+1)"
@@ -352,9 +371,9 @@ async def test_the_csv_export_holds_the_filtered_orders_with_formulas_neutralise
     assert (formula["shipped"], formula["carrier"], formula["tracking"]) == ("", "", "")
     # Every page, all statuses, and a shipped order's carrier neutralised too.
     all_rows = list(csv.reader(io.StringIO((await everything.get_data(as_text=True))[1:])))
-    shipped = next(row for row in all_rows if row[0] == "pi_plus")
-    assert shipped[5] == "'+61 2 9999 0000"
-    assert shipped[9:12] == ["2027-01-20T09:30:00+00:00", "'-SingPost", "RR123456789SG"]
+    shipped = next(row for row in all_rows if row[1] == "pi_plus")
+    assert shipped[6] == "'+61 2 9999 0000"
+    assert shipped[10:13] == ["2027-01-20T09:30:00+00:00", "'-SingPost", "RR123456789SG"]
     assert len(all_rows) == 1 + 5
 
 
@@ -385,7 +404,11 @@ async def test_an_orders_page_shows_its_lines_address_payment_and_timeline(
 
     body = await text(packer, f"/admin/orders/{intent_id}")
 
-    assert f"Order <code>{intent_id}</code>" in body
+    order = await ledger_of(shop).get(intent_id)
+    assert order is not None
+    assert f'Order <span class="order-number">{order.number}</span></h1>' in body
+    assert f"<title>Order {order.number} – Bookshop back office</title>" in body
+    assert f"payment <code>{intent_id}</code>" in body
     line = body[body.index('class="order-line" data-book="code"') :].split("</tr>")[0]
     # 29.00 SGD a copy, 3.00 SGD to deliver.
     assert BOOKS["code"].title in line and ">1</td>" in line and line.count("29.00\xa0SGD") == 2

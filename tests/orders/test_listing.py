@@ -1,6 +1,6 @@
-"""The back office's reads of the ledger: each status filter, searches by email and payment id,
-newest first a page at a time, exports, and the Stripe events recorded for an order; on SQLite
-and PostgreSQL."""
+"""The back office's reads of the ledger: each status filter, searches by email, order number and
+payment id, newest first a page at a time, exports, and the Stripe events recorded for an order;
+on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -157,6 +157,28 @@ async def test_a_payment_id_finds_exactly_its_order(every_kind: Ledger) -> None:
     assert ids((await page(every_kind.database, Criteria(search="pi_paid"))).orders) == ["pi_paid"]
     # Not a prefix: "pi_pa" is no order's id, and no email holds it.
     assert (await page(every_kind.database, Criteria(search="pi_pa"))).total == 0
+
+
+async def test_an_order_number_finds_its_order_however_it_was_typed(every_kind: Ledger) -> None:
+    order = await every_kind.get("pi_paid")
+    assert order is not None
+    code = order.number.removeprefix("BK-")
+    for search in [order.number, f"bk {code.lower()}", code, f"BK{code[:3]}-{code[3:]}"]:
+        found = await page(every_kind.database, Criteria(search=search))
+
+        assert ids(found.orders) == ["pi_paid"], search
+    # Not a prefix: part of a number is no number, and no email holds it.
+    assert (await page(every_kind.database, Criteria(search=order.number[:-1]))).total == 0
+
+
+async def test_a_search_that_reads_as_a_number_still_finds_emails(ledger: Ledger) -> None:
+    # "reader" is six characters of the numbers' alphabet: a number, and a part of an email.
+    await placed(ledger, "pi_reader", email="reader@example.com")
+    await placed(ledger, "pi_other", email="other@example.com")
+
+    found = await page(ledger.database, Criteria(search="reader"))
+
+    assert ids(found.orders) == ["pi_reader"]
 
 
 async def test_a_search_takes_like_wildcards_as_the_characters_they_are(ledger: Ledger) -> None:
