@@ -44,13 +44,20 @@ def sandbox_process(settings: Settings) -> Iterator[None]:
         settings.stripe_publishable_key,
         "--webhook",
         f"{webhook_url}={settings.stripe_webhook_secret}",
+        # It catches the shop's mail too (no SMTP_URL outside production).
+        "--smtp-port",
+        str(settings.sandbox_smtp_port),
     ]
     # Checked first: the health check below would take another shop's sandbox for this one.
-    if port_taken(settings.sandbox_port):
-        raise SystemExit(
-            f"bookshop: port {settings.sandbox_port} for the Stripe sandbox is taken (another "
-            "`make run`?); stop it, or set SANDBOX_PORT to a free port"
-        )
+    for port, name, what in (
+        (settings.sandbox_port, "SANDBOX_PORT", "the Stripe sandbox"),
+        (settings.sandbox_smtp_port, "SANDBOX_SMTP_PORT", "the sandbox's mail catcher"),
+    ):
+        if port_taken(port):
+            raise SystemExit(
+                f"bookshop: port {port} for {what} is taken (another `make run`?); "
+                f"stop it, or set {name} to a free port"
+            )
     process = subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
     try:
         wait_until_healthy(f"{settings.stripe_api_base}/_sandbox/health", process)

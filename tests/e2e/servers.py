@@ -83,6 +83,7 @@ def shop_environment(
     database_url: str,
     workers: int = 1,
     sandbox: SandboxServer | None = None,
+    smtp_port: int | None = None,
 ) -> dict[str, str]:
     """The environment `python -m bookshop` gets: sandbox mode, orders in `database_url`. With
     `sandbox`, the shop talks to that running sandbox (its keys and URL) and starts none."""
@@ -91,6 +92,8 @@ def shop_environment(
         SHOP_WORKERS=str(workers),
         SHOP_PORT=str(shop_port),
         SANDBOX_PORT=str(sandbox_port),
+        # The mail catcher of the sandbox the shop starts (or uses): a free port, as its HTTP one.
+        SANDBOX_SMTP_PORT=str(smtp_port or (sandbox.smtp_port if sandbox else None) or free_port()),
         DATABASE_URL=database_url,
         SHOP_CATALOG_SEED=str(TEST_CATALOG),
         PYTHONUNBUFFERED="1",
@@ -121,6 +124,7 @@ def running_shop(
     shop processes on one database and one Stripe. Its log is then `shop-<port>.log`.
     """
     shop_port, sandbox_port = free_port(), free_port()
+    smtp_port = sandbox.smtp_port if sandbox and sandbox.smtp_port else free_port()
     database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'shop.sqlite3'}"
     log_path = workdir / ("shop.log" if sandbox is None else f"shop-{shop_port}.log")
     with log_path.open("wb") as log:
@@ -129,7 +133,9 @@ def running_shop(
         process = subprocess.Popen(
             [sys.executable, "-m", "bookshop"],
             cwd=REPO_ROOT,
-            env=shop_environment(shop_port, sandbox_port, database_url, workers, sandbox),
+            env=shop_environment(
+                shop_port, sandbox_port, database_url, workers, sandbox, smtp_port
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -138,7 +144,8 @@ def running_shop(
         shop = RunningShop(
             url=f"http://127.0.0.1:{shop_port}",
             sandbox=SandboxServer(
-                url=sandbox.url if sandbox else f"http://127.0.0.1:{sandbox_port}"
+                url=sandbox.url if sandbox else f"http://127.0.0.1:{sandbox_port}",
+                smtp_port=smtp_port,
             ),
             log_path=log_path,
             pid=process.pid,
