@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshop.database import Database
+from bookshop.mail import outbox
 from bookshop.orders.schema import PAID, REFUNDED, Order, orders
 from bookshop.orders.transitions import Transitions, now
 from bookshop.payments import Intent
@@ -141,6 +142,7 @@ class StaffActions:
                 raise NotShippable(UNKNOWN, "There is no such order.")
             if not marked:
                 raise _not_shippable(order)
+            await outbox.enqueue(connection, self.database, outbox.SHIPPED, intent_id, order.email)
             await audit(
                 connection=connection,
                 action="marked shipped",

@@ -31,6 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from bookshop import metrics
 from bookshop.catalog.schema import books
 from bookshop.database import Database
+from bookshop.mail import outbox
 from bookshop.orders.numbers import new_number
 from bookshop.orders.schema import (
     CANCELED,
@@ -363,6 +364,10 @@ class Transitions:
             # What was paid for is the paid intent's amount and lines, not the ledger's last word.
             await self.take_charged(connection, intent)
             await self._sell(connection, order.checkout_id, intent.id)
+            # In this transaction: paid once, confirmed once, whichever path paid it.
+            await outbox.enqueue(
+                connection, self.database, outbox.CONFIRMATION, intent.id, order.email
+            )
         elif order.status in SETTLED and (
             order.amount != intent.amount or (intent.lines and charged(order) != charged(intent))
         ):
@@ -473,14 +478,31 @@ class Transitions:
         self, connection: AsyncConnection, intent_id: str, charge_id: str | None, amount: int
     ) -> bool:
         """Record how much was refunded: the amount only grows, so a late partial-refund event
-        can't shrink a later one."""
-        return await self.update(
+        can't shrink a later one. Each growth writes a refund notice (one per amount in all)."""
+        # Under the row's lock, so the notice says what this refund gave back.
+        query = select(orders.c.amount_refunded, orders.c.email).where(
+            orders.c.intent_id == intent_id
+        )
+        before = (await connection.execute(query.with_for_update())).first()
+        grown = await self.update(
             connection,
             intent_id,
             orders.c.amount_refunded < amount,
             amount_refunded=amount,
             charge_id=func.coalesce(orders.c.charge_id, charge_id),
         )
+        if grown and before is not None:
+            refunded = amount - before.amount_refunded
+            await outbox.enqueue(
+                connection,
+                self.database,
+                outbox.REFUNDED,
+                intent_id,
+                before.email,
+                refunded=refunded,
+                amount_refunded=amount,
+            )
+        return grown
 
     async def to_refunded(
         self, connection: AsyncConnection, intent_id: str, charge_id: str | None

@@ -24,6 +24,7 @@ from bookshop.catalog import schema as catalog_schema  # noqa: F401 - declares i
 from bookshop.catalog.books import read_toml
 from bookshop.config import SEED_FILE, Settings
 from bookshop.database import metadata
+from bookshop.mail import schema as mail_schema  # noqa: F401 - declares its tables
 from bookshop.orders import Ledger
 from bookshop.orders.migrate import alembic_config, head
 from bookshop.orders.schema import OrderLine
@@ -83,6 +84,7 @@ async def test_two_processes_starting_a_new_ledger_together_migrate_it_once(
             "staff",
             "staff_sessions",
             "audit_log",
+            "outbox",
         }
     finally:
         await asyncio.gather(first.close(), second.close())
