@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.exposition import start_http_server
 from quart import request
 
@@ -84,6 +84,16 @@ class ShopMetrics:
         self.orders_paid = Counter(
             "bookshop_orders_paid",
             "Orders the ledger marked paid (once an order, when its transaction committed).",
+            registry=self.registry,
+        )
+        # Every worker's sender counts the same shared outbox: the sum would multiply it, so the
+        # endpoint shows the newest count of a live worker.
+        self.outbox = Gauge(
+            "bookshop_mail_outbox_messages",
+            "Messages in the mail outbox not sent yet, as the last sender round counted them: "
+            "pending (to be tried) or failed (given up; see `quart --app bookshop mail list`).",
+            ("state",),
+            multiprocess_mode="livemostrecent",
             registry=self.registry,
         )
 
@@ -216,6 +226,13 @@ def orders_paid(count: int) -> None:
     """`count` orders became paid in a transaction that has committed."""
     if _active is not None and count:
         _active.orders_paid.inc(count)
+
+
+def outbox_backlog(pending: int, failed: int) -> None:
+    """The mail outbox holds `pending` messages still to be tried and `failed` ones given up."""
+    if _active is not None:
+        _active.outbox.labels("pending").set(pending)
+        _active.outbox.labels("failed").set(failed)
 
 
 @contextmanager
