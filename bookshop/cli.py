@@ -1,6 +1,7 @@
 """Shopkeeper commands: `quart --app bookshop orders`, `reconcile`, `db upgrade`, `catalog`
 (`import` and `export`, in bookshop/catalog/commands.py), `stock` (`set`, `add` and `list`, in
-bookshop/stock/commands.py) and `staff` (back office accounts, in bookshop/admin/commands.py).
+bookshop/stock/commands.py), `staff` (back office accounts, in bookshop/admin/commands.py) and
+`mail list` (the outbox, in bookshop/mail/commands.py).
 
 Every line shows what shoppers typed (names, addresses, emails) and what the catalog and Stripe
 hold (titles, ids) through `visible`: a control, invisible or bidirectional character in them
@@ -21,6 +22,7 @@ from bookshop.catalog import commands as catalog_commands
 from bookshop.catalog.commands import shortened
 from bookshop.config import Settings
 from bookshop.database import Database
+from bookshop.mail import commands as mail_commands
 from bookshop.money import format_money
 from bookshop.orders import ADDRESS_CHANGED, CHARGE_CHANGED, Change, Ledger, Order
 from bookshop.orders.migrate import upgrade
@@ -48,6 +50,7 @@ def register(app: Quart, settings: Settings) -> None:
     catalog_commands.register(app, settings)
     stock_commands.register(app, settings)
     staff_commands.register(app, settings)
+    mail_commands.register(app, settings)
 
     @app.cli.command("orders")
     @click.option("--limit", default=50, show_default=True, help="How many orders to show.")
