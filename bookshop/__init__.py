@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     from bookshop.admin.accounts import Accounts
     from bookshop.catalog import Catalog
     from bookshop.health import HealthCheck
+    from bookshop.mail.sender import Sender
     from bookshop.money import format_money
     from bookshop.orders import Ledger
     from bookshop.payments import Payments
@@ -97,13 +98,15 @@ def create_app(settings: Settings | None = None) -> Quart:
         # rounds themselves, with the clock where they want it).
         if settings.env != "test":
             app.extensions["keeper"] = asyncio.create_task(keeper.run(orders, gateway))
+            app.extensions["sender"] = asyncio.create_task(Sender(orders.database, settings).run())
             freeze_startup_objects()
 
     @app.after_serving
     async def stop_payments() -> None:
-        task = app.extensions.pop("keeper", None)
-        if task is not None:
-            task.cancel()
+        for name in ("keeper", "sender"):
+            task = app.extensions.pop(name, None)
+            if task is not None:
+                task.cancel()
         gateway.close()
         await orders.close()
 
