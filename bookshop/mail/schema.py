@@ -8,9 +8,8 @@ from bookshop.database import metadata
 
 # The order's confirmation once paid, its shipping notice, and a notice for each refund.
 CONFIRMATION, SHIPPED, REFUNDED = "confirmation", "shipped", "refunded"
-KINDS = (CONFIRMATION, SHIPPED, REFUNDED)
-# What the sender's query reads: messages neither sent nor given up on.
-WAITING = "sent_at IS NULL AND failed_at IS NULL"
+# The messages not sent yet: pending ones (failed_at empty), and the few given up.
+UNSENT = "sent_at IS NULL"
 
 # One row per message to send, written in the transaction of the change it tells of.
 outbox = Table(
@@ -41,12 +40,14 @@ outbox = Table(
     # Given up on: the message cannot be written (a header refused) or every attempt failed.
     Column("failed_at", DateTime(timezone=True)),
     Column("last_error", String(300)),
-    # The sender's query, which only the waiting messages (a handful) are indexed for.
+    # The sender's query (failed_at empty, next_attempt_at due) and the backlog's count read
+    # only the messages not sent yet, however many were sent before.
     Index(
-        "outbox_waiting",
+        "outbox_unsent",
+        "failed_at",
         "next_attempt_at",
-        sqlite_where=text(WAITING),
-        postgresql_where=text(WAITING),
+        sqlite_where=text(UNSENT),
+        postgresql_where=text(UNSENT),
     ),
     Index("outbox_by_intent", "intent_id"),
 )

@@ -11,7 +11,7 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-WAITING = sa.text("sent_at IS NULL AND failed_at IS NULL")
+UNSENT = sa.text("sent_at IS NULL")
 
 
 def upgrade() -> None:
@@ -38,17 +38,18 @@ def upgrade() -> None:
         sa.Column("failed_at", moment),
         sa.Column("last_error", sa.String(300)),
     )
+    # Only the messages not sent yet: the sender's query and the backlog's count.
     op.create_index(
-        "outbox_waiting",
+        "outbox_unsent",
         "outbox",
-        ["next_attempt_at"],
-        sqlite_where=WAITING,
-        postgresql_where=WAITING,
+        ["failed_at", "next_attempt_at"],
+        sqlite_where=UNSENT,
+        postgresql_where=UNSENT,
     )
     op.create_index("outbox_by_intent", "outbox", ["intent_id"])
 
 
 def downgrade() -> None:
     op.drop_index("outbox_by_intent", "outbox")
-    op.drop_index("outbox_waiting", "outbox")
+    op.drop_index("outbox_unsent", "outbox")
     op.drop_table("outbox")
