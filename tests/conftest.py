@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.app",
     "tests.fixtures.database",
+    "tests.fixtures.mail",
     "tests.fixtures.services",
     "tests.fixtures.staff",
 ]

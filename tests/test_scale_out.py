@@ -21,12 +21,14 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bookshop.config import normalise_database_url
+from bookshop.mail.schema import outbox
 from bookshop.orders import Ledger
 from bookshop.orders.schema import webhook_events
 from tests.fixtures.app import SINGAPORE, TEST_CATALOG
+from tests.fixtures.mail import MailServer, catching_mail
 from tests.fixtures.paying import EMAIL, confirmation_token, shown_on
 from tests.fixtures.sandbox import SandboxServer, free_port
 from tests.fixtures.services import (
@@ -36,6 +38,7 @@ from tests.fixtures.services import (
     missing_binaries,
     running_shop,
 )
+from tests.mail.orders import pay
 
 pytestmark = [
     pytest.mark.postgres,
@@ -68,6 +71,7 @@ class Deployment:
     redis: RedisServer
     database_url: str
     sandbox: SandboxServer
+    mail: MailServer
 
     def client(self) -> httpx.AsyncClient:
         """A browser-like client of the shop's public URL, trusting Caddy's CA."""
@@ -99,7 +103,15 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
+def shops_mail() -> Iterator[MailServer]:
+    """The mail server both shops send through (SMTP_URL)."""
+    with catching_mail() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def deployment(
+    shops_mail: MailServer,
     tmp_path_factory: pytest.TempPathFactory,
     caddy: CaddyServer,
     caddy_upstreams: list[int],
@@ -128,9 +140,7 @@ def deployment(
         "STRIPE_WEBHOOK_SECRET": webhook_secret,
         # Any port but the sandbox's: on its own port the shop would start a sandbox of its own.
         "SANDBOX_PORT": str(free_port()),
-        # Production needs a mail server. Nothing listens there: the test reads no email, and an
-        # order's email waits in the outbox.
-        "SMTP_URL": f"smtp://127.0.0.1:{free_port()}",
+        "SMTP_URL": shops_mail.url,
         "MAIL_FROM": "orders@bookshop.test",
     }
     directory = tmp_path_factory.mktemp("shops")
@@ -144,7 +154,9 @@ def deployment(
         )
         sandbox_server.add_webhook_endpoint(webhook_url, webhook_secret)
         stack.callback(sandbox_server.remove_webhook_endpoint, webhook_url)
-        yield Deployment(caddy, (first, second), redis_server, module_postgres_url, sandbox_server)
+        yield Deployment(
+            caddy, (first, second), redis_server, module_postgres_url, sandbox_server, shops_mail
+        )
 
 
 @contextlib.asynccontextmanager
@@ -177,14 +189,16 @@ def served_any(log: str) -> int:
     return len(ACCESS_LINE.findall(log))
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Wait (at most WAIT_S) until `check()` is true."""
-    deadline = time.monotonic() + WAIT_S
+async def eventually(
+    check: Callable[[], Awaitable[bool]], what: str, within: float = WAIT_S
+) -> None:
+    """Wait (at most `within` seconds) until `check()` is true."""
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await check():
             return
         await asyncio.sleep(0.1)
-    pytest.fail(f"not within {WAIT_S:.0f} s: {what}")
+    pytest.fail(f"not within {within:.0f} s: {what}")
 
 
 async def test_pages_come_over_https_with_hsts_from_both_processes(
@@ -272,6 +286,17 @@ async def test_a_paid_order_its_webhook_and_its_stock_agree_whichever_process_to
         (level,) = await ledger.stock.levels(BOOK)
     # Sold once, whoever recorded the payment first: the pay step's process or the webhook's.
     assert (level.on_hand, level.reserved, level.sold) == (on_hand - copies, 0, copies)
+
+    # And confirmed once, by whichever process's sender claimed the message.
+    def confirmations() -> int:
+        subjects = [str(each.message["Subject"]) for each in deployment.mail.deliveries]
+        return sum(order.number in subject for subject in subjects)
+
+    async def confirmed() -> bool:
+        return confirmations() > 0
+
+    await eventually(confirmed, f"the shopper gets {order.number}'s confirmation", within=30)
+    assert confirmations() == 1
 
     logs = await deployment.logs_once(
         sizes, lambda logs: any(served(log, "POST", "/checkout/pay") for log in logs)
@@ -419,6 +444,34 @@ def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return int(status_line.split()[1]), headers
+
+
+async def test_two_processes_send_each_of_200_confirmations_once(deployment: Deployment) -> None:
+    intents = [f"pi_scale_mail{n:03}" for n in range(200)]
+    before = len(deployment.mail.deliveries)
+    async with ledger_of(deployment) as ledger:
+        # Copies for every order: none is left to refund (the shops' keepers would).
+        await ledger.stock.set(BOOK, 1000, "test: scale-out mail")
+        for intent_id in intents:
+            await pay(ledger, intent_id)
+        mine = outbox.c.intent_id.in_(intents)
+
+        async def all_sent() -> bool:
+            query = select(func.count()).where(mine, outbox.c.sent_at.is_not(None))
+            async with ledger.database.reading() as connection:
+                return await connection.scalar(query) == len(intents)
+
+        # Each process's sender claims its share every few seconds, 50 at a time.
+        await eventually(all_sent, "both shops' senders send the 200 confirmations", within=90)
+        async with ledger.database.reading() as connection:
+            senders = set(
+                (await connection.execute(select(outbox.c.claimed_by).where(mine))).scalars()
+            )
+    delivered = deployment.mail.deliveries[before:]
+    ids = [str(delivery.message["Message-ID"]) for delivery in delivered]
+    assert len(ids) == len(intents) and len(set(ids)) == len(intents)
+    # Both processes sent some: each sender names itself (host, pid) on what it claimed.
+    assert len(senders) == 2, senders
 
 
 async def test_without_redis_the_shop_keeps_serving_and_says_so(deployment: Deployment) -> None:
