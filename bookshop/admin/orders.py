@@ -81,7 +81,8 @@ class Happening:
 @policy(private=True, role=STAFF)
 async def orders() -> Response:
     """The orders, newest first, 50 a page: filtered by status (`status`), searched by email,
-    order number or payment id (`q`), page `page`. For htmx, the table alone (and the URL pushed)."""
+    order number or payment id (`q`), page `page`. For htmx, the table alone (and the URL
+    pushed)."""
     criteria = _criteria()
     number = _page_number()
     found = await listing.page(ledger().database, criteria, number)

@@ -407,7 +407,7 @@ async def test_an_orders_page_shows_its_lines_address_payment_and_timeline(
     order = await ledger_of(shop).get(intent_id)
     assert order is not None
     assert f'Order <span class="order-number">{order.number}</span></h1>' in body
-    assert f"<title>Order {order.number} – Bookshop back office</title>" in body
+    assert f"<title>Order {order.number} \u2013 Bookshop back office</title>" in body
     assert f"payment <code>{intent_id}</code>" in body
     line = body[body.index('class="order-line" data-book="code"') :].split("</tr>")[0]
     # 29.00 SGD a copy, 3.00 SGD to deliver.
