@@ -10,6 +10,7 @@ from werkzeug.exceptions import NotFound
 
 from bookshop.catalog import Book, catalog
 from bookshop.money import to_major
+from bookshop.orders import links
 from bookshop.pages import absolute_url
 from bookshop.security import policy
 from bookshop.stock.availability import Availability
@@ -68,12 +69,14 @@ def offer_availability(availability: Availability | None) -> str:
 
 def not_for_crawlers() -> list[str]:
     """URL prefixes crawlers should leave alone: buy-now checkouts (a private page per shopper,
-    nothing to index) and results (they need a client secret). The cart's checkout (`/checkout`,
-    which sends an empty cart back to /cart) and the cart stay open."""
+    nothing to index), results (they need a client secret) and shoppers' order pages (a signed
+    link each, never to be listed anywhere). The cart's checkout (`/checkout`, which sends an
+    empty cart back to /cart) and the cart stay open."""
     return [
         url_for("checkout.cart") + "/",
         url_for("checkout.payment_status"),
         url_for("checkout.success"),
+        url_for("shop.index").removesuffix("/") + links.PATH,
     ]
 
 

@@ -156,8 +156,15 @@ async def test_robots_txt_keeps_crawlers_out_of_buy_now_checkouts_only(client: C
     robots = RobotFileParser()
     robots.parse(text.splitlines())
     allowed = ["/", "/?q=code", "/books/code", "/covers/code.svg", "/cart", "/checkout"]
-    # Each crawl of a buy-now checkout would create a PaymentIntent; results need a secret.
-    refused = ["/checkout/code", "/checkout/code?quantity=2", "/payment/status", "/success"]
+    # Each crawl of a buy-now checkout would create a PaymentIntent; results need a secret; an
+    # order's page is its shopper's alone.
+    refused = [
+        "/checkout/code",
+        "/checkout/code?quantity=2",
+        "/payment/status",
+        "/success",
+        "/orders/InRCSy03UTRNMlgi.sig",
+    ]
     for path in allowed:
         assert robots.can_fetch("Googlebot", f"http://localhost{path}"), path
     for path in refused:

@@ -174,8 +174,8 @@ async def test_the_receipt_and_the_ledger_keep_the_address_and_the_delivery(
         await paid.get_data(as_text=True),
         await (await shopper.get(f"/success?{query}")).get_data(as_text=True),
     ):
-        assert re.search(r'receipt-subtotal">58.00\xa0SGD<', receipt)
-        assert re.search(r'receipt-shipping">4.00\xa0SGD<', receipt)
+        assert re.search(r'order-subtotal">58.00\xa0SGD<', receipt)
+        assert re.search(r'order-shipping">4.00\xa0SGD<', receipt)
         assert re.search(r'receipt-amount">62.00\xa0SGD<', receipt)
         assert "Delivering to" in receipt and "1 Straits View" in receipt
     order = await shop.extensions["ledger"].get(intent_id)

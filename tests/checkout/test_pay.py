@@ -53,7 +53,7 @@ async def test_pay_creates_and_confirms_one_intent_for_exactly_what_the_page_sho
 
     assert response.status_code == 200
     assert "Payment received" in body and "Visa ending 4242" in body
-    assert response.headers["HX-Retarget"] == "#payment"
+    assert response.headers["HX-Retarget"] == "#main"  # the confirmation replaces the checkout
     intent_id = re.search(r"payment_intent=(pi_[A-Za-z0-9]+)", response.headers["HX-Push-Url"])
     assert intent_id
     intent = sandbox.client().v1.payment_intents.retrieve(intent_id[1])
@@ -79,9 +79,9 @@ async def test_a_paid_cart_empties_the_cart_and_the_ledger_keeps_each_line(
     body = await response.get_data(as_text=True)
 
     assert response.status_code == 200
-    receipt, _, out_of_band = body.partition('id="checkout-summary" hx-swap-oob="innerHTML"')
-    assert re.findall(r'data-book="([^"]+)"', receipt) == ["code", "hackers"]
-    assert out_of_band and "<select" not in out_of_band
+    # The confirmation alone: the order once, nothing left to change.
+    assert re.findall(r'data-book="([^"]+)"', body) == ["code", "hackers"]
+    assert "<select" not in body and 'id="checkout-summary"' not in body
     assert 'id="cart-count" hx-swap-oob="innerHTML">0<' in body
     assert "Your cart is empty." in await (await client.get("/cart")).get_data(as_text=True)
     intent_id = re.search(r"payment_intent=(pi_[A-Za-z0-9]+)", response.headers["HX-Push-Url"])
@@ -419,20 +419,24 @@ async def test_a_pay_whose_answer_was_lost_is_found_not_charged_again(
     assert [intent.id for intent in intents_of_checkout(sandbox, saved["id"])] == [charged.id]
 
 
-async def test_a_paid_checkout_says_so_in_its_title_heading_and_status_and_focuses_the_receipt(
+async def test_a_paid_checkout_says_so_in_its_title_heading_and_status_and_focuses_its_number(
     client: Client, sandbox: SandboxServer
 ) -> None:
     body = await (await press_pay(client, sandbox, "/checkout/code", VISA)).get_data(as_text=True)
 
-    # htmx sets the document's title from the fragment's, and swaps the page's h1 out of band.
+    # htmx sets the document's title from the fragment's; the fragment replaces the page's main
+    # content, its h1 first.
     assert "<title>Thank you \N{EN DASH} Bookshop</title>" in body
     assert (
-        '<h1 id="page-heading" class="h3 mb-4" hx-swap-oob="true">Thank you for your order</h1>'
-        in body
+        body.split("</title>", 1)[1]
+        .strip()
+        .startswith('<h1 id="page-heading" class="h3 mb-4">Thank you for your order</h1>')
     )
     assert said(body) == f"Payment received: {format_money(delivered(2900, 1), 'sgd')}."
+    # The focus goes to what to note down: the order's number.
     (tag,) = focused(body)
     assert tag.startswith('<h2 id="receipt-heading"') and 'tabindex="-1"' in tag
+    assert re.search(r'id="receipt-heading"[^>]*>Order <span class="order-number">BK-', body)
 
 
 async def test_a_decline_is_said_in_the_alert_region_and_nothing_moves_the_focus_off_pay(

@@ -1,6 +1,7 @@
-"""A payment's result, read on the server with the secret key: the receipt, a decline, where an
-unsettled payment stands, or that Stripe can't be reached. `/payment/status` answers htmx with a
-fragment and anyone else with a page; `/success` (where Stripe sends shoppers back) is the page."""
+"""A payment's result, read on the server with the secret key: the order's confirmation, a
+decline, where an unsettled payment stands, or that Stripe can't be reached. `/payment/status`
+answers htmx with a fragment and anyone else with a page; `/success` (where Stripe sends shoppers
+back) is the page."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ import re
 import pytest
 from quart import Quart, render_template
 
+from bookshop.orders.links import order_token
 from bookshop.payments import Intent, IntentLine, Payments
 from tests.checkout.steps import (
     approve_3d_secure,
+    books_in,
     client_secret_of,
     pushed_intent,
     result_query,
     start_3d_secure,
 )
 from tests.fixtures.app import (
+    BOOKS,
     DECLINE_MESSAGES,
     HTMX,
     Client,
@@ -45,32 +49,69 @@ async def declined_payment(client: Client, sandbox: SandboxServer) -> tuple[str,
     return intent_id, client_secret_of(sandbox, intent_id)
 
 
-async def test_a_paid_result_shows_the_receipt_as_a_fragment_and_as_a_page_on_both_urls(
-    client: Client, sandbox: SandboxServer
+async def test_a_paid_result_shows_the_confirmation_as_a_fragment_and_as_a_page_on_both_urls(
+    app: Quart, client: Client, sandbox: SandboxServer
 ) -> None:
     paid = await press_pay(client, sandbox, "/checkout/working-in-public?quantity=2")
     intent_id = pushed_intent(paid)
     query = result_query(intent_id, client_secret_of(sandbox, intent_id))
     assert paid.headers["HX-Push-Url"] == f"/success?{query}"
+    order = await app.extensions["ledger"].get(intent_id)
+    assert order is not None
+    charge = sandbox.client().v1.payment_intents.retrieve(intent_id).latest_charge
+    assert charge
 
     fragment = await client.get(f"/payment/status?{query}", headers=HTMX)
-    body = await fragment.get_data(as_text=True)
-    assert fragment.status_code == 200
-    assert "<html" not in body and 'data-outcome="succeeded"' in body
-    charge = sandbox.client().v1.payment_intents.retrieve(intent_id).latest_charge
-    assert charge and str(charge) in body
-    assert "56.00\xa0SGD" in body  # the books
-    assert f"{delivered(5600, 2) // 100}.00\xa0SGD" in body  # the amount charged
-    assert "Visa ending 4242" in body and EMAIL in body
-    assert fragment.headers["HX-Push-Url"] == f"/success?{query}"
-    assert fragment.headers["HX-Retarget"] == "#payment"
+    pages = [await client.get(url) for url in (f"/payment/status?{query}", f"/success?{query}")]
 
-    for url in (f"/payment/status?{query}", f"/success?{query}"):
-        page = await client.get(url)
-        page_body = await page.get_data(as_text=True)
-        assert page.status_code == 200
-        assert "<html" in page_body and str(charge) in page_body
-        assert "Thank you for your order" in page_body
+    # htmx swaps it for the whole checkout: the page's title and heading come with it.
+    assert fragment.headers["HX-Retarget"] == "#main"
+    assert fragment.headers["HX-Reswap"] == "innerHTML"
+    assert fragment.headers["HX-Push-Url"] == f"/success?{query}"
+    for response, partial in [(fragment, True), *((page, False) for page in pages)]:
+        body = html.unescape(await response.get_data(as_text=True))
+        assert response.status_code == 200
+        assert ("<html" in body) is not partial
+        assert "<title>Thank you \u2013 Bookshop</title>" in body
+        assert '<h1 id="page-heading" class="h3 mb-4">Thank you for your order</h1>' in body
+        assert 'data-outcome="succeeded"' in body
+        assert f'Order <span class="order-number">{order.number}</span>' in body
+        # What was bought, delivery and the total; where it goes and when.
+        assert books_in(body) == ["working-in-public"]
+        assert re.search(r'line-quantity">2</span> \u00d7 28.00\xa0SGD', body)
+        assert 'order-subtotal">56.00\xa0SGD<' in body
+        assert 'order-shipping">4.00\xa0SGD<' in body
+        assert f'order-total">{delivered(5600, 2) // 100}.00\xa0SGD<' in body
+        assert "Ada Reader<br>1 Straits View<br>#12-01<br>Singapore 018937" in body
+        assert "Expect it in 1-2 working days." in body
+        # The payment, the email on its way and the order's own page.
+        assert "Payment received: <span" in body and "Visa ending 4242" in body
+        assert str(charge) in body
+        assert f"A confirmation email is on its way to <strong>{EMAIL}</strong>." in body
+        link = f'href="/orders/{order_token("test-secret", order.number)}"'
+        assert f'<a class="order-link" {link}>' in body
+        # Nothing of the checkout: no card form, no second copy of the order, no empty cart.
+        assert 'id="payment-form"' not in body and 'id="checkout-summary"' not in body
+        assert body.count("order-lines") == 1
+        assert "Back to your cart" not in body and "Back to the checkout" not in body
+        assert 'href="/">Continue shopping</a>' in body
+        # The fragment gives the confirmation the focus and says so; the page starts at the top.
+        assert ('id="receipt-heading" class="h4" tabindex="-1" autofocus>' in body) is partial
+        assert ("Payment received: 60.00\xa0SGD.</div>" in body) is partial
+
+
+async def test_the_confirmations_link_opens_the_orders_page(
+    client: Client, sandbox: SandboxServer
+) -> None:
+    paid = await press_pay(client, sandbox, "/checkout/code")
+    link = re.search(r'class="order-link" href="([^"]+)"', await paid.get_data(as_text=True))
+    assert link
+
+    page = await client.get(link[1])
+
+    body = await page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Order <span" in body and BOOKS["code"].title in body
 
 
 async def test_a_declined_result_gives_the_reason_as_a_fragment_and_as_a_page(
@@ -147,7 +188,7 @@ async def test_the_browsers_redirect_status_is_ignored_the_intent_says_where_it_
     assert 'data-outcome="needs_action"' in body
 
 
-async def test_after_3d_secure_the_carts_result_empties_the_cart_and_the_summary_turns_read_only(
+async def test_after_3d_secure_the_carts_confirmation_empties_the_cart_and_replaces_the_checkout(
     client: Client, sandbox: SandboxServer, app: Quart
 ) -> None:
     await fill_cart(client, ("code", 1), ("hackers", 2))
@@ -159,11 +200,11 @@ async def test_after_3d_secure_the_carts_result_empties_the_cart_and_the_summary
     body = await result.get_data(as_text=True)
 
     assert result.status_code == 200
-    receipt, _, out_of_band = body.partition('id="checkout-summary" hx-swap-oob="innerHTML"')
-    assert re.findall(r'data-book="([^"]+)"', receipt) == ["code", "hackers"]
-    assert "73.00\xa0SGD" in receipt
-    assert out_of_band and "<select" not in out_of_band and "Change your cart" not in out_of_band
-    assert "Change the address" not in out_of_band
+    assert result.headers["HX-Retarget"] == "#main"  # the summary and the card form go
+    assert books_in(body) == ["code", "hackers"]
+    assert 'order-total">73.00\xa0SGD' in body
+    assert "<select" not in body and "Change your cart" not in body
+    assert "Change the address" not in body
     assert 'id="cart-count" hx-swap-oob="innerHTML">0<' in body
     assert "Your cart is empty." in await (await client.get("/cart")).get_data(as_text=True)
     order = await app.extensions["ledger"].get(intent_id)

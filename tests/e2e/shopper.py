@@ -99,7 +99,7 @@ class Shopper:
 
     def intent_id(self) -> str:
         """The PaymentIntent the last Pay made (or retried): the outcome names it."""
-        named = self.page.locator("#payment [data-intent]").first
+        named = self.page.locator("#main [data-intent]").first
         expect(named).to_be_attached()
         intent_id = named.get_attribute("data-intent")
         assert intent_id, "the outcome names its payment"
@@ -146,9 +146,9 @@ class Shopper:
         self.pay_button.click()
 
     def outcome(self) -> Locator:
-        """Wait for this attempt's outcome: a message in the result region, or the receipt."""
-        # The receipt replaces the whole payment area; any other outcome fills the result region.
-        outcome = self.page.locator("#payment [data-outcome]")
+        """Wait for this attempt's outcome: a message in the result region, or the confirmation."""
+        # The confirmation replaces the whole checkout; any other outcome fills the result region.
+        outcome = self.page.locator("#main [data-outcome]")
         expect(outcome).to_have_count(1)
         if outcome.get_attribute("data-outcome") != "succeeded":
             expect(self.pay_button).to_have_attribute("aria-disabled", "false")

@@ -64,7 +64,7 @@ def test_two_books_to_singapore_pay_for_delivery_and_the_order_knows_where_they_
     receipt = shopper.pay()
 
     expect(receipt).to_have_attribute("data-outcome", "succeeded")
-    expect(receipt.locator(".receipt-shipping")).to_have_text("4.00 SGD")
+    expect(receipt.locator(".order-shipping")).to_have_text("4.00 SGD")
     expect(receipt.locator(".receipt-amount")).to_have_text("55.00 SGD")
     expect(receipt.locator(".delivery-address")).to_contain_text("1 Straits View")
     intent = shopper.intent()
@@ -105,7 +105,7 @@ def test_enough_books_ship_free_and_after_a_decline_a_new_address_reprices_the_s
 
     receipt = shopper.pay()
 
-    expect(receipt.locator(".receipt-shipping")).to_have_text("Free")
+    expect(receipt.locator(".order-shipping")).to_have_text("Free")
     expect(receipt.locator(".receipt-amount")).to_have_text("160.00 SGD")
     expect(receipt.locator(".delivery-address")).to_contain_text("Kuala Lumpur 50450")
     intent = shopper.intent()
@@ -132,7 +132,7 @@ def test_a_book_bought_now_asks_where_it_goes_then_charges_its_delivery(shopper:
 
     receipt = shopper.pay()
 
-    expect(receipt.locator(".receipt-shipping")).to_have_text("3.00 SGD")
+    expect(receipt.locator(".order-shipping")).to_have_text("3.00 SGD")
     expect(receipt.locator(".receipt-amount")).to_have_text("24.00 SGD")
     intent = shopper.intent()
     assert (intent.amount, intent.metadata["shipping"]) == (2400, "300")

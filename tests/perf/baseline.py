@@ -18,9 +18,10 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from hypercorn.run import run
-from quart import Quart, render_template, request
+from quart import Quart, current_app, render_template, request
 
 from bookshop.address import Address
 from bookshop.basket import MAX_QUANTITY, MIN_QUANTITY, Basket, line
@@ -29,8 +30,12 @@ from bookshop.catalog.store import TITLE
 from bookshop.config import load_settings
 from bookshop.database import Database
 from bookshop.money import format_money
+from bookshop.orders import Order
+from bookshop.orders.links import PATH, order_token
+from bookshop.orders.numbers import new_number
+from bookshop.orders.schema import OrderLine
 from bookshop.pages import absolute_url
-from bookshop.payments import Payments
+from bookshop.payments import Intent, Payments
 from bookshop.server import hypercorn_config
 from bookshop.shipping import default_rates
 
@@ -113,6 +118,8 @@ def pay_step(payments: Payments) -> Callable[[], Awaitable[tuple[str, int]]]:
             None,
         )
         partial = request.headers.get("HX-Request") == "true"
+        order = placed(intent, basket)
+        secret_key = current_app.extensions["settings"].secret_key
         body = await render_template(
             "checkout/_result.html" if partial else "checkout/result.html",
             partial=partial,
@@ -121,10 +128,39 @@ def pay_step(payments: Payments) -> Callable[[], Awaitable[tuple[str, int]]]:
             order=basket,
             back_url="/checkout",
             status_url=None,
+            # What the confirmation shows of the order: the shop reads it from its ledger.
+            placed=order,
+            zone=default_rates().zone(ADDRESS.country),
+            order_url=PATH + order_token(secret_key, order.number),
         )
         return body, 402 if intent.outcome == "declined" else 200
 
     return pay
+
+
+def placed(intent: Intent, basket: Basket) -> Order:
+    """The paid order as the shop's ledger would hold it, made here in memory (no ledger)."""
+    now = datetime.now(UTC)
+    return Order(
+        intent_id=intent.id,
+        number=new_number(),
+        lines=tuple(
+            OrderLine(each.book.id, each.book.title, each.unit_price, each.quantity)
+            for each in basket.lines
+        ),
+        amount=intent.amount,
+        currency=intent.currency,
+        email=intent.email,
+        status="paid",
+        attempts=0,
+        decline_code=None,
+        charge_id=intent.charge_id,
+        amount_refunded=0,
+        created_at=now,
+        updated_at=now,
+        shipping=intent.shipping,
+        address=intent.address,
+    )
 
 
 async def not_served() -> tuple[str, int]:
