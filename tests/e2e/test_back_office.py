@@ -1,7 +1,8 @@
 """The shopkeeper's day in the back office, in Chromium, on SQLite and PostgreSQL: the first
 account made at the terminal, a sign-in, a paid order found by email and one of its lines
-refunded, another order marked shipped, a price changed and seen on the shop, and a shopper's
-cookie that opens nothing."""
+refunded, another found by its number as the shopper read it out and marked shipped, each seen on
+its shopper's order page, a price changed and seen on the shop, and a shopper's cookie that opens
+nothing."""
 
 from __future__ import annotations
 
@@ -110,6 +111,8 @@ def test_the_owner_refunds_a_line_ships_an_order_and_changes_a_price(
     bob.open_checkout("code")
     buy(bob, "bob.reader@example.com")
     bobs = paid_order(shop, bob)
+    # The number Bob notes down from his confirmation is the ledger's.
+    expect(bob.page.locator("#receipt-heading")).to_have_text(f"Order {bobs.number}")
 
     staff = new_shopper()
     page = staff.page
@@ -133,8 +136,9 @@ def test_the_owner_refunds_a_line_ships_an_order_and_changes_a_price(
     charge = alice.charges(alices.intent_id)[0]
     assert charge.amount_refunded == 2200 and not charge.refunded
 
-    # Bob's parcel left: mark it shipped with its tracking number.
-    open_order_of(page, "bob.reader@example.com")
+    # Bob's parcel left: found by the number he reads out, as typed, and marked shipped.
+    open_order_of(page, "bk " + bobs.number.removeprefix("BK-").lower())
+    expect(page.locator("h1#page-heading")).to_have_text(f"Order {bobs.number}")
     page.get_by_label("Carrier").fill("SingPost")
     page.get_by_label("Tracking number").fill("RR123456789SG")
     page.get_by_role("button", name="Mark shipped").click()
@@ -144,6 +148,18 @@ def test_the_owner_refunds_a_line_ships_an_order_and_changes_a_price(
         "SingPost",
         "RR123456789SG",
     )
+
+    # Each shopper's order page, from the link on their confirmation, says what happened.
+    alice.page.get_by_role("link", name="Your order's page").click()
+    expect(alice.page.locator("h1#page-heading")).to_have_text(f"Order {alices.number}")
+    expect(alice.page.locator(".order-partly-refunded")).to_have_text(
+        "Partly refunded: 22.00 SGD went back to your card."
+    )
+    bob.page.get_by_role("link", name="Your order's page").click()
+    expect(bob.page.locator(".order-standing")).to_have_text(
+        re.compile(r"^Shipped on .* SingPost$")
+    )
+    expect(bob.page.locator(".tracking-number")).to_have_text("RR123456789SG")
 
     # A new price for Code, on the shop within seconds.
     page.get_by_role("navigation", name="Back office").get_by_role("link", name="Catalog").click()
