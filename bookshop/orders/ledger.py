@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bookshop.database import Database
 from bookshop.orders.events import EventResult, Events
 from bookshop.orders.migrate import upgrade
+from bookshop.orders.paid_count import counts_paid
 from bookshop.orders.schema import PAID, PAYABLE, Order, orders
 from bookshop.orders.staff import Audit, StaffActions, StaffRefund
-from bookshop.orders.transitions import Change, Transitions, counts_paid
+from bookshop.orders.transitions import Change, Transitions
 from bookshop.payments import Intent, WebhookEvent
 from bookshop.stock import Stock
 

@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from bookshop import metrics
 from bookshop.catalog.schema import books
 from bookshop.database import Database
 from bookshop.mail import outbox
 from bookshop.orders.numbers import new_number
+from bookshop.orders.paid_count import made_paid
 from bookshop.orders.schema import (
     CANCELED,
     FAILED,
@@ -52,8 +49,6 @@ from bookshop.payments import Intent
 from bookshop.stock import Stock
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-T = TypeVar("T")
 
 # Why an order is flagged for review; an order flagged for both holds both, "; " between.
 ADDRESS_CHANGED = "address changed at Stripe"
@@ -79,30 +74,6 @@ class Change:
 def now() -> datetime:
     """The time a write is stamped with."""
     return datetime.now(UTC)
-
-
-# The orders made paid by the ledger write this task is in; None outside one (`counts_paid`).
-_made_paid: ContextVar[list[str] | None] = ContextVar("made_paid", default=None)
-
-
-def counts_paid(write: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """For each of the ledger's writes: the orders `to_paid` made paid in it are counted
-    (metrics.orders_paid) once it has returned, its transaction committed; a write that raises,
-    its transaction rolled back, counts none. `to_paid` makes an order paid once whatever the
-    duplicates, so each order is counted once."""
-
-    @wraps(write)
-    async def counted(*args: P.args, **kwargs: P.kwargs) -> T:
-        paid: list[str] = []
-        token = _made_paid.set(paid)
-        try:
-            result = await write(*args, **kwargs)
-        finally:
-            _made_paid.reset(token)
-        metrics.orders_paid(len(paid))
-        return result
-
-    return counted
 
 
 def same(before: Order, after: Order) -> bool:
@@ -351,8 +322,8 @@ class Transitions:
             charge_id=func.coalesce(intent.charge_id, orders.c.charge_id),
             email=func.coalesce(intent.email, orders.c.email),
         )
-        if paid and (made_paid := _made_paid.get()) is not None:
-            made_paid.append(intent.id)
+        if paid:
+            made_paid(intent.id)
         # Read once the row is this transaction's: the update above took it, or the lock does.
         order = await self.get(connection, intent.id, lock=not paid)
         if order is None:
