@@ -52,10 +52,11 @@ def missing_classes(
 
 
 def shop_templates() -> dict[str, str]:
+    # The pages' templates: emails (templates/mail/) style themselves inline, as mail must.
     return {
         path.relative_to(TEMPLATES).as_posix(): path.read_text(encoding="utf-8")
         for path in sorted(TEMPLATES.rglob("*"))
-        if path.is_file()
+        if path.is_file() and path.relative_to(TEMPLATES).parts[0] != "mail"
     }
 
 
