@@ -8,8 +8,6 @@ import re
 import signal
 import smtplib
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from email.message import EmailMessage
@@ -24,6 +22,7 @@ from bookshop.sandbox.__main__ import parse_args
 from bookshop.sandbox.mail import MAX_MESSAGES, Mailbox, parse
 from bookshop.sandbox.settings import SandboxSettings, SettingsError
 from tests.fixtures.sandbox import SandboxServer, free_port
+from tests.sandbox.test_process import start, wait_healthy
 
 REPO_ROOT = Path(__file__).parents[2]
 EVIL_HTML = (
@@ -278,34 +277,12 @@ def listening_ports(pid: int) -> set[int]:
     return ports
 
 
-def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bookshop.sandbox", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-        )
-
-
-def wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1).is_success:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    pytest.fail("the sandbox did not start")
-
-
 @pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="reads Linux's /proc")
 @pytest.mark.parametrize("smtp", [False, True])
 def test_the_sandbox_listens_for_smtp_only_when_given_a_port(smtp: bool, tmp_path: Path) -> None:
     port, smtp_port = free_port(), free_port()
     extra = ["--smtp-port", str(smtp_port)] if smtp else []
-    process = start(["--port", str(port), *extra], tmp_path / "sandbox.log")
+    process = start(port, tmp_path / "sandbox.log", *extra)
     try:
         wait_healthy(port, process)
         assert listening_ports(process.pid) == ({port, smtp_port} if smtp else {port})
@@ -319,7 +296,7 @@ def test_the_sandbox_listens_for_smtp_only_when_given_a_port(smtp: bool, tmp_pat
 
 def test_the_smtp_server_stops_with_the_sandbox_even_mid_session(tmp_path: Path) -> None:
     port, smtp_port = free_port(), free_port()
-    process = start(["--port", str(port), "--smtp-port", str(smtp_port)], tmp_path / "sandbox.log")
+    process = start(port, tmp_path / "sandbox.log", "--smtp-port", str(smtp_port))
     try:
         wait_healthy(port, process)
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=5) as idle:
@@ -338,9 +315,7 @@ def test_the_smtp_server_stops_with_the_sandbox_even_mid_session(tmp_path: Path)
 def test_a_taken_smtp_port_stops_the_sandbox_with_one_line_and_status_1(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         smtp_port = taken.getsockname()[1]
-        process = start(
-            ["--port", str(free_port()), "--smtp-port", str(smtp_port)], tmp_path / "log"
-        )
+        process = start(free_port(), tmp_path / "log", "--smtp-port", str(smtp_port))
         assert process.wait(timeout=15) == 1
     log = (tmp_path / "log").read_text()
     assert f"cannot listen on 127.0.0.1:{smtp_port}: " in log

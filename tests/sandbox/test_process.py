@@ -34,10 +34,11 @@ def test_the_sandbox_is_served_by_hypercorn_on_its_own_socket_with_a_short_stop(
     assert not config.include_server_header
 
 
-def start(port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(port: int, log: Path, *options: str) -> subprocess.Popen[bytes]:
+    """`python -m bookshop.sandbox` on `port` (with any other `options`), logging to `log`."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "bookshop.sandbox", "--port", str(port)],
+            [sys.executable, "-m", "bookshop.sandbox", "--port", str(port), *options],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
@@ -45,6 +46,7 @@ def start(port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 def wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Wait (15 s at most) until the sandbox on `port` answers its health check."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and process.poll() is None:
         try:
