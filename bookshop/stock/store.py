@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshop.database import Database
+from bookshop.stock.moves import LEVEL, level_of, move_row, moved, now, record
 from bookshop.stock.records import Changed, Hold, Short, StockError, StockLevel, StockMove
 from bookshop.stock.schema import (
     DELIVERY,
@@ -34,18 +35,11 @@ from bookshop.stock.schema import (
     stock_moves,
 )
 
-# What an update of a book's stock hands back for its move's record.
-LEVEL = (book_stock.c.book_id, book_stock.c.on_hand, book_stock.c.reserved)
 # What shoppers see of stock may be this old (each process keeps what it read); reserving and
 # selling always read the database.
 CACHE_SECONDS = 0.5
 UNCACHED = object()  # what the cache gives for a book it holds nothing of
 CACHE_ENTRIES = 4096
-
-
-def now() -> datetime:
-    """The time a change is stamped with."""
-    return datetime.now(UTC)
 
 
 class Stock:
@@ -135,7 +129,7 @@ class Stock:
         if on_hand < 0:
             raise StockError("A book can't have fewer than 0 copies.")
         # Locked (PostgreSQL), so no checkout reserves more between this check and the update.
-        before = await self._level(connection, book_id, lock=True)
+        before = await level_of(connection, book_id, lock=True)
         if before is not None and on_hand < before.reserved:
             raise StockError(
                 f"{before.reserved} copies of {book_id} are reserved by checkouts paying now: "
@@ -153,8 +147,8 @@ class Stock:
                 .where(book_stock.c.book_id == book_id)
                 .values(on_hand=on_hand, updated_at=now())
             )
-        moved = on_hand - (before.on_hand if before else 0)
-        after = await self._moved(connection, book_id, SET, moved, reference)
+        difference = on_hand - (before.on_hand if before else 0)
+        after = await moved(connection, book_id, SET, difference, reference)
         self._left.clear()
         return Changed(before, after)
 
@@ -171,7 +165,7 @@ class Stock:
         """`add`, in the caller's transaction (the back office writes its audit entry in it)."""
         if copies < 1:
             raise StockError("A delivery brings at least 1 copy.")
-        before = await self._level(connection, book_id, lock=True)
+        before = await level_of(connection, book_id, lock=True)
         await connection.execute(
             self.database.insert(book_stock)
             .values(book_id=book_id, on_hand=copies, reserved=0, sold=0, updated_at=now())
@@ -180,7 +174,7 @@ class Stock:
                 set_={"on_hand": book_stock.c.on_hand + copies, "updated_at": now()},
             )
         )
-        after = await self._moved(connection, book_id, DELIVERY, copies, reference)
+        after = await moved(connection, book_id, DELIVERY, copies, reference)
         self._left.clear()
         return Changed(before, after)
 
@@ -236,12 +230,12 @@ class Stock:
                         "updated_at": stamp,
                     }
                 )
-                moves.append(_move(taken, RESERVED, quantity, checkout_id))
+                moves.append(move_row(taken, RESERVED, quantity, checkout_id))
             if short:
                 raise Short(short)  # leaving the transaction undoes every line's hold
             if held:
                 await connection.execute(insert(reservations), held)
-            await _record(connection, moves)
+            await record(connection, moves)
         self._left.clear()
 
     async def attach(self, checkout_id: str, intent_id: str) -> None:
@@ -264,14 +258,14 @@ class Stock:
             which = (reservations.c.checkout_id == checkout_id) & reservations.c.intent_id.is_(None)
         async with self.database.transaction() as connection:
             moves = await self._release(connection, which, reference)
-            await _record(connection, moves)
+            await record(connection, moves)
         self._left.clear()
         return sum(move["quantity"] for move in moves)
 
     async def release_in(self, connection: AsyncConnection, intent_id: str) -> int:
         """Give back the copies held for this payment, in the caller's transaction."""
         moves = await self._release(connection, reservations.c.intent_id == intent_id, intent_id)
-        await _record(connection, moves)
+        await record(connection, moves)
         self._left.clear()
         return sum(move["quantity"] for move in moves)
 
@@ -318,7 +312,7 @@ class Stock:
                 .where(reservations.c.id.in_(ids))
                 .values(status=RELEASED, updated_at=now())
             )
-            await _record(connection, await self._give_back(connection, held, intent_id))
+            await record(connection, await self._give_back(connection, held, intent_id))
             self._left.clear()
             return False
         moves = []
@@ -341,10 +335,10 @@ class Stock:
                 )
             ).one()
             if quantity:
-                moves.append(_move(level, SALE, -quantity, intent_id))
+                moves.append(move_row(level, SALE, -quantity, intent_id))
             if had > quantity:
-                moves.append(_move(level, RELEASE, had - quantity, intent_id))
-        await _record(connection, moves)
+                moves.append(move_row(level, RELEASE, had - quantity, intent_id))
+        await record(connection, moves)
         self._left.clear()
         return True
 
@@ -374,8 +368,8 @@ class Stock:
                 )
             ).first()
             if level is not None:
-                moves.append(_move(level, RETURN, quantity, intent_id))
-        await _record(connection, moves)
+                moves.append(move_row(level, RETURN, quantity, intent_id))
+        await record(connection, moves)
         self._left.clear()
         return {move["book_id"]: move["quantity"] for move in moves}
 
@@ -426,53 +420,8 @@ class Stock:
                     .returning(*LEVEL)
                 )
             ).one()
-            moves.append(_move(level, RELEASE, quantity, reference))
+            moves.append(move_row(level, RELEASE, quantity, reference))
         return moves
-
-    async def _level(
-        self, connection: AsyncConnection, book_id: str, *, lock: bool = False
-    ) -> StockLevel | None:
-        query = select(book_stock).where(book_stock.c.book_id == book_id)
-        row = (await connection.execute(query.with_for_update() if lock else query)).first()
-        return StockLevel(row.book_id, row.on_hand, row.reserved, row.sold) if row else None
-
-    async def _moved(
-        self, connection: AsyncConnection, book_id: str, kind: str, quantity: int, reference: str
-    ) -> StockLevel:
-        # The record of a move, with the stock as it left it.
-        level = await self._level(connection, book_id)
-        assert level is not None
-        await connection.execute(
-            insert(stock_moves).values(
-                book_id=book_id,
-                kind=kind,
-                quantity=quantity,
-                on_hand=level.on_hand,
-                reserved=level.reserved,
-                reference=reference[:255],
-                at=now(),
-            )
-        )
-        return level
-
-
-def _move(level: Any, kind: str, quantity: int, reference: str) -> dict[str, Any]:
-    # A `stock_moves` row: the change, and the stock as it left it (an update's RETURNING).
-    return {
-        "book_id": level.book_id,
-        "kind": kind,
-        "quantity": quantity,
-        "on_hand": level.on_hand,
-        "reserved": level.reserved,
-        "reference": reference[:255],
-        "at": now(),
-    }
-
-
-async def _record(connection: AsyncConnection, moves: list[dict[str, Any]]) -> None:
-    # One statement for all of a change's moves.
-    if moves:
-        await connection.execute(insert(stock_moves), moves)
 
 
 def _aware(value: datetime) -> datetime:
