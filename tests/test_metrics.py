@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -343,25 +344,30 @@ def shop_environ(sandbox: SandboxServer, tmp_path: Path) -> dict[str, str]:
     }
 
 
-Start = Callable[[], "subprocess.Popen[str]"]
+Start = Callable[[], "subprocess.Popen[bytes]"]
+
+
+def shop_log(tmp_path: Path) -> str:
+    """What the shop started by `shop_process` has logged so far (its own lines and
+    Hypercorn's access lines, each worker's naming its process id)."""
+    return (tmp_path / "shop.log").read_text()
 
 
 @pytest.fixture
 def shop_process(shop_environ: dict[str, str], tmp_path: Path) -> Iterator[Start]:
-    """Starts `python -m bookshop` with `shop_environ`; whatever it started is stopped
-    (SIGTERM, as a service manager would) when the test ends."""
-    started: list[subprocess.Popen[str]] = []
+    """Starts `python -m bookshop` with `shop_environ`, logging to `shop_log`; whatever it
+    started is stopped (SIGTERM, as a service manager would) when the test ends."""
+    started: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bookshop"],
-            cwd=tmp_path,
-            env=shop_environ,
-            # Its log and Hypercorn's access lines, read once it has stopped.
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    def start() -> subprocess.Popen[bytes]:
+        with (tmp_path / "shop.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bookshop"],
+                cwd=tmp_path,
+                env=shop_environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         started.append(process)
         return process
 
@@ -374,11 +380,11 @@ def shop_process(shop_environ: dict[str, str], tmp_path: Path) -> Iterator[Start
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
-def wait_for(url: str, process: subprocess.Popen[str], timeout: float = START_TIMEOUT_S) -> None:
+def wait_for(
+    url: str, process: subprocess.Popen[bytes], log_dir: Path, timeout: float = START_TIMEOUT_S
+) -> None:
     """Until `url` answers 200; fail with the server's log if it exits or never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -391,7 +397,8 @@ def wait_for(url: str, process: subprocess.Popen[str], timeout: float = START_TI
             pass
         time.sleep(0.1)
     process.terminate()
-    log, _ = process.communicate(timeout=20)
+    process.wait(timeout=20)
+    log = shop_log(log_dir)
     pytest.fail(f"{url} did not answer in {timeout:.0f} s; the shop's log:\n{log[-3000:]}")
 
 
@@ -403,17 +410,27 @@ def test_python_m_bookshop_serves_the_sum_of_every_worker_on_the_metrics_address
     shop = f"http://127.0.0.1:{shop_environ['SHOP_PORT']}"
     scraped = f"http://127.0.0.1:{metrics_port}/metrics"
     process = shop_process()
-    wait_for(f"{shop}/healthz", process)
-    wait_for(scraped, process)
+    wait_for(f"{shop}/healthz", process, tmp_path)
+    wait_for(scraped, process, tmp_path)
 
-    # A connection each (none kept alive): each worker listens on its own socket and the
-    # kernel spreads connections over them, so both workers answer some of these.
-    with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as http:
-        for _ in range(20):
-            assert http.get(f"{shop}/").status_code == 200
+    # The workers share one listening socket and whichever wakes first takes a connection, so
+    # one may take them all for a while: send pages, a few at a time on connections of their
+    # own, until Hypercorn's access lines (which name the worker) show both have answered.
+    sent = 0
+    deadline = time.monotonic() + START_TIMEOUT_S
+    with (
+        httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as http,
+        ThreadPoolExecutor(max_workers=4) as pool,
+    ):
+        while len(index_answered_by(shop_log(tmp_path))) < 2 and time.monotonic() < deadline:
+            statuses = list(pool.map(lambda _: http.get(f"{shop}/").status_code, range(8)))
+            assert statuses == [200] * 8
+            sent += 8
+            time.sleep(0.05)  # the access line of the last answer is written after it is sent
         for _ in range(5):
             assert http.get(f"{shop}/no-such-page").status_code == 404
         assert http.get(f"{shop}/metrics").status_code == 404
+    assert len(index_answered_by(shop_log(tmp_path))) == 2
 
     index = ("bookshop_http_requests_total", (("endpoint", "shop.index"), ("status", "200")))
     unrouted = ("bookshop_http_requests_total", (("endpoint", "unrouted"), ("status", "404")))
@@ -421,10 +438,11 @@ def test_python_m_bookshop_serves_the_sum_of_every_worker_on_the_metrics_address
     while True:
         # A worker counts a request once its response is sent: the last may lag a moment.
         samples = scrape(scraped)
-        if (samples.get(index), samples.get(unrouted)) == (20, 6) or time.monotonic() > deadline:
+        if (samples.get(index), samples.get(unrouted)) == (sent, 6) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    assert (samples.get(index), samples.get(unrouted)) == (20, 6)
+    # Both workers answered, so these are sums.
+    assert (samples.get(index), samples.get(unrouted)) == (sent, 6)
     # The health checks above were answered in front of the app, and not counted.
     assert ("bookshop_http_requests_total", (("endpoint", "unrouted"), ("status", "200"))) not in (
         samples
@@ -432,11 +450,13 @@ def test_python_m_bookshop_serves_the_sum_of_every_worker_on_the_metrics_address
     assert len(metrics_directories(tmp_path / "tmp")) == 1
 
     process.terminate()
-    log, _ = process.communicate(timeout=20)
-    assert process.returncode == 0
+    assert process.wait(timeout=20) == 0
     assert metrics_directories(tmp_path / "tmp") == []  # removed at exit
-    # Hypercorn's access lines name the worker: both answered, so the counts above are sums.
-    assert len(set(re.findall(r"\[(\d+)\] \[INFO\] .* \"GET / 1\.1\" 200", log))) == 2
+
+
+def index_answered_by(log: str) -> set[str]:
+    """The worker process ids that Hypercorn's access lines show answering `GET /`."""
+    return set(re.findall(r"\[(\d+)\] \[INFO\] .* \"GET / 1\.1\" 200", log))
 
 
 def metrics_directories(tmp: Path) -> list[str]:
@@ -445,7 +465,7 @@ def metrics_directories(tmp: Path) -> list[str]:
 
 
 def test_a_metrics_address_in_use_stops_the_start_with_one_line_saying_so(
-    shop_environ: dict[str, str], shop_process: Start
+    shop_environ: dict[str, str], shop_process: Start, tmp_path: Path
 ) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -453,7 +473,8 @@ def test_a_metrics_address_in_use_stops_the_start_with_one_line_saying_so(
         port = taken.getsockname()[1]
         shop_environ["SHOP_METRICS_BIND"] = f"127.0.0.1:{port}"
         process = shop_process()
-        log, _ = process.communicate(timeout=START_TIMEOUT_S)
+        process.wait(timeout=START_TIMEOUT_S)
+        log = shop_log(tmp_path)
 
     assert process.returncode == 1
     assert f"bookshop: cannot serve metrics on 127.0.0.1:{port}" in log
