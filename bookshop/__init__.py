@@ -103,10 +103,13 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     @app.after_serving
     async def stop_payments() -> None:
-        for name in ("keeper", "sender"):
-            task = app.extensions.pop(name, None)
-            if task is not None:
-                task.cancel()
+        # The tasks end before the database closes: one cancelled mid-query still needs it to
+        # hand its connection back, and waits for that forever once it is gone.
+        tasks = [app.extensions.pop(name, None) for name in ("keeper", "sender")]
+        running = [task for task in tasks if task is not None]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         gateway.close()
         await orders.close()
 

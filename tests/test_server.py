@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import pickle
@@ -151,22 +152,38 @@ def unfrozen() -> Iterator[None]:
     gc.unfreeze()
 
 
+def served_settings(tmp_path: Path, env: str) -> Settings:
+    """A shop as served outside tests (`env`), with Stripe keys that reach nothing."""
+    return Settings(
+        env=env,
+        secret_key="s" * 40,
+        stripe_secret_key="sk_test_unused",
+        stripe_publishable_key="pk_test_unused",
+        stripe_api_base="http://127.0.0.1:9",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'orders.sqlite3'}",
+    )
+
+
 @pytest.mark.parametrize(("env", "frozen"), [("production", True), ("test", False)])
 async def test_a_served_shop_leaves_its_start_up_objects_out_of_collection(
     unfrozen: None, tmp_path: Path, env: str, frozen: bool
 ) -> None:
-    shop = create_app(
-        Settings(
-            env=env,
-            secret_key="s" * 40,
-            stripe_secret_key="sk_test_unused",
-            stripe_publishable_key="pk_test_unused",
-            stripe_api_base="http://127.0.0.1:9",
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'orders.sqlite3'}",
-        )
-    )
+    shop = create_app(served_settings(tmp_path, env))
     async with shop.test_app():
         assert (gc.get_freeze_count() > 0) is frozen
+
+
+async def test_a_stopped_shop_has_ended_its_background_tasks_before_closing_the_database(
+    unfrozen: None, tmp_path: Path
+) -> None:
+    shop = create_app(served_settings(tmp_path, "production"))
+    async with shop.test_app():
+        started = [shop.extensions["keeper"], shop.extensions["sender"]]
+
+    # Left cancelling, a task caught mid-query waited forever on the closed database, and the
+    # worker's exit with it.
+    assert all(task.done() for task in started)
+    assert asyncio.all_tasks() == {asyncio.current_task()}
 
 
 def test_the_access_line_has_client_time_request_status_size_and_duration_but_no_query() -> None:
