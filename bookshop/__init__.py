@@ -102,11 +102,12 @@ def create_app(settings: Settings | None = None) -> Quart:
             freeze_startup_objects()
 
     @app.after_serving
-    async def stop_payments() -> None:
+    async def stop() -> None:
         # The tasks end before the database closes: one cancelled mid-query still needs it to
         # hand its connection back, and waits for that forever once it is gone.
-        tasks = [app.extensions.pop(name, None) for name in ("keeper", "sender")]
-        running = [task for task in tasks if task is not None]
+        running = [
+            task for name in ("keeper", "sender") if (task := app.extensions.pop(name, None))
+        ]
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)

@@ -180,8 +180,8 @@ async def test_a_stopped_shop_has_ended_its_background_tasks_before_closing_the_
     async with shop.test_app():
         started = [shop.extensions["keeper"], shop.extensions["sender"]]
 
-    # Left cancelling, a task caught mid-query waited forever on the closed database, and the
-    # worker's exit with it.
+    # A task still cancelling when the database closes may wait for it forever, and a stopping
+    # worker with it.
     assert all(task.done() for task in started)
     assert asyncio.all_tasks() == {asyncio.current_task()}
 
