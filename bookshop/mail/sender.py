@@ -128,24 +128,39 @@ class Sender:
         self.transitions = Transitions(database, Stock(database))
         # Whose claim a row holds: the host and process, and which sender in it.
         self.name = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.stopping = False
 
     async def run(self) -> None:
-        """Send what is due every few seconds until the shop stops (cancelled)."""
+        """Send what is due every few seconds until the shop stops (cancelled). Cancelled
+        mid-round, it first finishes the message in hand: a query cut off by cancellation can
+        leave SQLite's driver waiting forever, and a message sent but not yet marked sent would
+        be sent again."""
         while True:
+            round_ = asyncio.ensure_future(self._round())
             try:
-                taken = await self.run_once()
-            except Exception:
-                # A database outage or a bug must not stop the next rounds; the log names it.
-                log.exception("sending mail failed; trying again")
-                taken = 0
+                taken = await asyncio.shield(round_)
+            except asyncio.CancelledError:
+                self.stopping = True
+                await round_
+                raise
             if taken < BATCH:
                 await asyncio.sleep(EVERY_SECONDS)
+
+    async def _round(self) -> int:
+        try:
+            return await self.run_once()
+        except Exception:
+            # A database outage or a bug must not stop the next rounds; the log names it.
+            log.exception("sending mail failed; trying again")
+            return 0
 
     async def run_once(self) -> int:
         """One round: claim the due messages and deliver each; how many it claimed (sent,
         put off or given up). The backlog's gauge is updated after."""
         claimed = 0
         for row_id in await self._due():
+            if self.stopping:
+                break
             outgoing = await self._claim(row_id)
             if outgoing is None:
                 continue  # another sender took it

@@ -210,6 +210,36 @@ async def test_the_sender_task_sends_until_cancelled(
     assert len(mail_server.deliveries) == 1
 
 
+async def test_a_sender_stopped_mid_round_marks_the_message_in_hand_sent_and_takes_no_other(
+    ledger: Ledger, sender: Sender, mail_server: CatchingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await pay(ledger, "pi_mail1")
+    await pay(ledger, "pi_mail2")
+    marking, stopped = asyncio.Event(), asyncio.Event()
+    mark_sent = sender._sent
+
+    async def held(outgoing: object) -> None:
+        # The shop stops while the first message, accepted by the server, is being marked sent.
+        marking.set()
+        await stopped.wait()
+        await mark_sent(outgoing)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sender, "_sent", held)
+    task = asyncio.create_task(sender.run())
+    async with asyncio.timeout(10):
+        await marking.wait()
+    task.cancel()
+    await asyncio.sleep(0)  # the cancellation reaches the task before the step goes on
+    stopped.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert len(mail_server.deliveries) == 1
+    first, second = await outbox_rows(ledger)
+    assert first.sent_at is not None  # not sent again once the shop is back
+    assert (second.sent_at, second.claimed_until, second.attempts) == (None, None, 0)
+
+
 def test_the_mail_server_comes_from_smtp_url() -> None:
     def server(url: str | None) -> MailServer:
         return mail_server(Settings(smtp_url=url, sandbox_smtp_port=12026))
